@@ -1,0 +1,79 @@
+# medzoo — build, demo, test and benchmark `zoo`.
+#
+#   make demo    install what is missing (apt), build, generate 16 images offline into ./out
+#   make test    build and run every test (real LibTorch, real files, 127.0.0.1 servers)
+#   make bench   measure throughput, latency and memory; writes docs/benchmarks.md
+#
+# Nothing is downloaded except Debian packages (apt) and Go modules (the Go proxy).
+
+SHELL := /bin/bash
+GO ?= go
+PYTHON := /usr/bin/python3
+CXX ?= g++
+
+# Debian packages the build and tests need.
+APT_PACKAGES := libtorch-dev python3-torch python3-numpy python3-pil python3-scipy g++ make
+GOTORCH := github.com/wangkuiyi/gotorch
+GOTORCH_VERSION := v0.0.0-20201028015551-9afed2f3ad7b
+TORCH_INCLUDE := /usr/include/torch/csrc/api/include
+
+LIB := lib/libcgotorch.so
+BIN := bin/zoo
+# $ORIGIN/../lib lets bin/zoo find lib/libcgotorch.so wherever the tree is
+# moved; the torch package's own rpath (its source dir) serves go test.
+export CGO_LDFLAGS := -Wl,-rpath,$$ORIGIN/../lib
+GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum zoo/zoo.toml $(wildcard bundled/*.pt) torch/shim.cc torch/shim.h
+
+.PHONY: all build deps demo test bench vet fmt clean
+
+all: build
+
+build: $(BIN)
+
+# deps installs the Debian packages only when one is missing, so repeated
+# builds never touch apt.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# gotorch's C++ half, compiled from the Go module cache against Debian's
+# LibTorch 1.13 (gotorch's own build.sh downloads LibTorch 1.6, which cannot
+# work offline and does not match).
+$(LIB): go.mod | deps
+	@mkdir -p build/cgotorch lib
+	$(GO) mod download $(GOTORCH)
+	@src=$$($(GO) list -m -f '{{.Dir}}' $(GOTORCH)); \
+	echo "compiling gotorch's cgotorch/*.cc from $$src (about 90 s)"; \
+	for f in $$src/cgotorch/*.cc; do \
+	  $(CXX) -std=c++17 -O2 -fPIC -w -I$$src -I$(TORCH_INCLUDE) -c $$f -o build/cgotorch/$$(basename $$f .cc).o & \
+	done; wait
+	$(CXX) -shared -o $@ build/cgotorch/*.o -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10
+
+$(BIN): $(LIB) $(GO_SOURCES)
+	$(GO) build -o $@ ./cmd/zoo
+
+demo: build
+	@rm -rf out
+	ZOO_OFFLINE=1 ./$(BIN) generate 00101 -n 16 -o out --seed 0
+	@echo
+	@echo "16 synthetic brain MRI slices from the bundled demonstration model are in $(CURDIR)/out"
+	@echo "(manifest: out/manifest.jsonl). Try: ./$(BIN) list, ./$(BIN) info 101"
+
+vet: $(LIB)
+	$(GO) vet ./...
+	@bad=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); test -z "$$bad" || { echo "gofmt needed: $$bad"; exit 1; }
+
+test: build vet
+	$(GO) test -count=1 -timeout 25m ./...
+
+bench: build
+	$(PYTHON) scripts/bench.py --zoo $(BIN) --out docs/benchmarks.md
+
+clean:
+	rm -rf bin lib build out

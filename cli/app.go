@@ -1,0 +1,138 @@
+// Package cli is the `zoo` command line: flags, help, progress and --json
+// output over the zoo, loader, torch and output packages. It holds no logic
+// of its own beyond wiring them together.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"medzoo/bundled"
+	"medzoo/internal/version"
+	"medzoo/zoo"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks mistakes in how zoo was called (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// Main runs zoo with args (os.Args) and returns the process exit code.
+func Main(args []string) int {
+	return run(args, os.Stdout, os.Stderr)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "zoo: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:    "zoo",
+		Usage:   "find, fetch and run pretrained generative models of medical images",
+		Version: version.Version,
+		Description: "zoo runs generative models (GANs and friends) exported to TorchScript through LibTorch,\n" +
+			"from a catalog of models (the 23 medigan models plus demonstration models trained here).\n" +
+			"Every image it writes is marked synthetic, with its model, checksum, seed and index.\n\n" +
+			"Examples:\n" +
+			"   zoo list\n" +
+			"   zoo info 101\n" +
+			"   zoo generate 101 -n 16 -o out/\n" +
+			"   zoo pull 00008 --allow-unpinned",
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "catalog", Usage: "extra catalog `FILE` (repeatable; also $ZOO_CATALOG, colon-separated)"},
+			&cli.BoolFlag{Name: "offline", Usage: "never use the network (also $ZOO_OFFLINE=1)"},
+			&cli.StringFlag{Name: "cache", Usage: "artifact cache `DIR` (default $ZOO_CACHE or the user cache dir)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+		},
+		Commands: []*cli.Command{
+			listCommand(),
+			infoCommand(),
+			pullCommand(),
+			generateCommand(),
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(c.App.ErrWriter, "zoo: no command %q; see zoo --help\n", name)
+			cli.OsExiter(exitUsage)
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // run() prints and maps codes
+	}
+}
+
+// env is what every command needs: the catalog and the store.
+type env struct {
+	catalog *zoo.Catalog
+	store   *zoo.Store
+}
+
+func loadEnv(c *cli.Context) (*env, error) {
+	cat, err := zoo.Load(c.StringSlice("catalog")...)
+	if err != nil {
+		return nil, err
+	}
+	dir := c.String("cache")
+	if dir == "" {
+		if dir, err = zoo.DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	st := zoo.NewStore(dir)
+	st.Offline = c.Bool("offline") || zoo.OfflineFromEnv()
+	st.Bundled = bundled.FS
+	return &env{catalog: cat, store: st}, nil
+}
+
+// resolve finds the model named by the command's first argument.
+func (e *env) resolve(c *cli.Context) (*zoo.Model, error) {
+	if c.NArg() < 1 {
+		return nil, usagef("%s needs a model id (e.g. 101 or 00008); zoo list shows them", c.Command.Name)
+	}
+	if c.NArg() > 1 {
+		return nil, usagef("%s takes one model id, got %d arguments: %v", c.Command.Name, c.NArg(), c.Args().Slice())
+	}
+	return e.catalog.Resolve(c.Args().First())
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

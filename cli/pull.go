@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/urfave/cli/v2"
+
+	"medzoo/internal/progress"
+	"medzoo/zoo"
+)
+
+func pullCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pull",
+		Usage:     "download a model's artifact into the cache and verify its checksum",
+		UsageText: "zoo pull ID [--allow-unpinned] [--json]",
+		Description: "The artifact is stored under the cache directory by its sha256, so it is fetched once and\n" +
+			"then works offline. medigan's packages publish no checksum: --allow-unpinned downloads them\n" +
+			"anyway and pins the digest seen on first use, so later fetches must match it.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "allow-unpinned", Usage: "fetch an artifact whose catalog entry pins no sha256, pinning it on first use"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			e, err := loadEnv(c)
+			if err != nil {
+				return err
+			}
+			m, err := e.resolve(c)
+			if err != nil {
+				return err
+			}
+			e.store.AllowUnpinned = c.Bool("allow-unpinned")
+			path, err := fetch(c, e, m)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, map[string]any{"model": m.ID, "path": path, "sha256": m.Artifact.SHA256, "url": m.Artifact.URL})
+			}
+			fmt.Fprintf(c.App.Writer, "%s: %s\n", m.ID, path)
+			if !m.Runnable() {
+				fmt.Fprintf(c.App.Writer, "note: this is the original Python package; zoo can store it but not run it (zoo info %s)\n", m.ID)
+			}
+			return nil
+		},
+	}
+}
+
+// fetch gets a model's artifact with a progress bar on stderr.
+func fetch(c *cli.Context, e *env, m *zoo.Model) (string, error) {
+	var (
+		once sync.Once
+		bar  *progress.Bar
+	)
+	e.store.Progress = func(name string, done, total int64) {
+		once.Do(func() {
+			bar = progress.New(c.App.ErrWriter, "pull "+m.ID, "B", total, 0, c.Bool("quiet"))
+		})
+		bar.SetTotal(total)
+		bar.Set(done)
+	}
+	path, err := e.store.Fetch(c.Context, m)
+	if bar != nil {
+		bar.Finish()
+	}
+	return path, err
+}

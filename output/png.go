@@ -1,0 +1,181 @@
+package output
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"image"
+	"image/png"
+	"io"
+	"sync"
+)
+
+// png8 writes 8-bit grayscale (1 channel) or RGB (3 channels) PNGs.
+type png8 struct{}
+
+// png16 writes 16-bit grayscale or RGB PNGs, keeping the precision that
+// 8 bits would throw away (useful for CT and MRI value ranges).
+type png16 struct{}
+
+func (png8) Ext() string  { return ".png" }
+func (png16) Ext() string { return ".png" }
+
+func (png8) Encode(w io.Writer, img Image, p Provenance) error {
+	return encodePNG(w, img, p, false)
+}
+
+func (png16) Encode(w io.Writer, img Image, p Provenance) error {
+	return encodePNG(w, img, p, true)
+}
+
+// Reusing encoder buffers keeps the per-image garbage small when thousands
+// of images are written.
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() *png.EncoderBuffer  { e, _ := b.pool.Get().(*png.EncoderBuffer); return e }
+func (b *bufferPool) Put(e *png.EncoderBuffer) { b.pool.Put(e) }
+
+var encoder = &png.Encoder{CompressionLevel: png.DefaultCompression, BufferPool: &bufferPool{}}
+
+var pngBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func toImage(img Image, sixteen bool) (image.Image, error) {
+	if err := img.check(); err != nil {
+		return nil, err
+	}
+	lo, hi := img.Range[0], img.Range[1]
+	plane := img.Height * img.Width
+	rect := image.Rect(0, 0, img.Width, img.Height)
+	switch {
+	case img.Channels == 1 && !sixteen:
+		g := image.NewGray(rect)
+		for i, v := range img.Data {
+			g.Pix[i] = uint8(quantize(v, lo, hi, 255))
+		}
+		return g, nil
+	case img.Channels == 1 && sixteen:
+		g := image.NewGray16(rect)
+		for i, v := range img.Data {
+			binary.BigEndian.PutUint16(g.Pix[2*i:], uint16(quantize(v, lo, hi, 65535)))
+		}
+		return g, nil
+	case img.Channels == 3 && !sixteen:
+		c := image.NewNRGBA(rect)
+		for i := 0; i < plane; i++ {
+			for ch := 0; ch < 3; ch++ {
+				c.Pix[4*i+ch] = uint8(quantize(img.Data[ch*plane+i], lo, hi, 255))
+			}
+			c.Pix[4*i+3] = 255
+		}
+		return c, nil
+	case img.Channels == 3 && sixteen:
+		c := image.NewNRGBA64(rect)
+		for i := 0; i < plane; i++ {
+			for ch := 0; ch < 3; ch++ {
+				binary.BigEndian.PutUint16(c.Pix[8*i+2*ch:], uint16(quantize(img.Data[ch*plane+i], lo, hi, 65535)))
+			}
+			binary.BigEndian.PutUint16(c.Pix[8*i+6:], 0xffff)
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("PNG holds 1 (gray) or 3 (RGB) channels, the output has %d; use --format npy", img.Channels)
+}
+
+func encodePNG(w io.Writer, img Image, p Provenance, sixteen bool) error {
+	im, err := toImage(img, sixteen)
+	if err != nil {
+		return err
+	}
+	buf := pngBuffers.Get().(*bytes.Buffer)
+	defer pngBuffers.Put(buf)
+	buf.Reset()
+	if err := encoder.Encode(buf, im); err != nil {
+		return err
+	}
+	return insertText(w, buf.Bytes(), textChunks(p))
+}
+
+// textChunks is the provenance as PNG tEXt entries: the standard keywords
+// Description/Software that viewers show, and one machine-readable entry.
+func textChunks(p Provenance) [][2]string {
+	return [][2]string{
+		{"Description", p.Notice()},
+		{"Software", p.Generator},
+		{"medzoo.provenance", p.JSON()},
+	}
+}
+
+// insertText writes the PNG in data to w with tEXt chunks placed right after
+// IHDR (Go's image/png cannot write text chunks itself).
+func insertText(w io.Writer, data []byte, texts [][2]string) error {
+	const ihdrEnd = 8 + 8 + 13 + 4 // signature, IHDR length+type, IHDR data, CRC
+	if len(data) < ihdrEnd || string(data[12:16]) != "IHDR" {
+		return fmt.Errorf("internal error: encoder output is not a PNG")
+	}
+	if _, err := w.Write(data[:ihdrEnd]); err != nil {
+		return err
+	}
+	for _, kv := range texts {
+		if err := writeChunk(w, "tEXt", append(append([]byte(kv[0]), 0), latin1(kv[1])...)); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(data[ihdrEnd:])
+	return err
+}
+
+// latin1 keeps tEXt valid: it must be ISO 8859-1, so other runes become '?'.
+func latin1(s string) []byte {
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r > 0xff || r == 0 {
+			r = '?'
+		}
+		out = append(out, byte(r))
+	}
+	return out
+}
+
+func writeChunk(w io.Writer, typ string, payload []byte) error {
+	var hdr [8]byte
+	binary.BigEndian.PutUint32(hdr[:4], uint32(len(payload)))
+	copy(hdr[4:], typ)
+	crc := crc32.NewIEEE()
+	crc.Write(hdr[4:])
+	crc.Write(payload)
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], crc.Sum32())
+	for _, part := range [][]byte{hdr[:], payload, sum[:]} {
+		if _, err := w.Write(part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadText returns the tEXt entries of a PNG file's bytes.
+func ReadText(data []byte) (map[string]string, error) {
+	if len(data) < 8 || string(data[1:4]) != "PNG" {
+		return nil, fmt.Errorf("not a PNG file")
+	}
+	out := map[string]string{}
+	for pos := 8; pos+8 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[pos:]))
+		typ := string(data[pos+4 : pos+8])
+		if pos+12+n > len(data) {
+			return nil, fmt.Errorf("truncated %s chunk", typ)
+		}
+		if typ == "tEXt" {
+			payload := data[pos+8 : pos+8+n]
+			if k := bytes.IndexByte(payload, 0); k > 0 {
+				out[string(payload[:k])] = string(payload[k+1:])
+			}
+		}
+		if typ == "IEND" {
+			break
+		}
+		pos += 12 + n
+	}
+	return out, nil
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""Build the small TorchScript modules the Go tests run through LibTorch.
+
+Usage: /usr/bin/python3 scripts/make_test_modules.py OUTDIR
+
+They are made at test time with Debian's python3-torch rather than
+committed, so the tests always exercise files written by the same PyTorch
+generation that users export with. Each module has a fixed, documented
+behaviour the tests check exactly.
+"""
+import os
+import sys
+from typing import Dict, Tuple
+
+import torch
+
+
+class Affine(torch.nn.Module):
+    """forward(x) = 2x + 1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x + 1
+
+
+class Pair(torch.nn.Module):
+    """Tuple output: (x, 2x)."""
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return x, 2 * x
+
+
+class Named(torch.nn.Module):
+    """Dict output: image = x, mask = (x > 0) as float."""
+
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {"image": x, "mask": (x > 0).float()}
+
+
+class Boom(torch.nn.Module):
+    """Raises when any input value is negative."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if bool((x < 0).any()):
+            raise RuntimeError("negative input is not allowed")
+        return x
+
+
+class NotTensor(torch.nn.Module):
+    """Returns an int, which zoo must refuse with an error."""
+
+    def forward(self, x: torch.Tensor) -> int:
+        return int(x.numel())
+
+
+class CondAdd(torch.nn.Module):
+    """Two inputs: z [N, D] float and c [N] int64 -> z + c[:, None]."""
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return z + c.unsqueeze(1).to(z.dtype)
+
+
+class TinyGenerator(torch.nn.Module):
+    """A deterministic noise->image generator: z [N, 8] -> [N, 1, 4, 4] in [-1, 1].
+
+    Weights come from a fixed seed, so Go tests can compare against values
+    this script also writes (tiny_generator_expected.txt).
+    """
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(1234)
+        self.weight = torch.nn.Parameter(torch.randn(16, 8, generator=g) * 0.5)
+        self.bias = torch.nn.Parameter(torch.randn(16, generator=g) * 0.1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        y = torch.tanh(torch.nn.functional.linear(z, self.weight, self.bias))
+        return y.reshape(z.shape[0], 1, 4, 4)
+
+
+class TinyRGB(torch.nn.Module):
+    """z [N, 8] -> [N, 3, 4, 4] in [0, 1] (sigmoid)."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(99)
+        self.weight = torch.nn.Parameter(torch.randn(48, 8, generator=g))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(torch.nn.functional.linear(z, self.weight)).reshape(z.shape[0], 3, 4, 4)
+
+
+class CondGenerator(torch.nn.Module):
+    """z [N, 8], c [N] int64 -> [N, 1, 4, 4]: tanh(linear(z)) / 2 + (c - 0.5) / 2.
+
+    The condition shifts the image, so tests can see conditions change it.
+    """
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(7)
+        self.weight = torch.nn.Parameter(torch.randn(16, 8, generator=g))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        y = torch.tanh(torch.nn.functional.linear(z, self.weight)) / 2
+        y = y + (c.to(z.dtype).unsqueeze(1) - 0.5) / 2
+        return y.reshape(z.shape[0], 1, 4, 4)
+
+
+class NaNGenerator(torch.nn.Module):
+    """z [N, 8] -> [N, 1, 4, 4] with a NaN in every sample."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        y = torch.zeros(z.shape[0], 1, 4, 4)
+        y[:, 0, 0, 0] = float("nan")
+        return y
+
+
+class WrongShape(torch.nn.Module):
+    """z [N, 8] -> [N, 1, 5, 5], not the declared 4x4."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(z.shape[0], 1, 5, 5)
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    modules = {
+        "affine.pt": Affine(),
+        "pair.pt": Pair(),
+        "named.pt": Named(),
+        "boom.pt": Boom(),
+        "not_tensor.pt": NotTensor(),
+        "cond_add.pt": CondAdd(),
+        "tiny_generator.pt": TinyGenerator(),
+        "tiny_rgb.pt": TinyRGB(),
+        "cond_generator.pt": CondGenerator(),
+        "nan_generator.pt": NaNGenerator(),
+        "wrong_shape.pt": WrongShape(),
+    }
+    for name, module in modules.items():
+        torch.jit.save(torch.jit.script(module.eval()), os.path.join(out, name))
+
+    # Broken files: a truncated module, random bytes, an empty file and a
+    # plain pickled state dict (what torch.save writes, not TorchScript).
+    with open(os.path.join(out, "affine.pt"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(out, "truncated.pt"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    with open(os.path.join(out, "garbage.pt"), "wb") as f:
+        f.write(bytes((i * 7919) % 251 for i in range(4096)))
+    open(os.path.join(out, "empty.pt"), "wb").close()
+    torch.save(TinyGenerator().state_dict(), os.path.join(out, "state_dict.pt"))
+
+    # Reference output of TinyGenerator for z = arange(16).reshape(2, 8) / 10.
+    z = torch.arange(16, dtype=torch.float32).reshape(2, 8) / 10
+    with torch.no_grad():
+        y = TinyGenerator()(z)
+    with open(os.path.join(out, "tiny_generator_expected.txt"), "w") as f:
+        f.write(" ".join(repr(float(v)) for v in y.flatten()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+// shim.cc implements shim.h: TorchScript load/forward/device over LibTorch.
+// Every entry point catches everything, so a corrupt file or a failing
+// module becomes an error string for Go, never a crash.
+#include "shim.h"
+
+#include <torch/cuda.h>
+#include <torch/script.h>
+#include <ATen/Parallel.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+char *dup_string(const std::string &s) {
+  char *p = static_cast<char *>(std::malloc(s.size() + 1));
+  if (p == nullptr) return nullptr;
+  std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+// run calls f and turns any exception into a malloc'd message. c10::Error's
+// what() carries a C++ backtrace that means nothing to users; the short form
+// keeps the message they can act on.
+template <typename F>
+char *run(F &&f) {
+  try {
+    f();
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return dup_string(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    return dup_string(e.what());
+  } catch (...) {
+    return dup_string("unknown C++ exception");
+  }
+}
+
+torch::jit::Module *as_module(zt_module m) {
+  return static_cast<torch::jit::Module *>(m);
+}
+
+at::Tensor *as_tensor(zt_tensor t) { return static_cast<at::Tensor *>(t); }
+
+at::Tensor from_blob_copy(void *data, const int64_t *shape, int ndim,
+                          at::ScalarType type, const char *device) {
+  std::vector<int64_t> sizes(shape, shape + ndim);
+  auto opts = at::TensorOptions().dtype(type);
+  // clone() copies out of the caller's buffer before it returns.
+  at::Tensor t = torch::from_blob(data, sizes, opts).clone();
+  torch::Device dev(device);
+  if (!dev.is_cpu()) t = t.to(dev);
+  return t;
+}
+
+}  // namespace
+
+extern "C" {
+
+void zt_free_string(char *s) { std::free(s); }
+void zt_free_array(void *a) { std::free(a); }
+
+char *zt_module_load(const char *path, const char *device, zt_module *out) {
+  return run([&] {
+    torch::Device dev(device);
+    auto *m = new torch::jit::Module(torch::jit::load(path, dev));
+    m->eval();
+    *out = m;
+  });
+}
+
+char *zt_module_to(zt_module m, const char *device) {
+  return run([&] { as_module(m)->to(torch::Device(device)); });
+}
+
+void zt_module_free(zt_module m) { delete as_module(m); }
+
+char *zt_module_forward(zt_module m, zt_tensor *inputs, int n_in,
+                        zt_tensor **outputs, char ***names, int *n_out) {
+  *outputs = nullptr;
+  *names = nullptr;
+  *n_out = 0;
+  return run([&] {
+    c10::InferenceMode guard;
+    std::vector<torch::jit::IValue> args;
+    args.reserve(n_in);
+    for (int i = 0; i < n_in; i++) args.emplace_back(*as_tensor(inputs[i]));
+    torch::jit::IValue result = as_module(m)->forward(args);
+
+    std::vector<at::Tensor> tensors;
+    std::vector<std::string> keys;
+    if (result.isTensor()) {
+      tensors.push_back(result.toTensor());
+    } else if (result.isTuple()) {
+      for (const auto &v : result.toTupleRef().elements()) {
+        if (!v.isTensor())
+          throw std::runtime_error("forward returned a tuple holding a " +
+                                   v.tagKind() + ", want only Tensors");
+        tensors.push_back(v.toTensor());
+      }
+    } else if (result.isTensorList()) {
+      for (const at::Tensor &t : result.toTensorVector()) tensors.push_back(t);
+    } else if (result.isGenericDict()) {
+      for (const auto &kv : result.toGenericDict()) {
+        if (!kv.key().isString() || !kv.value().isTensor())
+          throw std::runtime_error(
+              "forward returned a dict that is not Dict[str, Tensor]");
+        keys.push_back(kv.key().toStringRef());
+        tensors.push_back(kv.value().toTensor());
+      }
+    } else {
+      throw std::runtime_error("forward returned a " + result.tagKind() +
+                               ", want a Tensor, a tuple or list of Tensors, "
+                               "or a Dict[str, Tensor]");
+    }
+
+    auto **outs = static_cast<zt_tensor *>(
+        std::calloc(tensors.size() ? tensors.size() : 1, sizeof(zt_tensor)));
+    if (outs == nullptr) throw std::bad_alloc();
+    for (size_t i = 0; i < tensors.size(); i++)
+      outs[i] = new at::Tensor(std::move(tensors[i]));
+    if (!keys.empty()) {
+      auto **ks = static_cast<char **>(std::calloc(keys.size(), sizeof(char *)));
+      if (ks == nullptr) throw std::bad_alloc();
+      for (size_t i = 0; i < keys.size(); i++) ks[i] = dup_string(keys[i]);
+      *names = ks;
+    }
+    *outputs = outs;
+    *n_out = static_cast<int>(tensors.size());
+  });
+}
+
+char *zt_tensor_from_float32(const float *data, const int64_t *shape, int ndim,
+                             const char *device, zt_tensor *out) {
+  return run([&] {
+    *out = new at::Tensor(from_blob_copy(const_cast<float *>(data), shape, ndim,
+                                         at::kFloat, device));
+  });
+}
+
+char *zt_tensor_from_int64(const int64_t *data, const int64_t *shape, int ndim,
+                           const char *device, zt_tensor *out) {
+  return run([&] {
+    *out = new at::Tensor(from_blob_copy(const_cast<int64_t *>(data), shape,
+                                         ndim, at::kLong, device));
+  });
+}
+
+char *zt_tensor_copy_float32(zt_tensor t, float *dst, int64_t n) {
+  return run([&] {
+    at::Tensor src = as_tensor(t)->detach();
+    if (src.numel() != n)
+      throw std::runtime_error("tensor has " + std::to_string(src.numel()) +
+                               " values, caller expected " + std::to_string(n));
+    src = src.to(at::kCPU, at::kFloat).contiguous();
+    std::memcpy(dst, src.data_ptr<float>(), n * sizeof(float));
+  });
+}
+
+char *zt_tensor_shape(zt_tensor t, int64_t *shape, int max_dims, int *ndim) {
+  return run([&] {
+    auto sizes = as_tensor(t)->sizes();
+    *ndim = static_cast<int>(sizes.size());
+    for (int i = 0; i < *ndim && i < max_dims; i++) shape[i] = sizes[i];
+  });
+}
+
+void zt_tensor_free(zt_tensor t) { delete as_tensor(t); }
+
+void zt_set_num_threads(int n) { at::set_num_threads(n); }
+int zt_get_num_threads(void) { return at::get_num_threads(); }
+int zt_cuda_available(void) {
+  try {
+    return torch::cuda::is_available() ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+int zt_cuda_device_count(void) {
+  try {
+    return static_cast<int>(torch::cuda::device_count());
+  } catch (...) {
+    return 0;
+  }
+}
+
+char *zt_set_deterministic(int on) {
+  return run([&] {
+    at::globalContext().setDeterministicAlgorithms(on != 0, /*warn_only=*/true);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,316 @@
+package torch_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"medzoo/internal/testmodules"
+	"medzoo/torch"
+)
+
+func load(t *testing.T, name string) *torch.Module {
+	t.Helper()
+	m, err := torch.Load(testmodules.Path(t, name), "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func tensor(t *testing.T, data []float32, shape ...int64) torch.Tensor {
+	t.Helper()
+	x, err := torch.FromFloat32(data, shape, "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { torch.Free(x) })
+	return x
+}
+
+func values(t *testing.T, x torch.Tensor) ([]int64, []float32) {
+	t.Helper()
+	shape, err := torch.Shape(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	out := make([]float32, n)
+	if err := torch.CopyFloat32(x, out); err != nil {
+		t.Fatal(err)
+	}
+	return shape, out
+}
+
+func equal(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestForwardSingleTensor(t *testing.T) {
+	m := load(t, "affine.pt")
+	x := tensor(t, []float32{0, 1, -2, 3.5, 4, 5}, 2, 3)
+	res, err := m.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if len(res.Tensors) != 1 || res.Names != nil {
+		t.Fatalf("got %d tensors, names %v; want 1 unnamed", len(res.Tensors), res.Names)
+	}
+	shape, got := values(t, res.Tensors[0])
+	if len(shape) != 2 || shape[0] != 2 || shape[1] != 3 {
+		t.Fatalf("shape %v, want [2 3]", shape)
+	}
+	if want := []float32{1, 3, -3, 8, 9, 11}; !equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestForwardTupleAndDict(t *testing.T) {
+	x := tensor(t, []float32{-1, 2}, 2)
+	res, err := load(t, "pair.pt").Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if len(res.Tensors) != 2 {
+		t.Fatalf("pair: %d outputs, want 2", len(res.Tensors))
+	}
+	if _, v := values(t, res.Tensors[1]); !equal(v, []float32{-2, 4}) {
+		t.Fatalf("pair second output %v", v)
+	}
+
+	named, err := load(t, "named.pt").Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer named.Close()
+	if strings.Join(named.Names, ",") != "image,mask" {
+		t.Fatalf("names %v, want [image mask]", named.Names)
+	}
+	if _, v := values(t, named.Tensors[1]); !equal(v, []float32{0, 1}) {
+		t.Fatalf("mask %v, want [0 1]", v)
+	}
+}
+
+func TestForwardTwoInputsWithInt64(t *testing.T) {
+	z := tensor(t, []float32{0.5, 0.5, 1, 1}, 2, 2)
+	c, err := torch.FromInt64([]int64{1, 3}, []int64{2}, "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer torch.Free(c)
+	res, err := load(t, "cond_add.pt").Forward(z, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if _, v := values(t, res.Tensors[0]); !equal(v, []float32{1.5, 1.5, 4, 4}) {
+		t.Fatalf("got %v", v)
+	}
+}
+
+// TestMatchesPython checks values computed by LibTorch from Go against the
+// values python3-torch computed for the same module and input.
+func TestMatchesPython(t *testing.T) {
+	raw, err := os.ReadFile(testmodules.Path(t, "tiny_generator_expected.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []float32
+	for _, f := range strings.Fields(string(raw)) {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, float32(v))
+	}
+	z := make([]float32, 16)
+	for i := range z {
+		z[i] = float32(i) / 10
+	}
+	res, err := load(t, "tiny_generator.pt").Forward(tensor(t, z, 2, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	shape, got := values(t, res.Tensors[0])
+	if len(shape) != 4 || shape[0] != 2 || shape[1] != 1 || shape[2] != 4 || shape[3] != 4 {
+		t.Fatalf("shape %v", shape)
+	}
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-6 {
+			t.Fatalf("value %d: Go %v, Python %v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestErrorsNeverCrash(t *testing.T) {
+	dir := testmodules.Dir(t)
+	for _, tc := range []struct {
+		file, want string
+	}{
+		{"truncated.pt", "truncated.pt"},
+		{"garbage.pt", "garbage.pt"},
+		{"empty.pt", "empty.pt"},
+		{"state_dict.pt", "state_dict.pt"},
+		{"does-not-exist.pt", "does-not-exist.pt"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			m, err := torch.Load(filepath.Join(dir, tc.file), "cpu")
+			if err == nil {
+				m.Close()
+				t.Fatal("loaded a broken file without error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not name the file", err)
+			}
+		})
+	}
+
+	x := tensor(t, []float32{-1}, 1)
+	if _, err := load(t, "boom.pt").Forward(x); err == nil || !strings.Contains(err.Error(), "negative input is not allowed") {
+		t.Fatalf("raising module: err = %v, want the module's message", err)
+	}
+	if _, err := load(t, "not_tensor.pt").Forward(x); err == nil || !strings.Contains(err.Error(), "want a Tensor") {
+		t.Fatalf("non-tensor output: err = %v", err)
+	}
+	// A wrong input arity is a TorchScript schema error, not a crash.
+	if _, err := load(t, "cond_add.pt").Forward(x); err == nil {
+		t.Fatal("forward with a missing argument succeeded")
+	}
+	if _, err := torch.FromFloat32([]float32{1, 2, 3}, []int64{2, 2}, "cpu"); err == nil {
+		t.Fatal("shape/data mismatch accepted")
+	}
+	if _, err := torch.FromFloat32([]float32{1}, []int64{1}, "nonsense:7"); err == nil {
+		t.Fatal("bad device accepted")
+	}
+	dst := make([]float32, 5)
+	if err := torch.CopyFloat32(x, dst); err == nil {
+		t.Fatal("copy into a buffer of the wrong size succeeded")
+	}
+}
+
+func TestClosedAndFreed(t *testing.T) {
+	m, err := torch.Load(testmodules.Path(t, "affine.pt"), "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	m.Close() // idempotent
+	x := tensor(t, []float32{1}, 1)
+	if _, err := m.Forward(x); err != torch.ErrClosed {
+		t.Fatalf("forward on closed module: %v", err)
+	}
+	y, _ := torch.FromFloat32([]float32{1}, []int64{1}, "cpu")
+	torch.Free(y)
+	torch.Free(y) // harmless
+	if _, err := torch.Shape(y); err == nil {
+		t.Fatal("shape of freed tensor succeeded")
+	}
+	if _, err := load(t, "affine.pt").Forward(y); err == nil {
+		t.Fatal("forward on a freed tensor succeeded")
+	}
+}
+
+func TestConcurrentForward(t *testing.T) {
+	m := load(t, "affine.pt")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			x, err := torch.FromFloat32([]float32{float32(g)}, []int64{1}, "cpu")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer torch.Free(x)
+			res, err := m.Forward(x)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer res.Close()
+			out := make([]float32, 1)
+			if err := torch.CopyFloat32(res.Tensors[0], out); err != nil {
+				errs <- err
+				return
+			}
+			if out[0] != float32(2*g+1) {
+				errs <- &mismatch{g, out[0]}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+type mismatch struct {
+	g   int
+	got float32
+}
+
+func (m *mismatch) Error() string {
+	return "goroutine " + strconv.Itoa(m.g) + " got " + strconv.FormatFloat(float64(m.got), 'g', -1, 32)
+}
+
+func TestDevices(t *testing.T) {
+	if d, err := torch.ResolveDevice("cpu"); err != nil || d != "cpu" {
+		t.Fatalf("cpu: %q %v", d, err)
+	}
+	auto, err := torch.ResolveDevice("auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if torch.CUDAAvailable() {
+		if auto != "cuda:0" {
+			t.Fatalf("auto with CUDA = %q", auto)
+		}
+	} else {
+		if auto != "cpu" {
+			t.Fatalf("auto without CUDA = %q", auto)
+		}
+		if _, err := torch.ResolveDevice("cuda:0"); err == nil || !strings.Contains(err.Error(), "--device cpu") {
+			t.Fatalf("cuda:0 without CUDA: %v", err)
+		}
+	}
+	for _, bad := range []string{"gpu", "cuda:x", "cuda:-1", "tpu:0"} {
+		if _, err := torch.ResolveDevice(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	m := load(t, "affine.pt")
+	if err := m.To(auto); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestThreads(t *testing.T) {
+	old := torch.Threads()
+	defer torch.SetThreads(old)
+	torch.SetThreads(1)
+	if got := torch.Threads(); got != 1 {
+		t.Fatalf("threads = %d after SetThreads(1)", got)
+	}
+}
