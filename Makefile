@@ -11,17 +11,29 @@ GO ?= go
 PYTHON := /usr/bin/python3
 CXX ?= g++
 
+GOTORCH := github.com/wangkuiyi/gotorch
+
+# LibTorch: Debian's libtorch-dev (CPU) by default. Set LIBTORCH to an
+# unpacked official LibTorch (e.g. the CUDA build in Dockerfile.cuda) to
+# build against it instead.
+ifdef LIBTORCH
+APT_PACKAGES := g++ make
+TORCH_CXXFLAGS := -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include
+TORCH_LDFLAGS := -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib
+export CGO_CXXFLAGS := $(TORCH_CXXFLAGS)
+export CGO_CFLAGS := -I$(LIBTORCH)/include
+else
 # Debian packages the build and tests need.
 APT_PACKAGES := libtorch-dev python3-torch python3-numpy python3-pil python3-scipy g++ make
-GOTORCH := github.com/wangkuiyi/gotorch
-GOTORCH_VERSION := v0.0.0-20201028015551-9afed2f3ad7b
-TORCH_INCLUDE := /usr/include/torch/csrc/api/include
+TORCH_CXXFLAGS := -I/usr/include/torch/csrc/api/include
+TORCH_LDFLAGS :=
+endif
 
 LIB := lib/libcgotorch.so
 BIN := bin/zoo
 # $ORIGIN/../lib lets bin/zoo find lib/libcgotorch.so wherever the tree is
 # moved; the torch package's own rpath (its source dir) serves go test.
-export CGO_LDFLAGS := -Wl,-rpath,$$ORIGIN/../lib
+export CGO_LDFLAGS := -Wl,-rpath,$$ORIGIN/../lib $(TORCH_LDFLAGS) $(EXTRA_LDFLAGS)
 GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum zoo/zoo.toml $(wildcard bundled/*.pt) torch/shim.cc torch/shim.h
 
 .PHONY: all build deps demo test bench vet fmt clean
@@ -51,9 +63,9 @@ $(LIB): go.mod | deps
 	@src=$$($(GO) list -m -f '{{.Dir}}' $(GOTORCH)); \
 	echo "compiling gotorch's cgotorch/*.cc from $$src (about 90 s)"; \
 	for f in $$src/cgotorch/*.cc; do \
-	  $(CXX) -std=c++17 -O2 -fPIC -w -I$$src -I$(TORCH_INCLUDE) -c $$f -o build/cgotorch/$$(basename $$f .cc).o & \
+	  $(CXX) -std=c++17 -O2 -fPIC -w -I$$src $(TORCH_CXXFLAGS) -c $$f -o build/cgotorch/$$(basename $$f .cc).o & \
 	done; wait
-	$(CXX) -shared -o $@ build/cgotorch/*.o -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10
+	$(CXX) -shared -o $@ build/cgotorch/*.o $(TORCH_LDFLAGS) -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 $(EXTRA_LDFLAGS)
 
 $(BIN): $(LIB) $(GO_SOURCES)
 	$(GO) build -o $@ ./cmd/zoo

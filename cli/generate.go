@@ -255,7 +255,8 @@ func (w *sampleWriter) write(s loader.Sample) error {
 	for _, o := range s.Outputs {
 		name := w.run.FileName(s.Index, o.Spec.Name, w.enc.Ext())
 		prov := output.Provenance{Synthetic: true, Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256,
-			Seed: w.seed, Index: s.Index, Output: o.Spec.Name, Conditions: s.Conditions, Generator: version.Generator(), Demo: w.model.Demo}
+			Seed: w.seed, Index: s.Index, Output: o.Spec.Name, Conditions: s.Conditions, Generator: version.Generator(), Demo: w.model.Demo,
+			Modality: firstOr(w.model.Modality), Organ: firstOr(w.model.Organ)}
 		img := output.Image{Channels: o.Spec.Channels, Height: o.Spec.Height, Width: o.Spec.Width, Data: o.Data, Range: o.Spec.Range}
 		buf.Reset()
 		if err := w.enc.Encode(&buf, img, prov); err != nil {
@@ -267,4 +268,11 @@ func (w *sampleWriter) write(s loader.Sample) error {
 		rec.Files[o.Spec.Name] = name
 	}
 	return w.run.Commit(rec)
+}
+
+func firstOr(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }

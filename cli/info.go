@@ -74,10 +74,10 @@ func runsLabel(m *zoo.Model) string {
 }
 
 func first(v []string) string {
-	if len(v) == 0 {
-		return "-"
+	if s := firstOr(v); s != "" {
+		return s
 	}
-	return v[0]
+	return "-"
 }
 
 func size(m *zoo.Model) string {

@@ -25,6 +25,10 @@ type Provenance struct {
 	Conditions map[string]string `json:"conditions,omitempty"`
 	Generator  string            `json:"generator"` // zoo version
 	Demo       bool              `json:"demo,omitempty"`
+	// Modality and Organ come from the catalog entry (first value), for
+	// formats with such fields (DICOM); "" when unknown.
+	Modality string `json:"modality,omitempty"`
+	Organ    string `json:"organ,omitempty"`
 }
 
 // Notice is the human-readable synthetic marker written into files.

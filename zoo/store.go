@@ -219,7 +219,7 @@ func (s *Store) Cached(m *Model) (string, bool) {
 	fi, err := os.Stat(blob)
 	present := err == nil && fi.Mode().IsRegular() && (want.size <= 0 || fi.Size() == want.size)
 	if !present {
-		if src.zipByName() {
+		if isArchive(m, src, "") {
 			p, err := pathInside(dir, m.Artifact.Path)
 			if err != nil {
 				return "", false
@@ -228,7 +228,7 @@ func (s *Store) Cached(m *Model) (string, bool) {
 		}
 		return blob, false
 	}
-	if src.zipByName() || hasZipMagic(blob) {
+	if isArchive(m, src, blob) {
 		// The blob is here but not unpacked: Fetch would unpack it without
 		// the network, but the usable path is not there yet.
 		p, err := pathInside(dir, m.Artifact.Path)
@@ -626,7 +626,7 @@ func (s *Store) finish(ctx context.Context, m *Model, src artifactSource, digest
 	dir := s.unpackedPath(digest)
 	if !dirExists(dir) {
 		blob := s.blobPath(digest)
-		if !src.zipByName() && !hasZipMagic(blob) {
+		if !isArchive(m, src, blob) {
 			return blob, nil
 		}
 		if err := s.unpack(ctx, m, src, digest); err != nil {
@@ -720,6 +720,21 @@ func listSomeFiles(dir string, n int) string {
 		s += fmt.Sprintf(", … (%d files in all)", total)
 	}
 	return s
+}
+
+// isArchive decides whether an artifact is unpacked. A TorchScript file is
+// itself a zip archive, so zip bytes alone do not make an archive: a
+// TorchScript artifact is unpacked only when the catalog names a Path inside
+// it; other formats (medigan's .zip packages) also when the name or the
+// bytes say zip. blob "" means the bytes are not here to look at.
+func isArchive(m *Model, src artifactSource, blob string) bool {
+	if m.Artifact.Path != "" {
+		return true
+	}
+	if m.Artifact.Format == FormatTorchScript {
+		return false
+	}
+	return src.zipByName() || (blob != "" && hasZipMagic(blob))
 }
 
 func hasZipMagic(p string) bool {

@@ -77,6 +77,11 @@ func zipFileModel(t *testing.T, data []byte, path string) *Model {
 	}
 	m := pinnedModel("00020_ZIP", p, data)
 	m.Artifact.Path = path
+	if path == "" {
+		// A package archive (medigan's zips): unpacked whole. A TorchScript
+		// artifact without a Path is used as it is, zip bytes and all.
+		m.Artifact.Format = FormatPythonPackage
+	}
 	return m
 }
 
@@ -208,4 +213,25 @@ func TestUnpackZipCountsBytes(t *testing.T) {
 
 	err = unpackZip(context.Background(), arch+".none", dst, unpackOptions{label: "none.zip"})
 	wantErrorMentioning(t, err, "none.zip", "not a readable zip")
+}
+
+// TestTorchScriptZipIsNotUnpacked: TorchScript files are zip archives
+// themselves; without a Path they are used as they are.
+func TestTorchScriptZipIsNotUnpacked(t *testing.T) {
+	data := zipBytes(t, []testZipEntry{{name: "archive/data.pkl", body: []byte("x")}})
+	m := zipFileModel(t, data, "")
+	m.Artifact.Format = FormatTorchScript
+	st := NewStore(t.TempDir())
+	p, err := st.Fetch(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != string(data) {
+		t.Fatalf("Fetch returned %s, not the artifact file itself", p)
+	}
+	if _, err := os.Stat(filepath.Join(st.Dir, "unpacked")); err == nil {
+		if entries, _ := os.ReadDir(filepath.Join(st.Dir, "unpacked")); len(entries) > 0 {
+			t.Fatal("a TorchScript artifact was unpacked")
+		}
+	}
 }

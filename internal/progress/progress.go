@@ -107,13 +107,18 @@ func (b *Bar) draw(final bool) {
 		fmt.Fprintf(b.w, "\r\033[K%s", b.line())
 		return
 	}
-	// Plain output: a line per 10% (or per 5 s for unknown totals), and the last.
+	// Plain output: a line per 10% of forward progress (or per 5 s for
+	// unknown totals), and the last state unless that line was just printed.
+	// Progress that restarts (a second pass over a file) prints nothing new.
 	step := b.total / 10
 	due := b.total > 0 && step > 0 && b.done-b.lastLine >= step
 	if b.total <= 0 && now.Sub(b.lastDraw) >= 5*time.Second {
 		due = true
 	}
-	if final || due {
+	if final {
+		due = b.done != b.lastLine
+	}
+	if due {
 		b.lastLine, b.lastDraw = b.done, now
 		fmt.Fprintln(b.w, b.line())
 	}

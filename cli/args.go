@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// interspersed reorders a command line so flags may follow positional
+// arguments (`zoo generate 8 -n 100 -o out/`), which urfave/cli v2 does not
+// parse by itself: it stops at the first argument. Global flags written
+// after the command (`zoo generate 8 -o out --offline`) move before it.
+func interspersed(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	global := flagSet(app.Flags)
+	var globals []string
+	i := 1
+	for i < len(args) && isFlag(args[i]) {
+		i = take(args, i, global, &globals)
+	}
+	if i >= len(args) {
+		return args
+	}
+	cmd := app.Command(args[i])
+	if cmd == nil {
+		return args
+	}
+	local := flagSet(cmd.Flags)
+	var flags, positional []string
+	for i++; i < len(args); {
+		a := args[i]
+		switch {
+		case a == "--":
+			positional = append(positional, args[i+1:]...)
+			i = len(args)
+		case isFlag(a):
+			name := flagName(a)
+			if _, ok := local[name]; !ok {
+				if _, ok := global[name]; ok {
+					i = take(args, i, global, &globals)
+					continue
+				}
+			}
+			i = take(args, i, local, &flags)
+		default:
+			positional = append(positional, a)
+			i++
+		}
+	}
+	out := append([]string{args[0]}, globals...)
+	out = append(out, cmd.Name)
+	out = append(out, flags...)
+	if len(positional) > 0 {
+		out = append(out, "--")
+		out = append(out, positional...)
+	}
+	return out
+}
+
+func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' }
+
+func flagName(a string) string {
+	name := strings.TrimLeft(a, "-")
+	if k := strings.IndexByte(name, '='); k >= 0 {
+		name = name[:k]
+	}
+	return name
+}
+
+// take appends the flag at args[i], and its value when it takes one, to dst
+// and returns the index after them.
+func take(args []string, i int, known map[string]bool, dst *[]string) int {
+	*dst = append(*dst, args[i])
+	takesValue, ok := known[flagName(args[i])]
+	if ok && takesValue && !strings.Contains(args[i], "=") && i+1 < len(args) {
+		*dst = append(*dst, args[i+1])
+		return i + 2
+	}
+	return i + 1
+}
+
+// flagSet maps every name and alias of flags to whether it takes a value.
+func flagSet(flags []cli.Flag) map[string]bool {
+	out := map[string]bool{"help": false, "h": false}
+	for _, f := range flags {
+		takes := true
+		if d, ok := f.(cli.DocGenerationFlag); ok {
+			takes = d.TakesValue()
+		}
+		for _, n := range f.Names() {
+			out[n] = takes
+		}
+	}
+	return out
+}

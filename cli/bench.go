@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"medzoo/loader"
+	"medzoo/torch"
+)
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "bench",
+		Usage:     "measure a model's forward-only throughput (no files written)",
+		UsageText: "zoo bench ID [-n N] [--batch-size B] [--device D] [--threads T] [--json]",
+		Description: "Runs the model like zoo generate but keeps nothing: latents in, tensors out, copied to Go.\n" +
+			"This is the ceiling zoo generate can reach on this machine.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "n", Value: 1024, Usage: "samples to time (after one warm-up block)"},
+			&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Usage: "samples per forward step (default one compute block)"},
+			&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
+			&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Int("n") <= 0 {
+				return usagef("-n must be at least 1")
+			}
+			e, err := loadEnv(c)
+			if err != nil {
+				return err
+			}
+			m, err := e.resolve(c)
+			if err != nil {
+				return err
+			}
+			if !m.Runnable() {
+				return loader.NotRunnableError(m)
+			}
+			path, err := fetch(c, e, m)
+			if err != nil {
+				return err
+			}
+			if c.IsSet("threads") {
+				torch.SetThreads(c.Int("threads"))
+			}
+			gen, err := loader.Open(m, path, c.String("device"))
+			if err != nil {
+				return err
+			}
+			defer gen.Close()
+			batch := gen.BatchSize(c.Int("batch-size"))
+			// Warm-up: the first call pays for LibTorch's lazy initialisation.
+			if _, err := gen.Generate(c.Context, 0, batch, loader.Options{}); err != nil {
+				return err
+			}
+			n := c.Int("n")
+			start := time.Now()
+			for s := 0; s < n; s += batch {
+				if _, err := gen.Generate(c.Context, batch+s, min(batch, n-s), loader.Options{}); err != nil {
+					return err
+				}
+			}
+			secs := time.Since(start).Seconds()
+			res := map[string]any{"model": m.ID, "device": gen.Device, "threads": torch.Threads(), "batch_size": batch,
+				"n": n, "seconds": secs, "images_per_second": float64(n) / secs}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, res)
+			}
+			fmt.Fprintf(c.App.Writer, "%s on %s (%d threads, batch %d): %d samples in %.2fs = %.1f images/s (forward only)\n",
+				m.ID, gen.Device, torch.Threads(), batch, n, secs, float64(n)/secs)
+			return nil
+		},
+	}
+}

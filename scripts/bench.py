@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""Benchmarks for `make bench`: writes docs/benchmarks.md.
+
+Everything is measured side by side in one run on this machine, and each
+figure is the median of --repeat runs:
+
+  forward      `zoo bench`: LibTorch forward only, latents in, tensors copied
+               to Go; the ceiling for generation.
+  zoo e2e      `zoo generate -n N` to 8-bit PNG, whole process wall time
+               (start-up, model load, generation, encoding, writing).
+  python e2e   scripts/bench_python.py: torch.jit.load + a plain loop saving
+               PNGs with Pillow, whole process wall time, same artifact,
+               same threads and batch size.
+  first image  `zoo generate -n 1` vs the Python loop with --n 1 (process wall).
+  peak RSS     `zoo generate` maximum resident set for N and 10N images.
+
+Usage: /usr/bin/python3 scripts/bench.py --zoo bin/zoo --out docs/benchmarks.md
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_ID = "00101_DCGAN_MRI_COLIN27_DEMO"
+DEMO_PT = os.path.join(ROOT, "bundled", DEMO_ID + ".pt")
+
+
+def run(cmd, env=None):
+    """Runs cmd; returns (wall seconds, stdout)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, err = p.communicate()
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err.decode()}")
+    return wall, out.decode()
+
+
+def run_rss(cmd, env=None):
+    """Runs cmd and returns (wall seconds, peak RSS MiB)."""
+    t0 = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.execve(cmd[0], cmd, env or os.environ)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        sys.exit(f"{' '.join(cmd)} failed with status {status}")
+    return wall, usage.ru_maxrss / 1024.0
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--zoo", default=os.path.join(ROOT, "bin", "zoo"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--n", type=int, default=2048, help="images per throughput run")
+    ap.add_argument("--rss-n", type=int, default=20000, help="images for the large peak-RSS run")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=16)
+    args = ap.parse_args()
+
+    zoo = os.path.abspath(args.zoo)
+    threads = os.cpu_count()
+    tmp = tempfile.mkdtemp(prefix="zoo-bench-")
+    env = dict(os.environ, ZOO_CACHE=os.path.join(tmp, "cache"), ZOO_OFFLINE="1", ZOO_CATALOG="")
+    n, b = args.n, args.batch
+
+    # Warm the cache (bundled model copied into it) and the page cache.
+    run([zoo, "generate", DEMO_ID, "-n", "1", "-o", os.path.join(tmp, "warm"), "-q"], env)
+
+    fwd, zoo_e2e, py_e2e, zoo_first, py_first = [], [], [], [], []
+    for r in range(args.repeat):
+        _, out = run([zoo, "bench", DEMO_ID, "-n", str(n), "--batch-size", str(b), "--json"], env)
+        fwd.append(json.loads(out)["images_per_second"])
+
+        d = os.path.join(tmp, f"zoo{r}")
+        wall, _ = run([zoo, "generate", DEMO_ID, "-n", str(n), "-o", d, "--batch-size", str(b), "-q"], env)
+        zoo_e2e.append(n / wall)
+        shutil.rmtree(d)
+
+        d = os.path.join(tmp, f"py{r}")
+        wall, _ = run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "bench_python.py"), "--model", DEMO_PT,
+                       "--n", str(n), "--batch", str(b), "--out", d, "--threads", str(threads)])
+        py_e2e.append(n / wall)
+        shutil.rmtree(d)
+
+        d = os.path.join(tmp, f"zoo1-{r}")
+        wall, _ = run([zoo, "generate", DEMO_ID, "-n", "1", "-o", d, "-q"], env)
+        zoo_first.append(wall)
+        d = os.path.join(tmp, f"py1-{r}")
+        wall, _ = run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "bench_python.py"), "--model", DEMO_PT,
+                       "--n", "1", "--batch", "1", "--out", d, "--threads", str(threads)])
+        py_first.append(wall)
+
+    help_wall = median([run([zoo, "--help"], env)[0] for _ in range(5)])
+
+    small_n = args.rss_n // 10
+    _, rss_small = run_rss([zoo, "generate", DEMO_ID, "-n", str(small_n), "-o", os.path.join(tmp, "rss1"), "-q"], env)
+    wall_big, rss_big = run_rss([zoo, "generate", DEMO_ID, "-n", str(args.rss_n), "-o", os.path.join(tmp, "rss2"), "-q"], env)
+    shutil.rmtree(tmp)
+
+    F, Z, P = median(fwd), median(zoo_e2e), median(py_e2e)
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    torch_version = subprocess.run(["/usr/bin/python3", "-c", "import torch; print(torch.__version__)"],
+                                   capture_output=True, text=True).stdout.strip()
+    lines = [
+        "## Generation (issue 2)",
+        "",
+        f"Measured by `make bench` (scripts/bench.py) on {datetime.date.today().isoformat()}: "
+        f"{cpu}, {threads} cores, Linux {platform.release()}, Debian LibTorch / python3-torch {torch_version}, CPU only.",
+        f"Model: the bundled demo `{DEMO_ID}` (DCGAN, 64×64 grayscale). Batch size {b}, {threads} LibTorch threads, "
+        f"median of {args.repeat} runs, all measured side by side in one run.",
+        "",
+        "### Throughput",
+        "",
+        "| measurement | images/s | ratio |",
+        "| --- | ---: | ---: |",
+        f"| LibTorch forward only (`zoo bench`, the limit) | {F:.0f} | 1.00 of limit |",
+        f"| `zoo generate -n {n}` to 8-bit PNG, whole process | {Z:.0f} | {Z / F:.2f} of limit |",
+        f"| Python loop (`scripts/bench_python.py`: torch.jit.load + Pillow PNGs), whole process | {P:.0f} | {P / F:.2f} of limit |",
+        f"| **zoo / Python** | | **{Z / P:.2f}×** |",
+        "",
+        "### Latency",
+        "",
+        "| measurement | seconds |",
+        "| --- | ---: |",
+        f"| `zoo generate -n 1` (process start to exit, model load included) | {median(zoo_first):.3f} |",
+        f"| Python loop `--n 1` (process start to exit) | {median(py_first):.3f} |",
+        f"| `zoo --help` (LibTorch is linked, no model loaded) | {help_wall:.3f} |",
+        "",
+        "### Memory",
+        "",
+        "| measurement | peak RSS |",
+        "| --- | ---: |",
+        f"| `zoo generate -n {small_n}` | {rss_small:.0f} MiB |",
+        f"| `zoo generate -n {args.rss_n}` ({wall_big:.0f} s) | {rss_big:.0f} MiB |",
+        "",
+        f"Peak RSS grows {rss_big / rss_small:.2f}× for 10× the images: memory is bounded by a few batches in flight, not by N.",
+        "",
+        "Raw medians: " + json.dumps({"forward": F, "zoo_e2e": Z, "python_e2e": P,
+                                     "zoo_first_s": median(zoo_first), "python_first_s": median(py_first)}),
+        "",
+    ]
+    write_section(args.out, "generation", "\n".join(lines))
+    print("\n".join(lines))
+
+
+def write_section(path, name, text):
+    """Replaces the section between <!-- BEGIN name --> and <!-- END name -->
+    in path (appending it when absent), so each benchmark script owns its part
+    of docs/benchmarks.md."""
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    doc = "# Benchmarks\n\nWritten by `make bench`; each section by its own script.\n"
+    if os.path.exists(path):
+        with open(path) as f:
+            doc = f.read()
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if begin in doc and end in doc:
+        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(doc)
+
+
+if __name__ == "__main__":
+    main()
