@@ -36,17 +36,7 @@ func benchCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if !m.Runnable() {
-				return loader.NotRunnableError(m)
-			}
-			path, err := fetch(c, e, m)
-			if err != nil {
-				return err
-			}
-			if c.IsSet("threads") {
-				torch.SetThreads(c.Int("threads"))
-			}
-			gen, err := loader.Open(m, path, c.String("device"))
+			gen, err := openGenerator(c, e, m)
 			if err != nil {
 				return err
 			}

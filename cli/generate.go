@@ -87,6 +87,7 @@ func generateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	started := time.Now()
 	e, err := loadEnv(c)
 	if err != nil {
 		return err
@@ -95,18 +96,7 @@ func generateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !m.Runnable() {
-		return loader.NotRunnableError(m)
-	}
-	started := time.Now()
-	path, err := fetch(c, e, m)
-	if err != nil {
-		return err
-	}
-	if c.IsSet("threads") {
-		torch.SetThreads(c.Int("threads"))
-	}
-	gen, err := loader.Open(m, path, c.String("device"))
+	gen, err := openGenerator(c, e, m)
 	if err != nil {
 		return err
 	}
@@ -165,6 +155,22 @@ func generateAction(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, "note: this is a demonstration model; its images are synthetic and not for clinical use")
 	}
 	return nil
+}
+
+// openGenerator fetches a runnable model's artifact and loads it with the
+// command's --threads and --device.
+func openGenerator(c *cli.Context, e *env, m *zoo.Model) (*loader.Generator, error) {
+	if !m.Runnable() {
+		return nil, loader.NotRunnableError(m)
+	}
+	path, err := fetch(c, e, m)
+	if err != nil {
+		return nil, err
+	}
+	if c.IsSet("threads") {
+		torch.SetThreads(c.Int("threads"))
+	}
+	return loader.Open(m, path, c.String("device"))
 }
 
 func parseConditions(raw []string) (map[string]string, error) {

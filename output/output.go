@@ -69,6 +69,8 @@ var Formats = map[string]Encoder{
 	"png":   png8{},
 	"png16": png16{},
 	"npy":   npyEncoder{},
+	"dicom": dicomEncoder{},
+	"nifti": niftiEncoder{},
 }
 
 // FormatNames returns the known format names, sorted.

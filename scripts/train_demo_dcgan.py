@@ -15,7 +15,7 @@ python3-nibabel, python3-pil, mricron-data.
 
 Example (what produced the bundled artifact; see the catalog entry):
 
-    /usr/bin/python3 scripts/train_demo_dcgan.py --epochs 400 --seed 1 --threads 2
+    /usr/bin/python3 scripts/train_demo_dcgan.py --epochs 450 --seed 1 --threads 2
 
 The exported TorchScript module has `forward(z: Tensor) -> Tensor`, taking
 z of shape [N, 100] (float32, standard normal) and returning [N, 1, 64, 64]
@@ -290,7 +290,7 @@ def sha256_file(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--volume", default=DEFAULT_VOLUME, help="NIfTI T1 volume (default: Colin27 ch2 from mricron-data)")
-    ap.add_argument("--epochs", type=int, default=400, help="passes over the slice set (ignored if --iterations > 0)")
+    ap.add_argument("--epochs", type=int, default=450, help="passes over the slice set (ignored if --iterations > 0)")
     ap.add_argument("--iterations", type=int, default=0, help="number of generator updates (overrides --epochs)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-4)

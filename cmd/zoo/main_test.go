@@ -253,7 +253,8 @@ func TestGenerateDemoModel(t *testing.T) {
 	}
 }
 
-// TestSameBytesWhateverBatchSize: sample i is a function of (model, seed, i).
+// TestSameBytesWhateverBatchSize: sample i is a function of (model, seed, i),
+// whatever the batch size or thread count.
 func TestSameBytesWhateverBatchSize(t *testing.T) {
 	var dirs []string
 	for _, b := range []string{"1", "16", "40"} {
@@ -261,8 +262,13 @@ func TestSameBytesWhateverBatchSize(t *testing.T) {
 		mustOK(t, zoo(t, nil, "generate", "101", "-n", "37", "-o", d, "--seed", "11", "--batch-size", b, "-q"))
 		dirs = append(dirs, d)
 	}
+	// One LibTorch thread instead of one per core: the same bytes too.
+	d := filepath.Join(t.TempDir(), "threads1")
+	mustOK(t, zoo(t, nil, "generate", "101", "-n", "37", "-o", d, "--seed", "11", "--threads", "1", "-q"))
+	dirs = append(dirs, d)
 	sameDirs(t, dirs[0], dirs[1])
 	sameDirs(t, dirs[0], dirs[2])
+	sameDirs(t, dirs[0], dirs[3])
 	other := filepath.Join(t.TempDir(), "seed12")
 	mustOK(t, zoo(t, nil, "generate", "101", "-n", "1", "-o", other, "--seed", "12"))
 	if sha256File(t, filepath.Join(other, "00000.png")) == sha256File(t, filepath.Join(dirs[0], "00000.png")) {
