@@ -86,6 +86,7 @@ test: build vet
 
 bench: build
 	$(PYTHON) scripts/bench.py --zoo $(BIN) --out docs/benchmarks.md
+	$(PYTHON) scripts/bench_search.py --zoo $(BIN) --out docs/benchmarks.md
 
 clean:
 	rm -rf bin lib build out

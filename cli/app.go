@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "zoo",
 		Usage:   "find, fetch and run pretrained generative models of medical images",
 		Version: version.Version,
@@ -86,6 +86,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			pullCommand(),
 			generateCommand(),
 			benchCommand(),
+			searchCommand(),
+			catalogCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
@@ -95,6 +97,18 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cli.OsExiter(exitUsage)
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints and maps codes
+	}
+	// Bad flags of a command are usage errors too (exit 2).
+	for _, cmd := range app.Commands {
+		setUsageError(cmd)
+	}
+	return app
+}
+
+func setUsageError(cmd *cli.Command) {
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	for _, sub := range cmd.Subcommands {
+		setUsageError(sub)
 	}
 }
 

@@ -67,7 +67,12 @@ type generateSummary struct {
 }
 
 func generateAction(c *cli.Context) error {
-	n := c.Int("n")
+	return generateModel(c, c.Int("n"), func(e *env) (*zoo.Model, error) { return e.resolve(c) })
+}
+
+// generateModel is zoo generate for n samples of the model pick chooses
+// from the loaded catalog (zoo search --generate picks its top hit).
+func generateModel(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) error {
 	dir := c.String("output")
 	switch {
 	case n <= 0:
@@ -92,7 +97,7 @@ func generateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := e.resolve(c)
+	m, err := pick(e)
 	if err != nil {
 		return err
 	}

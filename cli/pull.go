@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -51,13 +52,21 @@ func pullCommand() *cli.Command {
 // fetch gets a model's artifact with a progress bar on stderr.
 func fetch(c *cli.Context, e *env, m *zoo.Model) (string, error) {
 	var (
-		once sync.Once
-		bar  *progress.Bar
+		mu  sync.Mutex
+		bar *progress.Bar
 	)
+	start := time.Now()
 	e.store.Progress = func(name string, done, total int64) {
-		once.Do(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		// Work that ends within half a second (copying a bundled model,
+		// re-hashing a cached one) shows no bar at all.
+		if bar == nil {
+			if time.Since(start) < 500*time.Millisecond {
+				return
+			}
 			bar = progress.New(c.App.ErrWriter, "pull "+m.ID, "B", total, 0, c.Bool("quiet"))
-		})
+		}
 		bar.SetTotal(total)
 		bar.Set(done)
 	}

@@ -25,7 +25,7 @@ type Generator struct {
 
 	sig      *zoo.Signature
 	module   *torch.Module
-	latentN  int  // values per sample latent
+	latentN  int // values per sample latent
 	latentSh []int64
 }
 

@@ -1,19 +1,29 @@
 #!/usr/bin/python3
 """Train the zoo's bundled demonstration model 00101_DCGAN_MRI_COLIN27_DEMO.
 
-A small DCGAN that generates 64x64 2-D slices of a T1-weighted brain MRI. It is
-trained on CPU, in a few minutes, on the 2-D slices of ONE public volume: the
-Colin27 ("ch2") single-subject T1 template shipped by Debian's `mricron-data`
-package (/usr/share/mricron/templates/ch2.nii.gz, 181x217x181, 1 mm, RAS).
+A small DCGAN that generates 64x64 2-D slices of a T1-weighted head MRI. It is
+trained on CPU on the axial, coronal and sagittal slices of ONE public volume:
+the Colin27 ("ch2") single-subject T1 template shipped by Debian's
+`mricron-data` package (/usr/share/mricron/templates/ch2.nii.gz, 181x217x181,
+1 mm, RAS; Copyright 2006-2010 Chris Rorden, BSD-3-clause per
+/usr/share/doc/mricron-data/copyright).
 
 It is a DEMONSTRATION model: it shows that the zoo can run a real generator
-offline. It is not fit for clinical or research conclusions: all of its training
-data come from one person's head.
+offline. It is not fit for clinical or research conclusions: all of its
+training data come from one person's head, and its samples are blurry.
 
-Requirements (Debian): python3-torch (1.13), python3-torchvision, python3-numpy,
-python3-nibabel, python3-pil, mricron-data.
+Recipe: generator = classic DCGAN (ConvTranspose2d + BatchNorm + ReLU, Tanh
+output, ngf=32, ~1.1M parameters); discriminator = DCGAN-shaped but with
+spectral normalisation and a minibatch-stddev feature (training only); hinge
+loss; DiffAugment (translation + cutout) on real and generated images; Adam
+2e-4, betas (0.5, 0.999), batch 64; exponential moving average (0.995) of the
+generator weights, whose BatchNorm statistics are re-estimated before export.
 
-Example (what produced the bundled artifact; see the catalog entry):
+Requirements (Debian): python3-torch (1.13), python3-numpy, python3-nibabel,
+python3-pil, mricron-data.
+
+The bundled artifact came from (about 19 min on 2 idle cores, 29 min on 2 busy
+ones):
 
     /usr/bin/python3 scripts/train_demo_dcgan.py --epochs 450 --seed 1 --threads 2
 
@@ -33,6 +43,13 @@ import sys
 import time
 
 T_START = time.perf_counter()
+
+# torch.jit.save writes each module's constants in Python set order, which
+# depends on string hashing: pin the hash seed so that the .pt file is
+# byte-for-byte reproducible (the weights are reproducible either way).
+if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import numpy as np  # noqa: E402
 import nibabel as nib  # noqa: E402
@@ -208,12 +225,25 @@ def diff_augment(x, gen, shift=8, cut=32):
     `shift` px and one random `cut` x `cut` cutout, both filled with the
     background value -1."""
     n, c, h, w = x.shape
+    if shift > 0:
+        x = _translate(x, gen, shift)
+    if cut > 0:
+        x = _cutout(x, gen, cut)
+    return x
+
+
+def _translate(x, gen, shift):
+    n, c, h, w = x.shape
     xp = F.pad(x, (shift, shift, shift, shift), value=-1.0)
     ty = torch.randint(0, 2 * shift + 1, (n, 1, 1), generator=gen)
     tx = torch.randint(0, 2 * shift + 1, (n, 1, 1), generator=gen)
     gy = torch.arange(h)[None, :, None] + ty
     gx = torch.arange(w)[None, None, :] + tx
-    x = xp.permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], gy, gx].permute(0, 3, 1, 2)
+    return xp.permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], gy, gx].permute(0, 3, 1, 2)
+
+
+def _cutout(x, gen, cut):
+    n, c, h, w = x.shape
     cy = torch.randint(0, h + (1 - cut % 2), (n, 1, 1), generator=gen)
     cx = torch.randint(0, w + (1 - cut % 2), (n, 1, 1), generator=gen)
     yy = torch.arange(h)[None, :, None]
@@ -293,7 +323,10 @@ def main():
     ap.add_argument("--epochs", type=int, default=450, help="passes over the slice set (ignored if --iterations > 0)")
     ap.add_argument("--iterations", type=int, default=0, help="number of generator updates (overrides --epochs)")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--lr", type=float, default=2e-4, help="generator learning rate (Adam, betas 0.5/0.999)")
+    ap.add_argument("--lr-d", type=float, default=2e-4, help="discriminator learning rate")
+    ap.add_argument("--aug-shift", type=int, default=8, help="DiffAugment: max translation in px (0 = off)")
+    ap.add_argument("--aug-cut", type=int, default=32, help="DiffAugment: cutout square side in px (0 = off)")
     ap.add_argument("--ngf", type=int, default=32)
     ap.add_argument("--ndf", type=int, default=32)
     ap.add_argument("--ema", type=float, default=0.995, help="EMA decay of the exported generator weights (0 = off)")
@@ -348,7 +381,7 @@ def main():
     print(f"generator parameters: {n_g}  discriminator parameters: {n_d}", flush=True)
 
     opt_g = torch.optim.Adam(g.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
     bce = nn.BCEWithLogitsLoss()
     fixed_z = torch.randn(64, NZ, generator=torch.Generator().manual_seed(0))
 
@@ -369,8 +402,8 @@ def main():
         z = torch.randn(b, NZ, generator=gen)
         fake = g.forward_fast(z)
         opt_d.zero_grad(set_to_none=True)
-        d_real = d(diff_augment(real, gen))
-        d_fake = d(diff_augment(fake.detach(), gen))
+        d_real = d(diff_augment(real, gen, args.aug_shift, args.aug_cut))
+        d_fake = d(diff_augment(fake.detach(), gen, args.aug_shift, args.aug_cut))
         if args.loss == "hinge":
             loss_d = F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
         else:  # non-saturating BCE with one-sided label smoothing
@@ -380,7 +413,7 @@ def main():
 
         # Generator step.
         opt_g.zero_grad(set_to_none=True)
-        d_gen = d(diff_augment(fake, gen))
+        d_gen = d(diff_augment(fake, gen, args.aug_shift, args.aug_cut))
         loss_g = -d_gen.mean() if args.loss == "hinge" else bce(d_gen, torch.ones(b))
         loss_g.backward()
         opt_g.step()

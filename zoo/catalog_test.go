@@ -201,7 +201,7 @@ func TestResolve(t *testing.T) {
 			message: `no model "C-DCGAN_MMG_MASES" in the catalog; did you mean: 00008_C-DCGAN_MMG_MASSES, 00012_C-DCGAN_MMG_MASSES? (zoo list shows all)`},
 		{query: "cylcegan",
 			suggest: []string{"00003_CYCLEGAN_MMG_DENSITY_FULL", "00013_CYCLEGAN_MMG_DENSITY_OPTIMAM_MLO", "00014_CYCLEGAN_MMG_DENSITY_OPTIMAM_CC"}},
-		{query: "99", suggest: []string{}, message: `no model "99" in the catalog (zoo list shows all)`},
+		{query: "99", suggest: []string{}, message: `no model "99" in the catalog; to find models by what they are, try: zoo search "99" (zoo list shows all)`},
 		{query: "xyzzy", suggest: []string{}},
 		{query: "0000", among: []string{"00001_DCGAN_MMG_CALC_ROI", "00002_DCGAN_MMG_MASS_ROI", "00003_CYCLEGAN_MMG_DENSITY_FULL",
 			"00004_PIX2PIX_MMG_MASSES_W_MASKS", "00005_DCGAN_MMG_MASS_ROI", "00006_WGANGP_MMG_MASS_ROI", "00007_INPAINT_BRAIN_MRI",

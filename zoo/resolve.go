@@ -16,7 +16,7 @@ type NotFoundError struct {
 
 func (e *NotFoundError) Error() string {
 	if len(e.Suggestions) == 0 {
-		return fmt.Sprintf("no model %q in the catalog (zoo list shows all)", e.Query)
+		return fmt.Sprintf("no model %q in the catalog; to find models by what they are, try: zoo search %q (zoo list shows all)", e.Query, e.Query)
 	}
 	return fmt.Sprintf("no model %q in the catalog; did you mean: %s? (zoo list shows all)",
 		e.Query, strings.Join(e.Suggestions, ", "))

@@ -177,7 +177,8 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	wantFail(t, zoo(t, nil, "generate", "101", "-o", t.TempDir(), "--format", "gif"), 2, "png16")
 	wantFail(t, zoo(t, nil, "generate", "101", "-o", t.TempDir(), "--condition", "class=x"), 2, "no conditions")
 	wantFail(t, zoo(t, nil, "generate", "101", "-o", t.TempDir(), "--device", "tpu"), 1, "auto, cpu")
-	wantFail(t, zoo(t, nil, "info", "mamography"), 1, "did you mean")
+	wantFail(t, zoo(t, nil, "info", "dcgan_mri"), 1, "did you mean", "00101_DCGAN_MRI_COLIN27_DEMO")
+	wantFail(t, zoo(t, nil, "info", "mamography"), 1, "zoo search")
 }
 
 func TestListAndInfo(t *testing.T) {
@@ -367,8 +368,14 @@ func TestPullVerifyAndOffline(t *testing.T) {
 		t.Fatalf("%d requests, want 1 (the pull)", hits.Load())
 	}
 
+	// Wrong bytes, into an empty cache (the good blob is cached above, and a
+	// cached verified blob with the pinned digest is rightly used as it is).
 	wrong := tinyCatalog(t, srv.URL+"/wrong.pt", hex.EncodeToString(sum[:]))
+	cache = filepath.Join(t.TempDir(), "cache2")
 	wantFail(t, zoo(t, env(wrong), "pull", "90001"), 1, "sha256")
+	if entries, _ := os.ReadDir(filepath.Join(cache, "blobs")); len(entries) != 0 {
+		t.Fatalf("a wrong download left %d cache entries", len(entries))
+	}
 	broken := tinyCatalog(t, srv.URL+"/missing.pt", strings.Repeat("0", 64))
 	wantFail(t, zoo(t, env(broken), "pull", "90001"), 1, "500")
 }

@@ -33,6 +33,7 @@ type Bar struct {
 // A nil w, or quiet, gives a bar that prints nothing.
 func New(w io.Writer, label, unit string, total, done int64, quiet bool) *Bar {
 	b := &Bar{w: w, label: label, unit: unit, total: total, done: done, base: done, started: time.Now()}
+	b.lastDraw, b.lastLine = b.started, done
 	if quiet {
 		b.w = nil
 	}
@@ -107,11 +108,12 @@ func (b *Bar) draw(final bool) {
 		fmt.Fprintf(b.w, "\r\033[K%s", b.line())
 		return
 	}
-	// Plain output: a line per 10% of forward progress (or per 5 s for
-	// unknown totals), and the last state unless that line was just printed.
-	// Progress that restarts (a second pass over a file) prints nothing new.
+	// Plain output: a line per 10% of forward progress but at most one a
+	// second (or one per 5 s for unknown totals), and the last state unless
+	// that line was just printed. Progress that restarts (a second pass over
+	// a file) prints nothing new.
 	step := b.total / 10
-	due := b.total > 0 && step > 0 && b.done-b.lastLine >= step
+	due := b.total > 0 && step > 0 && b.done-b.lastLine >= step && now.Sub(b.lastDraw) >= time.Second
 	if b.total <= 0 && now.Sub(b.lastDraw) >= 5*time.Second {
 		due = true
 	}
