@@ -116,15 +116,15 @@ func setUsageError(cmd *cli.Command) {
 type env struct {
 	catalog *zoo.Catalog
 	store   *zoo.Store
+	sources []zoo.CatalogSource // in precedence order, lowest first
 }
 
-func loadEnv(c *cli.Context) (*env, error) {
-	cat, err := zoo.Load(c.StringSlice("catalog")...)
-	if err != nil {
-		return nil, err
-	}
+// newStore is the artifact store the global flags describe: --cache (or
+// $ZOO_CACHE, or the user cache dir), --offline (or $ZOO_OFFLINE).
+func newStore(c *cli.Context) (*zoo.Store, error) {
 	dir := c.String("cache")
 	if dir == "" {
+		var err error
 		if dir, err = zoo.DefaultCacheDir(); err != nil {
 			return nil, err
 		}
@@ -132,7 +132,25 @@ func loadEnv(c *cli.Context) (*env, error) {
 	st := zoo.NewStore(dir)
 	st.Offline = c.Bool("offline") || zoo.OfflineFromEnv()
 	st.Bundled = bundled.FS
-	return &env{catalog: cat, store: st}, nil
+	return st, nil
+}
+
+// catalogOptions says which catalogs to load: remote ones are fetched with
+// the same cache and --offline as artifacts.
+func catalogOptions(c *cli.Context, st *zoo.Store) zoo.LoadOptions {
+	return zoo.LoadOptions{Extra: c.StringSlice("catalog"), Store: st}
+}
+
+func loadEnv(c *cli.Context) (*env, error) {
+	st, err := newStore(c)
+	if err != nil {
+		return nil, err
+	}
+	cat, srcs, err := zoo.LoadWith(c.Context, catalogOptions(c, st))
+	if err != nil {
+		return nil, err
+	}
+	return &env{catalog: cat, store: st, sources: srcs}, nil
 }
 
 // resolve finds the model named by the command's first argument.

@@ -120,7 +120,7 @@ var exactMetrics = map[string]MetricInfo{
 		Meaning: "FID_ratio on RadImageNet Inception-v3 features"},
 	"is": {Better: BetterHigher, Family: FamilyInception, SameExtractor: true, Extractor: extractorImageNet,
 		Meaning: "Inception Score of the synthetic images"},
-	"ssim": {Better: BetterHigher, Family: FamilyPaired, Meaning: "structural similarity to the paired real image; 1 is identical"},
+	"ssim":    {Better: BetterHigher, Family: FamilyPaired, Meaning: "structural similarity to the paired real image; 1 is identical"},
 	"ms-ssim": {Better: BetterHigher, Family: FamilyPaired, Meaning: "multi-scale structural similarity; 1 is identical"},
 	"ms_ssim": {Better: BetterHigher, Family: FamilyPaired, Meaning: "multi-scale structural similarity; 1 is identical"},
 	"psnr":    {Better: BetterHigher, Family: FamilyPaired, Meaning: "peak signal-to-noise ratio (dB) against the paired real image"},
@@ -141,25 +141,25 @@ var exactMetrics = map[string]MetricInfo{
 // lastPartMetrics are the scores of downstream tasks, matched on the last
 // dotted part of a name like CLF.trained_on_real_and_fake.f1.
 var lastPartMetrics = map[string]MetricInfo{
-	"accuracy":     {Better: BetterHigher, Meaning: "accuracy"},
-	"acc":          {Better: BetterHigher, Meaning: "accuracy"},
+	"accuracy":          {Better: BetterHigher, Meaning: "accuracy"},
+	"acc":               {Better: BetterHigher, Meaning: "accuracy"},
 	"balanced_accuracy": {Better: BetterHigher, Meaning: "balanced accuracy"},
-	"precision":    {Better: BetterHigher, Meaning: "precision"},
-	"recall":       {Better: BetterHigher, Meaning: "recall (sensitivity)"},
-	"sensitivity":  {Better: BetterHigher, Meaning: "sensitivity"},
-	"specificity":  {Better: BetterHigher, Meaning: "specificity"},
-	"f1":           {Better: BetterHigher, Meaning: "F1 score"},
-	"auc":          {Better: BetterHigher, Meaning: "area under the ROC curve"},
-	"auroc":        {Better: BetterHigher, Meaning: "area under the ROC curve"},
-	"auprc":        {Better: BetterHigher, Meaning: "area under the precision-recall curve"},
-	"map":          {Better: BetterHigher, Meaning: "mean average precision"},
-	"dice":         {Better: BetterHigher, Meaning: "Dice similarity coefficient"},
-	"iou":          {Better: BetterHigher, Meaning: "intersection over union"},
-	"jaccard":      {Better: BetterHigher, Meaning: "Jaccard index"},
-	"dice_loss":    {Better: BetterLower, Meaning: "Dice loss (1 - Dice)"},
-	"loss":         {Better: BetterLower, Meaning: "a loss"},
-	"hd95":         {Better: BetterLower, Meaning: "95th percentile Hausdorff distance"},
-	"hausdorff":    {Better: BetterLower, Meaning: "Hausdorff distance"},
+	"precision":         {Better: BetterHigher, Meaning: "precision"},
+	"recall":            {Better: BetterHigher, Meaning: "recall (sensitivity)"},
+	"sensitivity":       {Better: BetterHigher, Meaning: "sensitivity"},
+	"specificity":       {Better: BetterHigher, Meaning: "specificity"},
+	"f1":                {Better: BetterHigher, Meaning: "F1 score"},
+	"auc":               {Better: BetterHigher, Meaning: "area under the ROC curve"},
+	"auroc":             {Better: BetterHigher, Meaning: "area under the ROC curve"},
+	"auprc":             {Better: BetterHigher, Meaning: "area under the precision-recall curve"},
+	"map":               {Better: BetterHigher, Meaning: "mean average precision"},
+	"dice":              {Better: BetterHigher, Meaning: "Dice similarity coefficient"},
+	"iou":               {Better: BetterHigher, Meaning: "intersection over union"},
+	"jaccard":           {Better: BetterHigher, Meaning: "Jaccard index"},
+	"dice_loss":         {Better: BetterLower, Meaning: "Dice loss (1 - Dice)"},
+	"loss":              {Better: BetterLower, Meaning: "a loss"},
+	"hd95":              {Better: BetterLower, Meaning: "95th percentile Hausdorff distance"},
+	"hausdorff":         {Better: BetterLower, Meaning: "Hausdorff distance"},
 }
 
 // LookupMetric returns what the registry knows about a metric name. The
@@ -221,6 +221,7 @@ func metricInfoFor(name, catalogDirection string) MetricInfo {
 // MetricWarning is a disagreement between a catalog entry and the registry.
 type MetricWarning struct {
 	Metric  string
+	Field   string // the metric's key the warning is about ("" for the table)
 	Message string
 }
 
@@ -243,11 +244,11 @@ func CheckMetric(name string, m Metric) []MetricWarning {
 		// Either direction is a simplification of "closest to the target".
 	}
 	if want != "" && m.Direction != "" && m.Direction != want {
-		out = append(out, MetricWarning{name, fmt.Sprintf("metric %s: direction %q, but for %s %s (zoo ranks with the registry's direction)",
+		out = append(out, MetricWarning{name, "direction", fmt.Sprintf("metric %s: direction %q, but for %s %s (zoo ranks with the registry's direction)",
 			name, m.Direction, mi.Pattern, mi.Describe())})
 	}
 	if mi.SameExtractor && strings.TrimSpace(m.Extractor) == "" {
-		out = append(out, MetricWarning{name, fmt.Sprintf("metric %s: no extractor given; %s values from different feature extractors are not comparable (zoo assumes %s)",
+		out = append(out, MetricWarning{name, "", fmt.Sprintf("metric %s: no extractor given; %s values from different feature extractors are not comparable (zoo assumes %s)",
 			name, mi.Pattern, mi.Extractor)})
 	}
 	return out
@@ -268,5 +269,25 @@ func RegistryRules() []MetricInfo {
 		out = append(out, mi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Pattern < out[j].Pattern })
+	return out
+}
+
+// CatalogWarnings checks every metric of a parsed catalog against the
+// registry. data is the catalog's text, for line numbers.
+func CatalogWarnings(c *Catalog, data []byte) []Problem {
+	lines := scanLines(string(data))
+	var out []Problem
+	for i := range c.Models {
+		m := &c.Models[i]
+		for _, name := range sortedMetricNames(m.Metrics) {
+			for _, w := range CheckMetric(name, m.Metrics[name]) {
+				p := join(modelPath(i), "metrics", name)
+				if w.Field != "" {
+					p = append(p, w.Field)
+				}
+				out = append(out, Problem{Source: m.Source, Line: lines.find(p), Message: "model " + m.ID + ": " + w.Message})
+			}
+		}
+	}
 	return out
 }

@@ -57,7 +57,9 @@ func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) 
 // joiner runes glue the parts of a compound ("x-ray", "WGAN-GP",
 // "t1-weighted", "pix2pix.HD"): the parts are words and so is their
 // concatenation, so "xray" finds "x-ray" and "x ray" finds "xray".
-func isJoiner(r rune) bool { return r == '-' || r == '/' || r == '.' || r == '\'' || r == '’' || r == '+' }
+func isJoiner(r rune) bool {
+	return r == '-' || r == '/' || r == '.' || r == '\'' || r == '’' || r == '+'
+}
 
 // words splits s into folded words, the way the catalog text is indexed:
 //   - runs of letters and digits are words ("128x128", "t1", "ray14");
@@ -67,9 +69,81 @@ func isJoiner(r rune) bool { return r == '-' || r == '/' || r == '.' || r == '\'
 //     "HyperKvasir" -> hyperkvasir, hyper, kvasir), so a part finds the whole;
 //   - a number with leading zeros also yields the number ("00008" -> 8).
 //
-// emit is called for each word; base words (the first three kinds' parts)
-// come with extra=false, derived ones with extra=true.
+// emit is called for each word; base words (the parts of compounds) come
+// with extra=false, derived ones with extra=true.
 func words(s string, emit func(w string, extra bool)) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			wordsRunes(s, emit)
+			return
+		}
+	}
+	n := len(s)
+	var buf [8]string
+	for i := 0; i < n; {
+		if !isWordByte(s[i]) {
+			i++
+			continue
+		}
+		parts := buf[:0]
+		for i < n {
+			j := i
+			for j < n && isWordByte(s[j]) {
+				j++
+			}
+			parts = append(parts, s[i:j])
+			i = j
+			if i+1 < n && isJoinerByte(s[i]) && isWordByte(s[i+1]) {
+				i++
+				continue
+			}
+			break
+		}
+		for _, p := range parts {
+			emitWordASCII(p, emit)
+		}
+		if len(parts) > 1 {
+			emit(lowerASCII(strings.Join(parts, "")), true)
+		}
+	}
+}
+
+func isWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func isJoinerByte(c byte) bool { return c == '-' || c == '/' || c == '.' || c == '\'' || c == '+' }
+
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+func emitWordASCII(p string, emit func(string, bool)) {
+	w := lowerASCII(p)
+	emit(w, false)
+	if w != p { // has capitals: maybe camel case
+		if camel := camelParts(p); len(camel) > 1 {
+			for _, c := range camel {
+				emit(lowerASCII(c), true)
+			}
+		}
+	}
+	if len(w) > 1 && w[0] == '0' && allDigits(w) {
+		if t := strings.TrimLeft(w, "0"); t != "" {
+			emit(t, true)
+		} else {
+			emit("0", true)
+		}
+	}
+}
+
+// wordsRunes is words for text beyond ASCII.
+func wordsRunes(s string, emit func(w string, extra bool)) {
 	rs := []rune(s)
 	n := len(rs)
 	i := 0
@@ -228,29 +302,32 @@ func typoBudget(w string) int {
 // withinDistance reports whether the edit distance between a and b is at
 // most k, and what it is. It gives up early once k is exceeded, which makes
 // scanning a whole vocabulary cheap.
-func withinDistance(a, b string, k int) (int, bool) {
+func withinDistance(a, b string, k int) (int, bool) { return withinDistanceB(a, b, k) }
+
+// withinDistanceB is withinDistance for a vocabulary word held as bytes.
+func withinDistanceB[S ~string | ~[]byte](a string, b S, k int) (int, bool) {
 	la, lb := len(a), len(b)
 	if d := la - lb; d > k || -d > k {
 		return 0, false
 	}
-	if a == b {
+	if a == string(b) {
 		return 0, true
 	}
 	// ASCII fast path; fall back to runes.
 	for i := 0; i < la; i++ {
 		if a[i] >= utf8.RuneSelf {
-			d := editDistance(a, b)
+			d := editDistance(a, string(b))
 			return d, d <= k
 		}
 	}
 	for i := 0; i < lb; i++ {
 		if b[i] >= utf8.RuneSelf {
-			d := editDistance(a, b)
+			d := editDistance(a, string(b))
 			return d, d <= k
 		}
 	}
 	if lb+1 > 64 {
-		d := editDistance(a, b)
+		d := editDistance(a, string(b))
 		return d, d <= k
 	}
 	// Optimal string alignment distance (a swap of neighbours is one

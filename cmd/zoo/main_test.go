@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	// Keep the developer's own ~/.config/medzoo catalogs out of the tests.
+	os.Setenv("ZOO_CONFIG_DIR", filepath.Join(dir, "config"))
 	zooBin = filepath.Join(dir, "zoo")
 	build := exec.Command("go", "build", "-o", zooBin, ".")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr

@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"medzoo/zoo"
+)
+
+func catalogCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "catalog",
+		Usage:     "check catalog files, and list the catalogs zoo reads",
+		UsageText: "zoo catalog validate FILE... [--strict] [--json]\n   zoo catalog list [--json]",
+		Description: "validate reports every problem of each catalog file as FILE:LINE: message (TOML syntax, unknown\n" +
+			"keys, wrong types, missing or invalid fields, duplicate ids), plus warnings where a metric\n" +
+			"contradicts zoo's metric registry (a direction, an FID without its feature extractor). It exits 1\n" +
+			"when a file has problems (with --strict, warnings too).\n\n" +
+			"list shows the catalogs zoo merges, lowest precedence first; a later catalog's model replaces an\n" +
+			"earlier one with the same id:\n" +
+			"   1. the built-in catalog\n" +
+			"   2. remote catalogs listed in CONFIG/catalogs.toml ([[catalog]] url = \"https://...\", sha256 = \"...\")\n" +
+			"   3. CONFIG/catalogs/*.toml, by file name\n" +
+			"   4. $ZOO_CATALOG (files or https://...#sha256=HEX, separated by ':')\n" +
+			"   5. --catalog FILE or --catalog https://host/file.toml#sha256=HEX (repeatable)\n" +
+			"CONFIG is $ZOO_CONFIG_DIR, else the user config directory's medzoo (~/.config/medzoo).\n" +
+			"Remote catalogs must carry the sha256 of the file; they are fetched once, verified, kept in the\n" +
+			"cache by digest and then read offline.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "strict", Usage: "validate: count warnings as problems"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			switch c.Args().First() {
+			case "validate", "check":
+				return catalogValidate(c, c.Args().Tail())
+			case "list", "ls", "sources":
+				if c.NArg() > 1 {
+					return usagef("catalog list takes no arguments")
+				}
+				return catalogList(c)
+			case "":
+				return usagef("catalog needs a subcommand: validate FILE... or list")
+			default:
+				return usagef("catalog: no subcommand %q (validate FILE..., list)", c.Args().First())
+			}
+		},
+	}
+}
+
+type validateReport struct {
+	File     string   `json:"file"`
+	Models   int      `json:"models"`
+	Errors   []string `json:"errors,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+func catalogValidate(c *cli.Context, files []string) error {
+	if len(files) == 0 {
+		return usagef("catalog validate needs one or more catalog files")
+	}
+	var reports []validateReport
+	bad := 0
+	firstSeen := map[string]string{} // id -> file:line, across files
+	for _, f := range files {
+		r := validateReport{File: f}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", f, errors.Unwrap(err)))
+			reports = append(reports, r)
+			bad++
+			continue
+		}
+		cat, err := zoo.Parse(data, f)
+		var ve *zoo.ValidationError
+		switch {
+		case errors.As(err, &ve):
+			for _, p := range ve.Problems {
+				r.Errors = append(r.Errors, p.String())
+			}
+		case err != nil:
+			r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", f, err))
+		default:
+			r.Models = len(cat.Models)
+			for _, p := range zoo.CatalogWarnings(cat, data) {
+				r.Warnings = append(r.Warnings, p.String())
+			}
+			for _, m := range cat.Models {
+				k := strings.ToLower(m.ID)
+				if at, ok := firstSeen[k]; ok {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("%s:%d: model %s is also defined at %s; loaded together, this one replaces it", f, m.Line, m.ID, at))
+				} else {
+					firstSeen[k] = fmt.Sprintf("%s:%d", f, m.Line)
+				}
+			}
+		}
+		if len(r.Errors) > 0 || (c.Bool("strict") && len(r.Warnings) > 0) {
+			bad++
+		}
+		reports = append(reports, r)
+	}
+	if c.Bool("json") {
+		if err := printJSON(c.App.Writer, reports); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range reports {
+			for _, e := range r.Errors {
+				fmt.Fprintln(c.App.Writer, e)
+			}
+			for _, w := range r.Warnings {
+				fmt.Fprintln(c.App.Writer, w+" (warning)")
+			}
+			if len(r.Errors) == 0 {
+				fmt.Fprintf(c.App.Writer, "%s: ok, %d %s%s\n", r.File, r.Models, plural(r.Models, "model", "models"), warnCount(len(r.Warnings)))
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d catalog %s %s problems", bad, len(files), plural(len(files), "file", "files"), plural(bad, "has", "have"))
+	}
+	return nil
+}
+
+func warnCount(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d %s)", n, plural(n, "warning", "warnings"))
+}
+
+type sourceReport struct {
+	Rank int `json:"precedence"`
+	zoo.CatalogSource
+	Models    int      `json:"models"`
+	Overrides []string `json:"overrides,omitempty"` // ids this catalog takes over from earlier ones
+	Effective int      `json:"effective"`           // models of this catalog in the merged catalog
+}
+
+func catalogList(c *cli.Context) error {
+	e, err := loadEnv(c)
+	if err != nil {
+		return err
+	}
+	cat, srcs := e.catalog, e.sources
+	// Which source defines each id, in order.
+	reports := make([]sourceReport, len(srcs))
+	bySource := map[string]int{}
+	for i, s := range srcs {
+		reports[i] = sourceReport{Rank: i + 1, CatalogSource: s}
+		bySource[s.Name] = i
+	}
+	// The merged catalog holds only the winners; what each source defines
+	// comes from parsing it again on its own.
+	seen := map[string]int{}
+	for i, s := range srcs {
+		var ids []string
+		if s.From == zoo.FromEmbedded {
+			emb, err := zoo.Embedded()
+			if err != nil {
+				return err
+			}
+			for _, m := range emb.Models {
+				ids = append(ids, m.ID)
+			}
+		} else {
+			data, err := os.ReadFile(s.Path)
+			if err != nil {
+				return err
+			}
+			one, err := zoo.Parse(data, s.Name)
+			if err != nil {
+				return err
+			}
+			for _, m := range one.Models {
+				ids = append(ids, m.ID)
+			}
+		}
+		reports[i].Models = len(ids)
+		for _, id := range ids {
+			k := strings.ToLower(id)
+			if prev, ok := seen[k]; ok && prev != i {
+				reports[i].Overrides = append(reports[i].Overrides, id)
+			}
+			seen[k] = i
+		}
+	}
+	for _, m := range cat.Models {
+		if i, ok := bySource[m.Source]; ok {
+			reports[i].Effective++
+		}
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, reports)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tCATALOG\tFROM\tMODELS\tIN USE\tREPLACES")
+	for _, r := range reports {
+		name := r.Name
+		if r.URL != "" {
+			name += " (sha256 " + r.SHA256[:12] + "…)"
+		}
+		rep := "-"
+		if len(r.Overrides) > 0 {
+			ov := append([]string(nil), r.Overrides...)
+			sort.Strings(ov)
+			if len(ov) > 3 {
+				ov = append(ov[:3], fmt.Sprintf("+%d", len(r.Overrides)-3))
+			}
+			rep = strings.Join(ov, ", ")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", r.Rank, name, r.From, r.Models, r.Effective, rep)
+	}
+	tw.Flush()
+	fmt.Fprintf(c.App.Writer, "\n%d models in all. Later catalogs win: a model id defined again replaces the earlier entry.\n", len(cat.Models))
+	if d, err := zoo.ConfigDir(); err == nil {
+		fmt.Fprintf(c.App.Writer, "config dir: %s (catalogs/*.toml, %s)\n", d, zoo.RemoteListFile)
+	}
+	return nil
+}
