@@ -30,7 +30,10 @@ TORCH_LDFLAGS :=
 endif
 
 LIB := lib/libcgotorch.so
+# bin/zoo does not link LibTorch (fast start: help, list, info, search);
+# bin/zoo-torch is the full build it hands model-running commands to.
 BIN := bin/zoo
+TORCH_BIN := bin/zoo-torch
 # $ORIGIN/../lib lets bin/zoo find lib/libcgotorch.so wherever the tree is
 # moved; the torch package's own rpath (its source dir) serves go test.
 export CGO_LDFLAGS := -Wl,-rpath,$$ORIGIN/../lib $(TORCH_LDFLAGS) $(EXTRA_LDFLAGS)
@@ -40,7 +43,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum 
 
 all: build
 
-build: $(BIN)
+build: $(BIN) $(TORCH_BIN)
 
 # deps installs the Debian packages only when one is missing, so repeated
 # builds never touch apt.
@@ -67,8 +70,11 @@ $(LIB): go.mod | deps
 	done; wait
 	$(CXX) -shared -o $@ build/cgotorch/*.o $(TORCH_LDFLAGS) -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 $(EXTRA_LDFLAGS)
 
-$(BIN): $(LIB) $(GO_SOURCES)
+$(TORCH_BIN): $(LIB) $(GO_SOURCES)
 	$(GO) build -o $@ ./cmd/zoo
+
+$(BIN): $(GO_SOURCES)
+	$(GO) build -tags notorch -o $@ ./cmd/zoo
 
 demo: build
 	@rm -rf out

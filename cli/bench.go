@@ -1,13 +1,7 @@
 package cli
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/urfave/cli/v2"
-
-	"medzoo/loader"
-	"medzoo/torch"
 )
 
 func benchCommand() *cli.Command {
@@ -25,43 +19,13 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.Int("n") <= 0 {
-				return usagef("-n must be at least 1")
+			if benchAction == nil {
+				return delegate(c)
 			}
-			e, err := loadEnv(c)
-			if err != nil {
-				return err
-			}
-			m, err := e.resolve(c)
-			if err != nil {
-				return err
-			}
-			gen, err := openGenerator(c, e, m)
-			if err != nil {
-				return err
-			}
-			defer gen.Close()
-			batch := gen.BatchSize(c.Int("batch-size"))
-			// Warm-up: the first call pays for LibTorch's lazy initialisation.
-			if _, err := gen.Generate(c.Context, 0, batch, loader.Options{}); err != nil {
-				return err
-			}
-			n := c.Int("n")
-			start := time.Now()
-			for s := 0; s < n; s += batch {
-				if _, err := gen.Generate(c.Context, batch+s, min(batch, n-s), loader.Options{}); err != nil {
-					return err
-				}
-			}
-			secs := time.Since(start).Seconds()
-			res := map[string]any{"model": m.ID, "device": gen.Device, "threads": torch.Threads(), "batch_size": batch,
-				"n": n, "seconds": secs, "images_per_second": float64(n) / secs}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, res)
-			}
-			fmt.Fprintf(c.App.Writer, "%s on %s (%d threads, batch %d): %d samples in %.2fs = %.1f images/s (forward only)\n",
-				m.ID, gen.Device, torch.Threads(), batch, n, secs, float64(n)/secs)
-			return nil
+			return benchAction(c)
 		},
 	}
 }
+
+// benchAction is nil in a build without LibTorch (see delegate.go).
+var benchAction cli.ActionFunc

@@ -253,3 +253,10 @@ func printInfo(w io.Writer, m *zoo.Model, st *zoo.Store) {
 func specString(s zoo.TensorSpec) string {
 	return fmt.Sprintf("%s: %s, %d channel(s), %dx%d, values in [%g, %g]", s.Name, s.Kind, s.Channels, s.Width, s.Height, s.Range[0], s.Range[1])
 }
+
+func firstOr(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}

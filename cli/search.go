@@ -115,6 +115,11 @@ type searchQueryJSON struct {
 const searchTimingEnv = "ZOO_SEARCH_TIMING"
 
 func searchAction(c *cli.Context) error {
+	if c.IsSet("generate") && generateModel == nil {
+		// Generating needs LibTorch: hand the whole command to zoo-torch
+		// now rather than search twice.
+		return delegate(c)
+	}
 	started := time.Now()
 	if c.Bool("asc") && c.Bool("desc") {
 		return usagef("--asc and --desc contradict each other: choose one")

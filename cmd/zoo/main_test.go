@@ -5,6 +5,7 @@ package main_test
 
 import (
 	"bytes"
+	"debug/elf"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -34,12 +35,18 @@ func TestMain(m *testing.M) {
 	}
 	// Keep the developer's own ~/.config/medzoo catalogs out of the tests.
 	os.Setenv("ZOO_CONFIG_DIR", filepath.Join(dir, "config"))
+	// As `make build` does: zoo without LibTorch, zoo-torch beside it.
 	zooBin = filepath.Join(dir, "zoo")
-	build := exec.Command("go", "build", "-o", zooBin, ".")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building zoo:", err)
-		os.Exit(1)
+	for _, b := range [][]string{
+		{"build", "-tags", "notorch", "-o", zooBin, "."},
+		{"build", "-o", filepath.Join(dir, "zoo-torch"), "."},
+	} {
+		build := exec.Command("go", b...)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building zoo:", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -181,6 +188,45 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	wantFail(t, zoo(t, nil, "generate", "101", "-o", t.TempDir(), "--device", "tpu"), 1, "auto, cpu")
 	wantFail(t, zoo(t, nil, "info", "dcgan_mri"), 1, "did you mean", "00101_DCGAN_MRI_COLIN27_DEMO")
 	wantFail(t, zoo(t, nil, "info", "mamography"), 1, "zoo search")
+}
+
+// TestFastBinaryDoesNotLinkLibTorch: bin/zoo answers help, list, info and
+// search without loading LibTorch, and hands generation to zoo-torch.
+func TestFastBinaryDoesNotLinkLibTorch(t *testing.T) {
+	for bin, wantTorch := range map[string]bool{zooBin: false, filepath.Join(filepath.Dir(zooBin), "zoo-torch"): true} {
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		libs, err := f.ImportedLibraries()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		linked := false
+		for _, l := range libs {
+			linked = linked || strings.Contains(l, "torch")
+		}
+		if linked != wantTorch {
+			t.Fatalf("%s links LibTorch: %v, want %v (libraries %v)", bin, linked, wantTorch, libs)
+		}
+	}
+	// Without zoo-torch beside it, model commands say what is missing.
+	alone := filepath.Join(t.TempDir(), "zoo")
+	data, err := os.ReadFile(zooBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(alone, "generate", "101", "-n", "1", "-o", t.TempDir())
+	cmd.Env = append(os.Environ(), "PATH=/usr/bin:/bin", "ZOO_TORCH_BIN=")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "zoo-torch") {
+		t.Fatalf("generate without zoo-torch: %v\n%s", err, out)
+	}
+	mustOK(t, zoo(t, nil, "search", "mri"))
 }
 
 func TestListAndInfo(t *testing.T) {

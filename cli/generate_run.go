@@ -1,0 +1,222 @@
+//go:build !notorch
+
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"medzoo/internal/progress"
+	"medzoo/internal/version"
+	"medzoo/loader"
+	"medzoo/output"
+	"medzoo/torch"
+	"medzoo/zoo"
+)
+
+func init() { generateModel = runGenerate }
+
+// runGenerate implements generateModel.
+func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) error {
+	dir := c.String("output")
+	switch {
+	case n <= 0:
+		return usagef("-n must be at least 1, got %d", n)
+	case dir == "":
+		return usagef("generate needs an output directory: -o DIR")
+	case c.Bool("resume") && c.Bool("force"):
+		return usagef("--resume and --force contradict each other: choose one")
+	case c.Int("batch-size") < 0:
+		return usagef("--batch-size must be positive")
+	}
+	enc, err := output.Lookup(c.String("format"))
+	if err != nil {
+		return usageError{err}
+	}
+	conds, err := parseConditions(c.StringSlice("condition"))
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	e, err := loadEnv(c)
+	if err != nil {
+		return err
+	}
+	m, err := pick(e)
+	if err != nil {
+		return err
+	}
+	gen, err := openGenerator(c, e, m)
+	if err != nil {
+		return err
+	}
+	defer gen.Close()
+	if err := gen.ValidateConditions(conds); err != nil {
+		return usageError{err}
+	}
+
+	var outNames []string
+	for _, o := range m.Signature.Outputs {
+		outNames = append(outNames, o.Name)
+	}
+	mode := output.Fresh
+	if c.Bool("resume") {
+		mode = output.Resume
+	} else if c.Bool("force") {
+		mode = output.Force
+	}
+	run, err := output.Open(dir, output.RunInfo{
+		Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256, Seed: c.Uint64("seed"), N: n,
+		Format: strings.ToLower(c.String("format")), Outputs: outNames, Conditions: conds, Generator: version.Generator(),
+	}, mode)
+	if err != nil {
+		return err
+	}
+	defer run.Close()
+
+	bar := progress.New(c.App.ErrWriter, "generate "+m.ID, "images", int64(n), int64(run.Done), c.Bool("quiet"))
+	w := &sampleWriter{run: run, enc: enc, model: m, seed: c.Uint64("seed"), bar: bar}
+	genErr := w.generate(c.Context, gen, run.Done, n-run.Done, c.Int("batch-size"), loader.Options{Seed: c.Uint64("seed"), Conditions: conds})
+	bar.Finish()
+	if cerr := run.Close(); genErr == nil {
+		genErr = cerr
+	}
+	done := run.Committed()
+	if genErr != nil {
+		if errors.Is(genErr, context.Canceled) {
+			return fmt.Errorf("interrupted after %d of %d samples; continue with: zoo generate %s -n %d -o %s --seed %d --resume",
+				done, n, m.ID, n, dir, c.Uint64("seed"))
+		}
+		return fmt.Errorf("%w (%d of %d samples written; --resume continues)", genErr, done, n)
+	}
+	secs := time.Since(started).Seconds()
+	sum := generateSummary{
+		Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256, Device: gen.Device, Dir: dir,
+		Format: strings.ToLower(c.String("format")), Seed: c.Uint64("seed"), Requested: n,
+		Generated: done - run.Done, Resumed: run.Done, Seconds: secs, ImagesPerSec: float64(done-run.Done) / secs,
+		Manifest: filepath.Join(dir, output.ManifestFile),
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, sum)
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %d samples of %s to %s (%.1f images/s on %s; manifest %s)\n",
+		sum.Generated, m.ID, dir, sum.ImagesPerSec, gen.Device, sum.Manifest)
+	if m.Demo {
+		fmt.Fprintln(c.App.Writer, "note: this is a demonstration model; its images are synthetic and not for clinical use")
+	}
+	return nil
+}
+
+// openGenerator fetches a runnable model's artifact and loads it with the
+// command's --threads and --device.
+func openGenerator(c *cli.Context, e *env, m *zoo.Model) (*loader.Generator, error) {
+	if !m.Runnable() {
+		return nil, loader.NotRunnableError(m)
+	}
+	path, err := fetch(c, e, m)
+	if err != nil {
+		return nil, err
+	}
+	if c.IsSet("threads") {
+		torch.SetThreads(c.Int("threads"))
+	}
+	return loader.Open(m, path, c.String("device"))
+}
+
+// sampleWriter encodes and writes samples on a pool of goroutines while the
+// loader computes the next batch, and commits them to the run manifest.
+type sampleWriter struct {
+	run   *output.Run
+	enc   output.Encoder
+	model *zoo.Model
+	seed  uint64
+	bar   *progress.Bar
+}
+
+func (w *sampleWriter) generate(ctx context.Context, gen *loader.Generator, start, n, batch int, opt loader.Options) error {
+	if n <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := runtime.NumCPU()
+	jobs := make(chan loader.Sample, 2*workers)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range jobs {
+				if err := w.write(s); err != nil {
+					fail(err)
+					continue
+				}
+				w.bar.Add(1)
+			}
+		}()
+	}
+	for s, err := range gen.Samples(ctx, start, n, batch, opt) {
+		if err != nil {
+			fail(err)
+			break
+		}
+		select {
+		case jobs <- s:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+		if firstErr != nil && errors.Is(firstErr, context.Canceled) {
+			firstErr = context.Canceled
+		}
+	}
+	return firstErr
+}
+
+// write encodes one sample's outputs into files, then commits it. Files are
+// written in place: the manifest, appended only after a sample's files are
+// complete, is what marks them done, and a resume rewrites anything after it.
+func (w *sampleWriter) write(s loader.Sample) error {
+	rec := output.Record{Index: s.Index, Files: map[string]string{}, Conditions: s.Conditions,
+		Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256, Seed: w.seed, Synthetic: true}
+	var buf bytes.Buffer
+	for _, o := range s.Outputs {
+		name := w.run.FileName(s.Index, o.Spec.Name, w.enc.Ext())
+		prov := output.Provenance{Synthetic: true, Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256,
+			Seed: w.seed, Index: s.Index, Output: o.Spec.Name, Conditions: s.Conditions, Generator: version.Generator(), Demo: w.model.Demo,
+			Modality: firstOr(w.model.Modality), Organ: firstOr(w.model.Organ)}
+		img := output.Image{Channels: o.Spec.Channels, Height: o.Spec.Height, Width: o.Spec.Width, Data: o.Data, Range: o.Spec.Range}
+		buf.Reset()
+		if err := w.enc.Encode(&buf, img, prov); err != nil {
+			return fmt.Errorf("sample %d, output %s: %w", s.Index, o.Spec.Name, err)
+		}
+		if err := os.WriteFile(filepath.Join(w.run.Dir, name), buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		rec.Files[o.Spec.Name] = name
+	}
+	return w.run.Commit(rec)
+}
