@@ -5,8 +5,8 @@ package main_test
 
 import (
 	"bytes"
-	"debug/elf"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
