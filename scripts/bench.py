@@ -45,7 +45,7 @@ def run(cmd, env=None):
 
 
 def run_rss(cmd, env=None):
-    """Runs cmd and returns (wall seconds, peak RSS MiB)."""
+    """Runs cmd with its output discarded; returns (wall seconds, peak RSS MiB, exit status)."""
     t0 = time.perf_counter()
     pid = os.fork()
     if pid == 0:
@@ -55,9 +55,16 @@ def run_rss(cmd, env=None):
         os.execve(cmd[0], cmd, env or os.environ)
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - t0
+    return wall, usage.ru_maxrss / 1024.0, status
+
+
+def must(cmd, env=None):
+    """run_rss that exits with cmd's error output when it fails; returns (wall, RSS)."""
+    wall, rss, status = run_rss(cmd, env)
     if status != 0:
-        sys.exit(f"{' '.join(cmd)} failed with status {status}")
-    return wall, usage.ru_maxrss / 1024.0
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        sys.exit("%s failed (status %d):\n%s" % (" ".join(cmd), status, p.stderr))
+    return wall, rss
 
 
 def median(xs):
@@ -111,8 +118,8 @@ def main():
     torch_help_wall = median([run([zoo + "-torch", "--help"], env)[0] for _ in range(5)])
 
     small_n = args.rss_n // 10
-    _, rss_small = run_rss([zoo, "generate", DEMO_ID, "-n", str(small_n), "-o", os.path.join(tmp, "rss1"), "-q"], env)
-    wall_big, rss_big = run_rss([zoo, "generate", DEMO_ID, "-n", str(args.rss_n), "-o", os.path.join(tmp, "rss2"), "-q"], env)
+    _, rss_small = must([zoo, "generate", DEMO_ID, "-n", str(small_n), "-o", os.path.join(tmp, "rss1"), "-q"], env)
+    wall_big, rss_big = must([zoo, "generate", DEMO_ID, "-n", str(args.rss_n), "-o", os.path.join(tmp, "rss2"), "-q"], env)
     shutil.rmtree(tmp)
 
     F, Z, P = median(fwd), median(zoo_e2e), median(py_e2e)

@@ -34,6 +34,9 @@ import tempfile
 import time
 import tomllib
 
+from bench import must, run_rss, write_section  # noqa: E402 (scripts/ is on sys.path)
+from medigan_to_toml import tkey, tstr  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 QUERIES = [
@@ -52,27 +55,6 @@ def real_models():
         cat = tomllib.load(f)
     # Only the medigan entries: demo models point at bundled artifacts.
     return [m for m in cat["model"] if not m.get("demo")]
-
-
-def tstr(s):
-    """A TOML basic string: JSON's escapes are TOML's."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif o < 0x20 or o == 0x7F:
-            out.append("\\u%04X" % o)
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def tkey(k):
-    return k if all(c.isalnum() or c in "_-" for c in k) else tstr(k)
 
 
 def tval(v):
@@ -167,28 +149,6 @@ def newest_index(cache):
     d = os.path.join(cache, "index")
     files = [os.path.join(d, f) for f in os.listdir(d) if f.startswith("search-")] if os.path.isdir(d) else []
     return max(files, key=os.path.getmtime) if files else None
-
-
-def run_rss(cmd, env):
-    """Runs cmd, returns (wall seconds, peak RSS MiB, exit status)."""
-    t0 = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.execve(cmd[0], cmd, env)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - t0
-    return wall, usage.ru_maxrss / 1024.0, status
-
-
-def must(cmd, env):
-    wall, rss, status = run_rss(cmd, env)
-    if status != 0:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        sys.exit("%s failed (status %d):\n%s" % (" ".join(cmd), status, p.stderr))
-    return wall, rss
 
 
 def timed_search(cmd, env):
@@ -367,24 +327,6 @@ def main():
                 json.dump(res, f, indent=1)
     write_section(args.out, "search", render(res))
     print("wrote the search section of", args.out)
-
-
-def write_section(path, name, text):
-    """Replaces the section between <!-- BEGIN name --> and <!-- END name -->
-    in path (appending it when absent): this script owns only its section."""
-    begin, end = "<!-- BEGIN %s -->" % name, "<!-- END %s -->" % name
-    doc = "# Benchmarks\n\nWritten by `make bench`; each section by its own script.\n"
-    if os.path.exists(path):
-        with open(path) as f:
-            doc = f.read()
-    block = "%s\n%s\n%s" % (begin, text.rstrip(), end)
-    if begin in doc and end in doc:
-        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip() + "\n\n" + block + "\n"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(doc)
 
 
 if __name__ == "__main__":
