@@ -154,6 +154,16 @@ func loadEnv(c *cli.Context) (*env, error) {
 	return &env{catalog: cat, store: st, sources: srcs}, nil
 }
 
+// loadModel loads the catalogs and resolves the command's model argument.
+func loadModel(c *cli.Context) (*env, *zoo.Model, error) {
+	e, err := loadEnv(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := e.resolve(c)
+	return e, m, err
+}
+
 // resolve finds the model named by the command's first argument.
 func (e *env) resolve(c *cli.Context) (*zoo.Model, error) {
 	if c.NArg() < 1 {

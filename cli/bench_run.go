@@ -19,11 +19,7 @@ func runBench(c *cli.Context) error {
 	if c.Int("n") <= 0 {
 		return usagef("-n must be at least 1")
 	}
-	e, err := loadEnv(c)
-	if err != nil {
-		return err
-	}
-	m, err := e.resolve(c)
+	e, m, err := loadModel(c)
 	if err != nil {
 		return err
 	}

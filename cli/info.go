@@ -125,11 +125,7 @@ func infoCommand() *cli.Command {
 		UsageText: "zoo info ID [--json]",
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
-			e, err := loadEnv(c)
-			if err != nil {
-				return err
-			}
-			m, err := e.resolve(c)
+			e, m, err := loadModel(c)
 			if err != nil {
 				return err
 			}

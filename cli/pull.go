@@ -24,11 +24,7 @@ func pullCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			e, err := loadEnv(c)
-			if err != nil {
-				return err
-			}
-			m, err := e.resolve(c)
+			e, m, err := loadModel(c)
 			if err != nil {
 				return err
 			}

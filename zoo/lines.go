@@ -143,33 +143,14 @@ func (s *lineScanner) key() []string {
 		s.space(false)
 		switch s.peek(0) {
 		case '"':
-			start := s.pos
-			s.pos++
-			for s.pos < len(s.src) && s.src[s.pos] != '"' && s.src[s.pos] != '\n' {
-				if s.src[s.pos] == '\\' {
-					s.pos++
-				}
-				s.pos++
-			}
-			if s.pos < len(s.src) && s.src[s.pos] == '"' {
-				s.pos++
-			}
-			lit := s.src[start:s.pos]
+			lit := s.skipString('"')
 			if u, err := strconv.Unquote(lit); err == nil {
 				parts = append(parts, u)
 			} else {
 				parts = append(parts, strings.Trim(lit, `"`))
 			}
 		case '\'':
-			s.pos++
-			start := s.pos
-			for s.pos < len(s.src) && s.src[s.pos] != '\'' && s.src[s.pos] != '\n' {
-				s.pos++
-			}
-			parts = append(parts, s.src[start:s.pos])
-			if s.pos < len(s.src) && s.src[s.pos] == '\'' {
-				s.pos++
-			}
+			parts = append(parts, strings.Trim(s.skipString('\''), "'"))
 		default:
 			start := s.pos
 			for s.pos < len(s.src) && isBareKeyByte(s.src[s.pos]) {
@@ -188,6 +169,25 @@ func (s *lineScanner) key() []string {
 	}
 }
 
+// skipString moves past the one-line string that quote q opens at s.pos
+// (basic strings, q == '"', honour backslash escapes) and returns its text,
+// quotes included. An unterminated string ends at the end of the line.
+func (s *lineScanner) skipString(q byte) string {
+	start := s.pos
+	s.pos++
+	for s.pos < len(s.src) && s.src[s.pos] != q && s.src[s.pos] != '\n' {
+		if q == '"' && s.src[s.pos] == '\\' {
+			s.pos++
+		}
+		s.pos++
+	}
+	s.pos = min(s.pos, len(s.src))
+	if s.pos < len(s.src) && s.src[s.pos] == q {
+		s.pos++
+	}
+	return s.src[start:s.pos]
+}
+
 func isBareKeyByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
@@ -201,25 +201,8 @@ func (s *lineScanner) value(path []string) {
 		s.multiline(`"""`, true)
 	case strings.HasPrefix(s.src[s.pos:], `'''`):
 		s.multiline(`'''`, false)
-	case s.peek(0) == '"':
-		s.pos++
-		for s.pos < len(s.src) && s.src[s.pos] != '"' && s.src[s.pos] != '\n' {
-			if s.src[s.pos] == '\\' {
-				s.pos++
-			}
-			s.pos++
-		}
-		if s.pos < len(s.src) && s.src[s.pos] == '"' {
-			s.pos++
-		}
-	case s.peek(0) == '\'':
-		s.pos++
-		for s.pos < len(s.src) && s.src[s.pos] != '\'' && s.src[s.pos] != '\n' {
-			s.pos++
-		}
-		if s.pos < len(s.src) {
-			s.pos++
-		}
+	case s.peek(0) == '"' || s.peek(0) == '\'':
+		s.skipString(s.peek(0))
 	case s.peek(0) == '[':
 		s.pos++
 		for i := 0; ; i++ {
