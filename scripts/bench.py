@@ -79,7 +79,13 @@ def main():
     ap.add_argument("--rss-n", type=int, default=20000, help="images for the large peak-RSS run")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--only", choices=["all", "generation", "models"], default="all",
+                    help="which sections to measure")
     args = ap.parse_args()
+    if args.only in ("all", "models"):
+        models_section(args)
+    if args.only == "models":
+        return
 
     zoo = os.path.abspath(args.zoo)
     threads = os.cpu_count()
@@ -179,6 +185,58 @@ def main():
     ]
     write_section(args.out, "generation", "\n".join(lines))
     print("\n".join(lines))
+
+
+def models_section(args):
+    """Per bundled model (issue 3): parameters, artifact size, images/s at
+    batch 16 on this machine, training time. Noise-to-image models are timed
+    with `zoo bench` (forward only); image-to-image models with
+    `zoo generate --input` over their example inputs (whole process, so
+    start-up and model load are included)."""
+    zoo = os.path.abspath(args.zoo)
+    tmp = tempfile.mkdtemp(prefix="zoo-bench-models-")
+    env = dict(os.environ, ZOO_CACHE=os.path.join(tmp, "cache"), ZOO_OFFLINE="1", ZOO_CATALOG="")
+    _, out = run([zoo, "list", "--runnable", "--json"], env)
+    rows = [
+        "## Bundled models (issue 3)",
+        "",
+        f"Measured by `make bench` on {datetime.date.today().isoformat()}, {os.cpu_count()} CPU cores, "
+        f"batch {args.batch}, median of {args.repeat} runs. Quality figures come from `zoo evaluate` (issue 5).",
+        "",
+        "| model | kind | parameters | artifact | images/s (batch 16) | how timed | training time | quality (FID…) |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    for m in json.loads(out):
+        if not m.get("demo"):
+            continue
+        mid = m["id"]
+        training = m.get("training", {})
+        size_mb = m.get("artifact", {}).get("size", 0) / 1e6
+        sig = m.get("signature", {})
+        kind = m.get("function", "")
+        if sig.get("conditions"):
+            kind += ", conditional"
+        if len(sig.get("outputs", [])) > 1:
+            kind += ", " + "+".join(o["name"] for o in sig["outputs"])
+        inputs = os.path.join(ROOT, "docs", "models", mid.split("_")[0] + "_inputs")
+        rates = []
+        for r in range(args.repeat):
+            if sig.get("input"):
+                d = os.path.join(tmp, f"{mid}-{r}")
+                _, o = run([zoo, "generate", mid, "--input", inputs, "-o", d, "--batch-size", str(args.batch),
+                            "--json", "-q"], env)
+                rates.append(json.loads(o)["images_per_second"])
+                how = f"`zoo generate --input` ({len(os.listdir(inputs))} inputs, whole process)"
+            else:
+                _, o = run([zoo, "bench", mid, "-n", "512", "--batch-size", str(args.batch), "--json"], env)
+                rates.append(json.loads(o)["images_per_second"])
+                how = "`zoo bench` (forward only)"
+        rows.append(f"| `{mid}` | {kind} | {training.get('parameters', 0):,} | {size_mb:.1f} MB | "
+                    f"{median(rates):.0f} | {how} | {training.get('wall_time', '').split(' (')[0]} | — |")
+    shutil.rmtree(tmp)
+    text = "\n".join(rows) + "\n"
+    write_section(args.out, "models", text)
+    print(text)
 
 
 def write_section(path, name, text):
