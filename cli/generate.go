@@ -14,13 +14,16 @@ func generateCommand() *cli.Command {
 		Name:      "generate",
 		Aliases:   []string{"gen"},
 		Usage:     "synthesize images with a model into a directory",
-		UsageText: "zoo generate ID -n N -o DIR [--seed S] [--batch-size B] [--device auto|cpu|cuda:0] [--format png|png16|npy] [--threads T] [--resume|--force] [--json]",
-		Description: "Sample i depends only on (model, artifact checksum, seed, i): the same bytes whatever the\n" +
+		UsageText: "zoo generate ID -n N -o DIR [--seed S] [--batch-size B] [--device auto|cpu|cuda:0] [--format png|png16|npy] [--input DIR] [--threads T] [--resume|--force] [--json]",
+		Description: "Sample i depends only on (model, artifact checksum, seed, i, input i): the same bytes whatever the\n" +
 			"batch size, and a run stopped half-way continues with --resume exactly where it stopped.\n" +
 			"Every file is marked synthetic (PNG text chunks) and DIR/manifest.jsonl lists each sample.\n\n" +
+			"Image-to-image models take --input DIR (or one file): PNG (8/16-bit), NPY or DICOM images,\n" +
+			"one sample per file in name order; -n defaults to the number of files, and output files are\n" +
+			"named after their inputs (ct_012.png, or ct_012_image.png and ct_012_mask.png).\n\n" +
 			"Example: zoo generate 101 -n 1000 -o out/ --seed 1",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "n", Aliases: []string{"num-samples"}, Value: 16, Usage: "number of samples"},
+			&cli.IntFlag{Name: "n", Aliases: []string{"num-samples"}, Value: 16, Usage: "number of samples (with --input: one per input file unless given)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `DIR` (created if missing; must be empty unless --resume or --force)"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed; sample i of seed S is always the same"},
 			&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Value: 0, Usage: "samples per forward step (rounded up to the model's compute block; default one block)"},
@@ -28,6 +31,7 @@ func generateCommand() *cli.Command {
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "png", Usage: "output format: " + strings.Join(output.FormatNames(), ", ")},
 			&cli.IntFlag{Name: "threads", Value: 0, Usage: "LibTorch intra-op threads (default: one per CPU core)"},
 			&cli.StringSliceFlag{Name: "condition", Aliases: []string{"c"}, Usage: "fix a condition, `NAME=VALUE` (repeatable); unset conditions are mixed in balance"},
+			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input images for image-to-image models: a `DIR` of .png/.npy/.dcm files (sorted by name) or one file"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue a stopped run in DIR"},
 			&cli.BoolFlag{Name: "force", Usage: "write into a non-empty DIR, starting the run over"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
@@ -51,6 +55,7 @@ type generateSummary struct {
 	Seconds      float64 `json:"seconds"`
 	ImagesPerSec float64 `json:"images_per_second"`
 	Manifest     string  `json:"manifest"`
+	Input        string  `json:"input,omitempty"`
 }
 
 func generateAction(c *cli.Context) error {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"medzoo/imagein"
 	"medzoo/internal/progress"
 	"medzoo/internal/version"
 	"medzoo/loader"
@@ -64,6 +65,36 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	if err := gen.ValidateConditions(conds); err != nil {
 		return usageError{err}
 	}
+	inputDir := c.String("input")
+	var inputs []string
+	var digest string
+	switch {
+	case gen.TakesInput() && inputDir == "":
+		in := m.Signature.Input
+		return usagef("model %s is image-to-image: give it input images with --input DIR (PNG, NPY or DICOM files of %dx%d with %d channel(s), one sample each)",
+			m.ID, in.Width, in.Height, in.Channels)
+	case !gen.TakesInput() && inputDir != "":
+		return usagef("model %s makes images from noise and takes no --input; image-to-image models do (zoo search image-to-image)", m.ID)
+	case inputDir != "":
+		if inputs, err = imagein.List(inputDir); err != nil {
+			return usageError{err}
+		}
+		// The digest covers every input, not just the first n, so a resume
+		// may ask for more samples but not see other files.
+		digest = inputsDigest(inputs)
+		if !c.IsSet("n") {
+			n = len(inputs)
+		} else if n > len(inputs) {
+			return usagef("-n %d asks for more samples than --input %s holds images (%d): image-to-image models make one sample per input", n, inputDir, len(inputs))
+		}
+		inputs = inputs[:n]
+		if err := uniqueStems(inputs); err != nil {
+			return usageError{err}
+		}
+		if err := gen.CheckInputs(inputs); err != nil {
+			return usageError{err}
+		}
+	}
 
 	var outNames []string
 	for _, o := range m.Signature.Outputs {
@@ -78,6 +109,7 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	run, err := output.Open(dir, output.RunInfo{
 		Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256, Seed: c.Uint64("seed"), N: n,
 		Format: strings.ToLower(c.String("format")), Outputs: outNames, Conditions: conds, Generator: version.Generator(),
+		Input: inputDir, InputsDigest: digest,
 	}, mode)
 	if err != nil {
 		return err
@@ -86,7 +118,7 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 
 	bar := progress.New(c.App.ErrWriter, "generate "+m.ID, "images", int64(n), int64(run.Done), c.Bool("quiet"))
 	w := &sampleWriter{run: run, enc: enc, model: m, seed: c.Uint64("seed"), bar: bar}
-	genErr := w.generate(c.Context, gen, run.Done, n-run.Done, c.Int("batch-size"), loader.Options{Seed: c.Uint64("seed"), Conditions: conds})
+	genErr := w.generate(c.Context, gen, run.Done, n-run.Done, c.Int("batch-size"), loader.Options{Seed: c.Uint64("seed"), Conditions: conds, Inputs: inputs})
 	bar.Finish()
 	if cerr := run.Close(); genErr == nil {
 		genErr = cerr
@@ -94,8 +126,12 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	done := run.Committed()
 	if genErr != nil {
 		if errors.Is(genErr, context.Canceled) {
-			return fmt.Errorf("interrupted after %d of %d samples; continue with: zoo generate %s -n %d -o %s --seed %d --resume",
-				done, n, m.ID, n, dir, c.Uint64("seed"))
+			in := ""
+			if inputDir != "" {
+				in = " --input " + inputDir
+			}
+			return fmt.Errorf("interrupted after %d of %d samples; continue with: zoo generate %s -n %d -o %s --seed %d%s --resume",
+				done, n, m.ID, n, dir, c.Uint64("seed"), in)
 		}
 		return fmt.Errorf("%w (%d of %d samples written; --resume continues)", genErr, done, n)
 	}
@@ -104,7 +140,7 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 		Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256, Device: gen.Device, Dir: dir,
 		Format: strings.ToLower(c.String("format")), Seed: c.Uint64("seed"), Requested: n,
 		Generated: done - run.Done, Resumed: run.Done, Seconds: secs, ImagesPerSec: float64(done-run.Done) / secs,
-		Manifest: filepath.Join(dir, output.ManifestFile),
+		Manifest: filepath.Join(dir, output.ManifestFile), Input: inputDir,
 	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, sum)
@@ -113,6 +149,33 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 		sum.Generated, m.ID, dir, sum.ImagesPerSec, gen.Device, sum.Manifest)
 	if m.Demo {
 		fmt.Fprintln(c.App.Writer, "note: this is a demonstration model; its images are synthetic and not for clinical use")
+	}
+	return nil
+}
+
+// inputsDigest is output.InputsDigest of the inputs' base names ("" for none).
+func inputsDigest(paths []string) string {
+	if len(paths) == 0 {
+		return ""
+	}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = filepath.Base(p)
+	}
+	return output.InputsDigest(names)
+}
+
+// uniqueStems refuses inputs whose outputs would share a file name
+// (ct_1.png and ct_1.dcm both give ct_1.png).
+func uniqueStems(paths []string) error {
+	seen := map[string]string{}
+	for _, p := range paths {
+		b := filepath.Base(p)
+		stem := strings.TrimSuffix(b, filepath.Ext(b))
+		if other, ok := seen[stem]; ok {
+			return fmt.Errorf("inputs %s and %s would give outputs of the same name (%s.*); rename one", other, b, stem)
+		}
+		seen[stem] = b
 	}
 	return nil
 }
@@ -200,15 +263,19 @@ func (w *sampleWriter) generate(ctx context.Context, gen *loader.Generator, star
 // written in place: the manifest, appended only after a sample's files are
 // complete, is what marks them done, and a resume rewrites anything after it.
 func (w *sampleWriter) write(s loader.Sample) error {
-	rec := output.Record{Index: s.Index, Files: map[string]string{}, Conditions: s.Conditions,
+	rec := output.Record{Index: s.Index, Files: map[string]string{}, Conditions: s.Conditions, Input: s.Input,
 		Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256, Seed: w.seed, Synthetic: true}
 	var buf bytes.Buffer
 	for _, o := range s.Outputs {
 		name := w.run.FileName(s.Index, o.Spec.Name, w.enc.Ext())
+		if s.Input != "" {
+			name = w.run.InputFileName(s.Input, o.Spec.Name, w.enc.Ext())
+		}
 		prov := output.Provenance{Synthetic: true, Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256,
-			Seed: w.seed, Index: s.Index, Output: o.Spec.Name, Conditions: s.Conditions, Generator: version.Generator(), Demo: w.model.Demo,
+			Seed: w.seed, Index: s.Index, Output: o.Spec.Name, Conditions: s.Conditions, Input: s.Input, Generator: version.Generator(), Demo: w.model.Demo,
 			Modality: firstOr(w.model.Modality), Organ: firstOr(w.model.Organ)}
-		img := output.Image{Channels: o.Spec.Channels, Height: o.Spec.Height, Width: o.Spec.Width, Data: o.Data, Range: o.Spec.Range}
+		img := output.Image{Channels: o.Spec.Channels, Height: o.Spec.Height, Width: o.Spec.Width, Data: o.Data, Range: o.Spec.Range,
+			Label: o.Spec.Kind == zoo.KindLabel}
 		buf.Reset()
 		if err := w.enc.Encode(&buf, img, prov); err != nil {
 			return fmt.Errorf("sample %d, output %s: %w", s.Index, o.Spec.Name, err)

@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"path/filepath"
 	"sort"
 	"strings"
 
+	"medzoo/imagein"
 	"medzoo/torch"
 	"medzoo/zoo"
 )
@@ -38,8 +40,8 @@ func Open(m *zoo.Model, path, device string) (*Generator, error) {
 	if m.Signature == nil || len(m.Signature.Outputs) == 0 {
 		return nil, fmt.Errorf("model %s: the catalog entry declares no signature outputs, so zoo cannot check or write what it makes; add [[model.signature.outputs]]", m.ID)
 	}
-	if m.Signature.Input != nil {
-		return nil, fmt.Errorf("model %s is image-to-image: it needs input images, which this zoo version cannot feed yet", m.ID)
+	if in := m.Signature.Input; in != nil && (in.Channels <= 0 || in.Height <= 0 || in.Width <= 0) {
+		return nil, fmt.Errorf("model %s: the catalog entry's [model.signature.input] needs channels, height and width", m.ID)
 	}
 	dev, err := torch.ResolveDevice(device)
 	if err != nil {
@@ -99,6 +101,10 @@ type Options struct {
 	// mixed in balance over the samples (value = index mod count, in mixed
 	// radix over several conditions), like medigan's conditional models.
 	Conditions map[string]string
+	// Inputs are the input image files of an image-to-image model: sample i
+	// reads Inputs[i]. Callers sort them (imagein.List does) so the mapping
+	// is deterministic.
+	Inputs []string
 }
 
 // Output is one declared output of one sample, values in channel-major
@@ -112,6 +118,7 @@ type Output struct {
 type Sample struct {
 	Index      int
 	Conditions map[string]string // condition name -> value used
+	Input      string            // input file name (base name), image-to-image models only
 	Outputs    []Output          // in signature order
 }
 
@@ -183,6 +190,9 @@ func (g *Generator) Generate(ctx context.Context, start, count int, opt Options)
 	if err := g.ValidateConditions(opt.Conditions); err != nil {
 		return nil, err
 	}
+	if err := g.checkInputCount(start+count, opt); err != nil {
+		return nil, err
+	}
 	q := g.Block()
 	out := make([]Sample, 0, count)
 	for b := start / q * q; b < start+count; b += q {
@@ -239,6 +249,14 @@ func (g *Generator) forwardBlock(start, count int, opt Options) ([]Sample, error
 		inputs = append(inputs, t)
 	}
 
+	if g.sig.Input != nil {
+		t, err := g.inputTensor(start, count, opt.Inputs)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, t)
+	}
+
 	res, err := g.module.Forward(inputs...)
 	if err != nil {
 		return nil, fmt.Errorf("model %s, samples %d..%d: %w", g.Model.ID, start, start+count-1, err)
@@ -252,6 +270,9 @@ func (g *Generator) forwardBlock(start, count int, opt Options) ([]Sample, error
 	samples := make([]Sample, count)
 	for i := range samples {
 		samples[i] = Sample{Index: start + i, Outputs: make([]Output, len(g.sig.Outputs))}
+		if g.sig.Input != nil && start+i < len(opt.Inputs) {
+			samples[i].Input = filepath.Base(opt.Inputs[start+i])
+		}
 		if len(g.sig.Conditions) > 0 {
 			samples[i].Conditions = map[string]string{}
 			for ci, c := range g.sig.Conditions {
@@ -274,6 +295,63 @@ func (g *Generator) forwardBlock(start, count int, opt Options) ([]Sample, error
 		}
 	}
 	return samples, nil
+}
+
+// TakesInput reports whether the model needs input images.
+func (g *Generator) TakesInput() bool { return g.sig.Input != nil }
+
+func (g *Generator) checkInputCount(end int, opt Options) error {
+	switch {
+	case g.sig.Input == nil && len(opt.Inputs) > 0:
+		return fmt.Errorf("model %s is %s and takes no input images", g.Model.ID, functionOf(g.Model))
+	case g.sig.Input != nil && len(opt.Inputs) == 0:
+		return fmt.Errorf("model %s is image-to-image: give it input images (--input DIR)", g.Model.ID)
+	case g.sig.Input != nil && end > len(opt.Inputs):
+		return fmt.Errorf("model %s: %d samples asked for but only %d input images given (one sample per input)", g.Model.ID, end, len(opt.Inputs))
+	}
+	return nil
+}
+
+func functionOf(m *zoo.Model) string {
+	if m.Function != "" {
+		return m.Function
+	}
+	return zoo.FunctionNoiseToImage
+}
+
+// CheckInputs reads every input file in paths and checks it against the
+// declared input, so a bad file is reported before anything is generated.
+func (g *Generator) CheckInputs(paths []string) error {
+	if g.sig.Input == nil {
+		if len(paths) > 0 {
+			return fmt.Errorf("model %s is %s and takes no input images", g.Model.ID, functionOf(g.Model))
+		}
+		return nil
+	}
+	for _, p := range paths {
+		if _, err := imagein.Load(p, *g.sig.Input, g.Model.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inputTensor reads the input images of samples [start, start+count) into
+// one [count, C, H, W] tensor. Block positions past the last input repeat
+// it; their results are dropped.
+func (g *Generator) inputTensor(start, count int, paths []string) (torch.Tensor, error) {
+	spec := *g.sig.Input
+	per := spec.Channels * spec.Height * spec.Width
+	buf := make([]float32, count*per)
+	for i := 0; i < count; i++ {
+		p := paths[min(start+i, len(paths)-1)]
+		data, err := imagein.Load(p, spec, g.Model.ID)
+		if err != nil {
+			return torch.Tensor{}, err
+		}
+		copy(buf[i*per:], data)
+	}
+	return torch.FromFloat32(buf, []int64{int64(count), int64(spec.Channels), int64(spec.Height), int64(spec.Width)}, g.Device)
 }
 
 // matchOutputs orders the module's result as the signature declares: by name

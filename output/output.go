@@ -23,7 +23,8 @@ type Provenance struct {
 	Index      int               `json:"index"`
 	Output     string            `json:"output"` // output name, e.g. image or mask
 	Conditions map[string]string `json:"conditions,omitempty"`
-	Generator  string            `json:"generator"` // zoo version
+	Input      string            `json:"input,omitempty"` // input file name, image-to-image models
+	Generator  string            `json:"generator"`       // zoo version
 	Demo       bool              `json:"demo,omitempty"`
 	// Modality and Organ come from the catalog entry (first value), for
 	// formats with such fields (DICOM); "" when unknown.
@@ -56,6 +57,9 @@ type Image struct {
 	Channels, Height, Width int
 	Data                    []float32
 	Range                   [2]float64
+	// Label marks label maps (integer class indices): PNG writes the
+	// index itself as the pixel value instead of scaling Range.
+	Label bool
 }
 
 // Encoder writes one image in one file format.

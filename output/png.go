@@ -45,6 +45,13 @@ func toImage(img Image, sixteen bool) (image.Image, error) {
 		return nil, err
 	}
 	lo, hi := img.Range[0], img.Range[1]
+	if img.Label {
+		// quantize(v, 0, max, max) is round(v), clipped to the format.
+		lo, hi = 0, 255
+		if sixteen {
+			hi = 65535
+		}
+	}
 	plane := img.Height * img.Width
 	rect := image.Rect(0, 0, img.Width, img.Height)
 	switch {

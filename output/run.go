@@ -3,6 +3,8 @@ package output
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +34,12 @@ type RunInfo struct {
 	Outputs    []string          `json:"outputs"`
 	Conditions map[string]string `json:"conditions,omitempty"`
 	Generator  string            `json:"generator"`
+	// Input is the --input path of an image-to-image run and InputsDigest
+	// the sha256 of its sorted input file names, one per line: a resume
+	// must see the same inputs, since output names and sample order follow
+	// them.
+	Input        string `json:"input,omitempty"`
+	InputsDigest string `json:"inputs_sha256,omitempty"`
 	// Width is the zero-padded width of index numbers in file names, fixed
 	// by the first run so resumed runs name files the same way.
 	Width int `json:"name_width"`
@@ -44,6 +52,7 @@ type Record struct {
 	Index      int               `json:"index"`
 	Files      map[string]string `json:"files"` // output name -> file name
 	Conditions map[string]string `json:"conditions,omitempty"`
+	Input      string            `json:"input,omitempty"` // input file name, image-to-image runs
 	Model      string            `json:"model"`
 	Version    string            `json:"version,omitempty"`
 	SHA256     string            `json:"sha256"`
@@ -204,6 +213,9 @@ func differences(old, cur RunInfo) string {
 	check("format", old.Format, cur.Format)
 	check("outputs", strings.Join(old.Outputs, ","), strings.Join(cur.Outputs, ","))
 	check("conditions", mapString(old.Conditions), mapString(cur.Conditions))
+	if old.InputsDigest != cur.InputsDigest {
+		d = append(d, "the input files changed")
+	}
 	return strings.Join(d, "; ")
 }
 
@@ -223,6 +235,26 @@ func (r *Run) FileName(index int, output, ext string) string {
 		return fmt.Sprintf("%0*d%s", r.Info.Width, index, ext)
 	}
 	return fmt.Sprintf("%0*d_%s%s", r.Info.Width, index, output, ext)
+}
+
+// InputFileName returns the file name of one output of the sample made from
+// input file inputName: ct_012.png for input ct_012.dcm with one output,
+// ct_012_mask.png when there are several.
+func (r *Run) InputFileName(inputName, output, ext string) string {
+	stem := strings.TrimSuffix(inputName, filepath.Ext(inputName))
+	if len(r.Info.Outputs) <= 1 {
+		return stem + ext
+	}
+	return stem + "_" + output + ext
+}
+
+// InputsDigest is RunInfo.InputsDigest for the given input file names.
+func InputsDigest(names []string) string {
+	h := sha256.New()
+	for _, n := range names {
+		io.WriteString(h, n+"\n")
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Commit records a finished sample. Records arrive in any order; lines are

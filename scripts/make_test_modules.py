@@ -122,6 +122,36 @@ class WrongShape(torch.nn.Module):
         return torch.zeros(z.shape[0], 1, 5, 5)
 
 
+class Translate(torch.nn.Module):
+    """Image to image: x [N, 1, 8, 8] in [0, 1] -> 1 - x."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1 - x
+
+
+class NoisyTranslate(torch.nn.Module):
+    """Noise and image: z [N, 8], x [N, 1, 8, 8] -> x / 2 + 0.25 + tanh(z[:, 0]) / 4.
+
+    The output depends on both the latent (seed) and the input image.
+    """
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x / 2 + 0.25 + torch.tanh(z[:, 0]).reshape(-1, 1, 1, 1) / 4
+
+
+class ImageMask(torch.nn.Module):
+    """Image to image and mask: x [N, 1, 8, 8] in [0, 1] -> dict
+    image = 1 - x, mask = (x > 0.5) as float (binary), label = floor(3x)
+    clamped to 0..2 (label indices)."""
+
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {
+            "image": 1 - x,
+            "mask": (x > 0.5).float(),
+            "label": torch.clamp(torch.floor(x * 3), 0, 2),
+        }
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -138,6 +168,9 @@ def main():
         "cond_generator.pt": CondGenerator(),
         "nan_generator.pt": NaNGenerator(),
         "wrong_shape.pt": WrongShape(),
+        "translate.pt": Translate(),
+        "noisy_translate.pt": NoisyTranslate(),
+        "image_mask.pt": ImageMask(),
     }
     for name, module in modules.items():
         torch.jit.save(torch.jit.script(module.eval()), os.path.join(out, name))

@@ -1,0 +1,149 @@
+package imagein
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
+)
+
+func readDICOM(path string, rng [2]float64) (Image, error) {
+	ds, err := dicom.ParseFile(path, nil)
+	if err != nil {
+		return Image{}, fmt.Errorf("not a readable DICOM file: %w", err)
+	}
+	bitsStored, signed := 16, false
+	if v, ok := dicomInt(&ds, tag.BitsStored); ok && v > 0 {
+		bitsStored = v
+	}
+	if v, ok := dicomInt(&ds, tag.PixelRepresentation); ok {
+		signed = v == 1
+	}
+	slope, intercept := 1.0, 0.0
+	if v, ok := dicomFloat(&ds, tag.RescaleSlope); ok && v != 0 {
+		slope = v
+	}
+	if v, ok := dicomFloat(&ds, tag.RescaleIntercept); ok {
+		intercept = v
+	}
+	el, err := ds.FindElementByTag(tag.PixelData)
+	if err != nil {
+		return Image{}, errors.New("DICOM file holds no pixel data")
+	}
+	info, ok := el.Value.GetValue().(dicom.PixelDataInfo)
+	if !ok || len(info.Frames) == 0 {
+		return Image{}, errors.New("DICOM file holds no readable pixel data")
+	}
+	if info.IsEncapsulated {
+		return Image{}, errors.New("DICOM pixel data is compressed (encapsulated); zoo reads uncompressed DICOM only: decompress it first (e.g. gdcmconv --raw)")
+	}
+	if len(info.Frames) > 1 {
+		return Image{}, fmt.Errorf("DICOM file holds %d frames; zoo reads single-frame images: split it first", len(info.Frames))
+	}
+	nf, err := info.Frames[0].GetNativeFrame()
+	if err != nil {
+		return Image{}, fmt.Errorf("DICOM pixel data: %w", err)
+	}
+	h, w, spp := nf.Rows(), nf.Cols(), nf.SamplesPerPixel()
+	if spp != 1 && spp != 3 {
+		return Image{}, fmt.Errorf("DICOM image has %d samples per pixel; zoo reads 1 (gray) or 3 (RGB)", spp)
+	}
+	stored := make([]float64, h*w*spp)
+	switch raw := nf.RawDataSlice().(type) {
+	case []uint8:
+		for i, v := range raw {
+			stored[i] = float64(v)
+		}
+	case []uint16:
+		for i, v := range raw {
+			stored[i] = float64(v)
+			if signed {
+				stored[i] = float64(int16(v))
+			}
+		}
+	case []uint32:
+		for i, v := range raw {
+			stored[i] = float64(v)
+			if signed {
+				stored[i] = float64(int32(v))
+			}
+		}
+	default:
+		return Image{}, fmt.Errorf("DICOM pixel data of %d bits is not supported", nf.BitsPerSample())
+	}
+	if len(stored) != h*w*spp {
+		return Image{}, fmt.Errorf("DICOM pixel data holds %d values for %dx%d with %d samples", len(stored), w, h, spp)
+	}
+	// The window (in modality units) to map onto the model range: the
+	// file's own, else the stored type's whole range.
+	lo, hi := 0.0, float64(uint64(1)<<bitsStored-1)
+	if signed {
+		lo, hi = -float64(uint64(1)<<(bitsStored-1)), float64(uint64(1)<<(bitsStored-1)-1)
+	}
+	lo, hi = lo*slope+intercept, hi*slope+intercept
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	c, okc := dicomFloat(&ds, tag.WindowCenter)
+	wd, okw := dicomFloat(&ds, tag.WindowWidth)
+	if okc && okw && wd >= 1 {
+		lo, hi = c-0.5-(wd-1)/2, c-0.5+(wd-1)/2
+	}
+	img := Image{Channels: spp, Height: h, Width: w, Data: make([]float32, len(stored)),
+		Kind: fmt.Sprintf("%d-bit DICOM", bitsStored)}
+	plane := h * w
+	for i, s := range stored {
+		v := s*slope + intercept
+		v = min(max(v, lo), hi)
+		// Stored samples are pixel-interleaved; the model wants (C, H, W).
+		img.Data[(i%spp)*plane+i/spp] = linear(v, lo, hi, rng)
+	}
+	return img, nil
+}
+
+func dicomInt(ds *dicom.Dataset, t tag.Tag) (int, bool) {
+	el, err := ds.FindElementByTag(t)
+	if err != nil {
+		return 0, false
+	}
+	switch v := el.Value.GetValue().(type) {
+	case []int:
+		if len(v) > 0 {
+			return v[0], true
+		}
+	case []string:
+		if len(v) > 0 {
+			n, err := strconv.Atoi(strings.TrimSpace(v[0]))
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// dicomFloat reads the first value of a decimal-string (DS) element.
+func dicomFloat(ds *dicom.Dataset, t tag.Tag) (float64, bool) {
+	el, err := ds.FindElementByTag(t)
+	if err != nil {
+		return 0, false
+	}
+	switch v := el.Value.GetValue().(type) {
+	case []string:
+		if len(v) > 0 {
+			s := strings.TrimSpace(strings.Split(v[0], `\`)[0])
+			f, err := strconv.ParseFloat(s, 64)
+			return f, err == nil
+		}
+	case []float64:
+		if len(v) > 0 {
+			return v[0], true
+		}
+	case []int:
+		if len(v) > 0 {
+			return float64(v[0]), true
+		}
+	}
+	return 0, false
+}

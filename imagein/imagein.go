@@ -1,0 +1,152 @@
+// Package imagein reads the input images of image-to-image models (PNG 8/16-bit,
+// NPY, DICOM) into float32 (C, H, W) arrays in the model's declared units, and
+// checks them against the declared input shape. It never resizes: a wrong size
+// is an error that says so.
+//
+// Value mapping, per format:
+//   - PNG: stored values 0..255 (8-bit) or 0..65535 (16-bit) map linearly onto
+//     the declared range, 0 to its low end and the maximum to its high end.
+//     Gray PNGs have 1 channel; colour PNGs 3 (RGB; alpha is dropped).
+//   - NPY: values are taken as they are, already in the model's units. Arrays
+//     are (H, W) for one channel or (C, H, W); dtypes float32, float64, uint8,
+//     uint16, int16, int32, little-endian, C order.
+//   - DICOM: stored values get RescaleSlope/RescaleIntercept (modality units),
+//     then the file's window, [center-0.5-(width-1)/2, center-0.5+(width-1)/2]
+//     (DICOM's linear VOI function), maps linearly onto the declared range,
+//     values outside it clipped. Without a window, the stored type's whole
+//     range (from BitsStored and PixelRepresentation, rescaled) is used. Only
+//     single-frame, uncompressed files with 1 or 3 samples per pixel are read.
+package imagein
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"medzoo/zoo"
+)
+
+// Image is one decoded input: channel-major (C, H, W) values.
+type Image struct {
+	Channels, Height, Width int
+	Data                    []float32
+	// Kind describes the stored form for messages, e.g. "8-bit PNG".
+	Kind string
+}
+
+// Extensions are the file name endings List accepts (case-insensitive).
+var Extensions = []string{".png", ".npy", ".dcm", ".dicom"}
+
+func supported(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	for _, e := range Extensions {
+		if ext == e {
+			return true
+		}
+	}
+	return false
+}
+
+// List returns the input files at path: path itself when it is a file, or
+// the supported files directly inside a directory (hidden files skipped),
+// sorted by name so sample i is always the same file.
+func List(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("--input: %w", err)
+	}
+	if !st.IsDir() {
+		if !supported(path) {
+			return nil, fmt.Errorf("--input %s: not a supported image file (%s)", path, strings.Join(Extensions, ", "))
+		}
+		return []string{path}, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("--input: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !supported(e.Name()) {
+			continue
+		}
+		out = append(out, filepath.Join(path, e.Name()))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--input %s holds no input images (%s files)", path, strings.Join(Extensions, ", "))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Read decodes the file at path, mapping stored values onto rng (the
+// model's declared input range) as the package comment describes.
+func Read(path string, rng [2]float64) (Image, error) {
+	var (
+		img Image
+		err error
+	)
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png":
+		img, err = readPNG(path, rng)
+	case ".npy":
+		img, err = readNPY(path)
+	case ".dcm", ".dicom":
+		img, err = readDICOM(path, rng)
+	default:
+		err = fmt.Errorf("unsupported file type; zoo reads %s", strings.Join(Extensions, ", "))
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("input %s: %w", filepath.Base(path), err)
+	}
+	return img, nil
+}
+
+// Load reads path and checks it against the model's declared input spec.
+func Load(path string, want zoo.TensorSpec, model string) ([]float32, error) {
+	img, err := Read(path, want.Range)
+	if err != nil {
+		return nil, err
+	}
+	if err := Check(img, filepath.Base(path), want, model); err != nil {
+		return nil, err
+	}
+	return img.Data, nil
+}
+
+// Check compares a decoded input with the declared spec.
+func Check(img Image, name string, want zoo.TensorSpec, model string) error {
+	if img.Channels == want.Channels && img.Height == want.Height && img.Width == want.Width {
+		return nil
+	}
+	msg := fmt.Sprintf("input %s (%s) is %dx%d with %s; model %s expects %dx%d with %s",
+		name, img.Kind, img.Width, img.Height, channels(img.Channels), model, want.Width, want.Height, channels(want.Channels))
+	if img.Height != want.Height || img.Width != want.Width {
+		msg += "; zoo does not resize inputs: resize them first"
+	}
+	if img.Channels != want.Channels {
+		if want.Channels == 1 {
+			msg += "; convert them to grayscale first"
+		} else if want.Channels == 3 {
+			msg += "; convert them to RGB first"
+		}
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+func channels(n int) string {
+	if n == 1 {
+		return "1 channel"
+	}
+	return fmt.Sprintf("%d channels", n)
+}
+
+// linear maps v from [a, b] onto rng.
+func linear(v, a, b float64, rng [2]float64) float32 {
+	if b == a {
+		return float32(rng[0])
+	}
+	return float32(rng[0] + (v-a)/(b-a)*(rng[1]-rng[0]))
+}

@@ -1,0 +1,67 @@
+package imagein
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+)
+
+func readPNG(path string, rng [2]float64) (Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Image{}, err
+	}
+	defer f.Close()
+	src, err := png.Decode(f)
+	if err != nil {
+		return Image{}, fmt.Errorf("not a readable PNG: %w", err)
+	}
+	b := src.Bounds()
+	h, w := b.Dy(), b.Dx()
+	plane := h * w
+	switch im := src.(type) {
+	case *image.Gray:
+		out := Image{Channels: 1, Height: h, Width: w, Data: make([]float32, plane), Kind: "8-bit gray PNG"}
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				out.Data[y*w+x] = linear(float64(im.Pix[y*im.Stride+x]), 0, 255, rng)
+			}
+		}
+		return out, nil
+	case *image.Gray16:
+		out := Image{Channels: 1, Height: h, Width: w, Data: make([]float32, plane), Kind: "16-bit gray PNG"}
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				p := im.Pix[y*im.Stride+2*x:]
+				out.Data[y*w+x] = linear(float64(uint16(p[0])<<8|uint16(p[1])), 0, 65535, rng)
+			}
+		}
+		return out, nil
+	}
+	// Colour: RGB (alpha dropped, colours not premultiplied), 8 or 16 bits.
+	sixteen := false
+	switch src.(type) {
+	case *image.RGBA64, *image.NRGBA64:
+		sixteen = true
+	}
+	out := Image{Channels: 3, Height: h, Width: w, Data: make([]float32, 3*plane), Kind: "8-bit RGB PNG"}
+	top := 255.0
+	if sixteen {
+		out.Kind, top = "16-bit RGB PNG", 65535
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := color.NRGBA64Model.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+			for ch, v := range [3]uint16{c.R, c.G, c.B} {
+				s := float64(v)
+				if !sixteen {
+					s = float64(v >> 8)
+				}
+				out.Data[ch*plane+y*w+x] = linear(s, 0, top, rng)
+			}
+		}
+	}
+	return out, nil
+}
