@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""FID benchmark: writes the `fid` section of docs/benchmarks.md (only the
+lines between <!-- BEGIN fid --> and <!-- END fid -->).
+
+Builds two random feature sets of N=4096 rows at d=2048 (Gaussian features
+through a random mixing matrix plus a shift, so the covariances are dense,
+SPD and differ), computes their float64 mean and covariance with numpy
+(np.cov, N-1), and times in one run:
+
+  zoo (Go)     metrics.Frechet on those statistics (files in the metrics
+               package's MZSTATS1 format, read by the env-gated test
+               TestFrechetFiles of a pre-compiled `go test -c` binary; only
+               the Fréchet step is timed, not loading).
+  scipy        diff.dot(diff) + tr s1 + tr s2 - 2 tr sqrtm(s1.dot(s2)).real
+               (the pytorch-fid / clean-fid route), float64.
+
+Optionally (--rank-deficient) a second pair with N=1000 < d, where Σ1 is
+singular and Go takes the pivoted-Cholesky route.
+
+Usage: /usr/bin/python3 scripts/bench_fid.py [--out docs/benchmarks.md]
+       [--d 2048] [--n 4096] [--repeat 3] [--rank-deficient]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import scipy
+import scipy.linalg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import write_section  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_stats(rng, n, d):
+    mix = rng.standard_normal((d, d)) / np.sqrt(d)
+    x = rng.standard_normal((n, d)) @ mix + rng.standard_normal(d)
+    return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+def write_stats(path, n, mu, cov):
+    with open(path, "wb") as f:
+        f.write(b"MZSTATS1")
+        f.write(struct.pack("<QQ", mu.shape[0], n))
+        f.write(mu.astype("<f8").tobytes())
+        f.write(cov.astype("<f8").tobytes())
+
+
+def scipy_fid(m1, s1, m2, s2):
+    diff = m1 - m2
+    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2)
+                 - 2 * np.trace(scipy.linalg.sqrtm(s1.dot(s2)).real))
+
+
+def time_go(testbin, fa, fb, repeat, route=""):
+    env = dict(os.environ, METRICS_FID_A=fa, METRICS_FID_B=fb, METRICS_FID_REPEAT=str(repeat))
+    if route:
+        env["METRICS_FID_ROUTE"] = route
+    p = subprocess.run([testbin, "-test.run", "^TestFrechetFiles$", "-test.count=1"],
+                       env=env, capture_output=True, text=True, cwd=os.path.join(ROOT, "metrics"))
+    for line in p.stdout.splitlines():
+        if line.startswith("FIDBENCH "):
+            return json.loads(line[len("FIDBENCH "):])
+    sys.exit("Go benchmark failed:\n" + p.stdout + p.stderr)
+
+
+def bench_pair(tmp, testbin, rng, n, d, repeat, label):
+    m1, s1 = make_stats(rng, n, d)
+    m2, s2 = make_stats(rng, n, d)
+    fa, fb = os.path.join(tmp, label + "_a.bin"), os.path.join(tmp, label + "_b.bin")
+    write_stats(fa, n, m1, s1)
+    write_stats(fb, n, m2, s2)
+    go = time_go(testbin, fa, fb, repeat)
+    sp_times, ref = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        ref = scipy_fid(m1, s1, m2, s2)
+        sp_times.append(time.perf_counter() - t0)
+    g = statistics.median(go["seconds"])
+    s = statistics.median(sp_times)
+    rel = abs(go["fid"] - ref) / abs(ref)
+    print(f"{label}: go {g:.2f}s ({go['route']}) scipy {s:.2f}s speed-up {s / g:.1f}x "
+          f"fid go {go['fid']:.10g} scipy {ref:.10g} rel {rel:.2g}", file=sys.stderr)
+    return dict(label=label, n=n, d=d, go=g, route=go["route"], scipy=s, fid_go=go["fid"],
+                fid_scipy=ref, rel=rel)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--d", type=int, default=2048)
+    ap.add_argument("--n", type=int, default=4096)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rank-deficient", action="store_true",
+                    help="also time N=1000 < d (Go pivoted-Cholesky route)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        testbin = os.path.join(tmp, "metrics.test")
+        subprocess.run(["go", "test", "-c", "-o", testbin, "./metrics"], cwd=ROOT, check=True)
+        rows.append(bench_pair(tmp, testbin, rng, args.n, args.d, args.repeat, "full rank"))
+        if args.rank_deficient:
+            rows.append(bench_pair(tmp, testbin, rng, 1000, args.d, 1, "rank-deficient"))
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    lines = [
+        "## FID: the Fréchet step",
+        "",
+        f"`scripts/bench_fid.py`, {datetime.date.today().isoformat()}, {cpu}, "
+        f"{os.cpu_count()} CPUs, GOMAXPROCS default; numpy {np.__version__}, scipy {scipy.__version__}. "
+        f"Two random dense SPD covariances from Gaussian features (float64, np.cov); "
+        f"median of {args.repeat} runs (1 for the rank-deficient pair). Go: `metrics.Frechet` "
+        "(Cholesky Σ1 = L Lᵀ when positive definite, else pivoted Cholesky of numerical rank r; "
+        "then the eigenvalues only of the symmetric Lᵀ Σ2 L; gonum, pure Go, single-threaded "
+        "tridiagonalisation, parallel matrix products). "
+        "scipy: `diff·diff + tr Σ1 + tr Σ2 − 2 tr sqrtm(Σ1 Σ2).real`.",
+        "",
+        "| case | N | d | Go route | Go (s) | scipy sqrtm (s) | speed-up | relative difference |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['n']} | {r['d']} | {r['route']} | {r['go']:.2f} | "
+                     f"{r['scipy']:.2f} | {r['scipy'] / r['go']:.1f}× | {r['rel']:.1e} |")
+    lines += [
+        "",
+        "Go's time at full rank is dominated by gonum's pure-Go, single-threaded symmetric "
+        "tridiagonalisation (eigenvalues only, about 7 s of it at d=2048 on this machine); "
+        "scipy's `sqrtm` runs on a multi-threaded LAPACK/BLAS. The same route (Cholesky, two "
+        "products, `eigvalsh`) through LibTorch's LAPACK would remove that bottleneck.",
+    ]
+    write_section(args.out, "fid", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""Train the demo model 00104_PIX2PIX_MRI_MASK_TO_T1_DEMO.
+
+A pix2pix-style image-to-image model: brain mask -> T1-weighted head MRI slice.
+forward(x [N,1,64,64] float32 in [0,1], a binary brain mask) -> [N,1,64,64]
+float32 in [-1,1]. Deterministic: no latent (as in pix2pix, where the noise is
+commonly dropped; the output is a function of the mask only).
+
+Data: pairs (brain mask, T1 slice) from the axial, coronal and sagittal slices
+of the Colin27 ("ch2") template and its skull-stripped version ch2bet
+(mask = ch2bet > 0), both from Debian's mricron-data (BSD-3-clause),
+preprocessed like 00101's data (scripts/demo_common.py).
+
+Recipe: a small U-Net (4 stride-2 4x4 conv downsamplings to 4x4, 4 nearest
+upsample + 3x3 conv upsamplings with skip connections, GroupNorm, so the
+output of each sample never depends on the rest of the batch) trained with
+pix2pix's loss, 100 x L1 + an adversarial hinge loss from a conditional
+spectral-norm PatchGAN discriminator that sees (mask, image) (training only).
+Same random flips/shifts on mask and image. Adam 2e-4, betas 0.5/0.999.
+Exported with torch.jit.script in eval mode. DEMONSTRATION model only.
+
+    /usr/bin/python3 scripts/train_demo_pix2pix.py --iterations 800 --seed 1 --threads 2
+
+(the --max-minutes 11 safety stop ended that run at iteration 785; everything
+else is seeded, so --iterations 785 should reproduce the shipped weights on
+the same CPU and torch build; not re-run to check.)
+"""
+
+import argparse
+import os
+import random
+import sys
+import time
+
+T_START = time.perf_counter()
+if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from PIL import Image  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from demo_common import load_pairs, augment_pair, save_panels, sha256_file, SIZE, VIEWS  # noqa: E402
+
+MODEL_ID = "00104_PIX2PIX_MRI_MASK_TO_T1_DEMO"
+
+
+def down(cin, cout, norm=True):
+    layers = [nn.Conv2d(cin, cout, 4, 2, 1)]
+    if norm:
+        layers.append(nn.GroupNorm(8, cout))
+    layers.append(nn.LeakyReLU(0.2))
+    return nn.Sequential(*layers)
+
+
+def up(cin, cout):
+    return nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1),
+                         nn.GroupNorm(8, cout), nn.ReLU())
+
+
+class UNet(nn.Module):
+    def __init__(self, nf: int = 32):
+        super().__init__()
+        self.e1 = down(1, nf, norm=False)   # 32
+        self.e2 = down(nf, nf * 2)          # 16
+        self.e3 = down(nf * 2, nf * 4)      # 8
+        self.e4 = down(nf * 4, nf * 8)      # 4
+        self.d4 = up(nf * 8, nf * 4)        # 8
+        self.d3 = up(nf * 8, nf * 2)        # 16
+        self.d2 = up(nf * 4, nf)            # 32
+        self.d1 = up(nf * 2, nf)            # 64
+        self.out = nn.Conv2d(nf + 1, 1, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x * 2.0 - 1.0
+        h1 = self.e1(m)
+        h2 = self.e2(h1)
+        h3 = self.e3(h2)
+        h4 = self.e4(h3)
+        u = self.d4(h4)
+        u = self.d3(torch.cat([u, h3], 1))
+        u = self.d2(torch.cat([u, h2], 1))
+        u = self.d1(torch.cat([u, h1], 1))
+        return torch.tanh(self.out(torch.cat([u, m], 1)))
+
+
+class PatchD(nn.Module):
+    def __init__(self, ndf=32):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(2, ndf, 4, 2, 1)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(ndf, ndf * 2, 4, 2, 1)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(ndf * 4, 1, 3, 1, 1)),  # 8x8 patch logits
+        )
+
+    def forward(self, mask01, img):
+        return self.net(torch.cat([mask01 * 2 - 1, img], 1))
+
+
+def pick_examples(planes, per_plane=8):
+    idx = []
+    for p in range(3):
+        where = torch.nonzero(planes == p).reshape(-1)
+        sel = torch.linspace(0, len(where) - 1, per_plane + 2)[1:-1].round().long()
+        idx += where[sel].tolist()
+    return idx
+
+
+def grid(g, masks, reals, path):
+    """8 rows: 3 input masks | their generated T1 slices | the real slices."""
+    with torch.no_grad():
+        gen = g(masks)
+    rows = []
+    for r in range(8):
+        ii = [r * 3 + c for c in range(3)]
+        rows.append([masks[i, 0] * 2 - 1 for i in ii] + [None] + [gen[i, 0] for i in ii] + [None] + [reals[i, 0] for i in ii])
+    save_panels(rows, path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iterations", type=int, default=800)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--l1", type=float, default=100.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-minutes", type=float, default=11.0)
+    ap.add_argument("--out", default=os.path.join("bundled", MODEL_ID + ".pt"))
+    ap.add_argument("--grid", default=os.path.join("docs", "models", MODEL_ID + ".png"))
+    ap.add_argument("--inputs", default=os.path.join("docs", "models", "00104_inputs"))
+    ap.add_argument("--work", default="/tmp/demo_work/00104")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    os.makedirs(args.work, exist_ok=True)
+
+    img, msk, planes, flippable, info = load_pairs()
+    m = img.shape[0]
+    print(f"slices {info['counts']} -> {m}", flush=True)
+    data = torch.cat([msk * 2 - 1, img], 1)  # both with background -1 for the shift padding
+
+    g = UNet()
+    d = PatchD()
+    n_g = sum(p.numel() for p in g.parameters())
+    n_d = sum(p.numel() for p in d.parameters())
+    print(f"generator parameters: {n_g}  discriminator parameters: {n_d}", flush=True)
+    opt_g = torch.optim.Adam(g.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    ex = pick_examples(planes)
+
+    t0 = time.perf_counter()
+    order = torch.randperm(m, generator=gen)
+    pos = 0
+    done = 0
+    rd = rg = rl = 0.0
+    for it in range(1, args.iterations + 1):
+        if pos + args.batch > m:
+            order = torch.randperm(m, generator=gen)
+            pos = 0
+        idx = order[pos:pos + args.batch]
+        pos += args.batch
+        b = augment_pair(data[idx], flippable[idx], gen)
+        x = (b[:, 0:1] > 0).float()
+        y = b[:, 1:2]
+        fake = g(x)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d = F.relu(1 - d(x, y)).mean() + F.relu(1 + d(x, fake.detach())).mean()
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        l1 = (fake - y).abs().mean()
+        loss_g = -d(x, fake).mean() + args.l1 * l1
+        loss_g.backward()
+        opt_g.step()
+        rd += loss_d.item()
+        rg += loss_g.item()
+        rl += l1.item()
+        done = it
+        if it % 25 == 0:
+            el = time.perf_counter() - t0
+            print(f"it {it}/{args.iterations} loss_D {rd / 25:.3f} loss_G {rg / 25:.3f} L1 {rl / 25:.4f} {el:.0f}s ({el / it:.2f}s/it)", flush=True)
+            rd = rg = rl = 0.0
+        if it % 100 == 0:
+            g.eval()
+            grid(g, msk[ex], img[ex], os.path.join(args.work, f"preview_{it:05d}.png"))
+            g.train()
+        if time.perf_counter() - t0 > args.max_minutes * 60:
+            print(f"stopping early at iteration {it} (--max-minutes)", flush=True)
+            break
+    train_s = time.perf_counter() - t0
+
+    g.eval()
+    for p in g.parameters():
+        p.requires_grad_(False)
+    scripted = torch.jit.script(g)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.jit.save(scripted, args.out)
+
+    loaded = torch.jit.load(args.out).eval()
+    x = msk[ex + list(range(0, m, 7))]
+    with torch.inference_mode():
+        out = loaded(x)
+        one = loaded(x[5:6])
+        ref = g(x)
+        l1_all = float((loaded(msk) - img).abs().mean())
+    assert out.shape == x.shape and out.dtype == torch.float32
+    assert float(out.min()) >= -1 and float(out.max()) <= 1
+    db = float((out[5:6] - one).abs().max())
+    dr = float((out - ref).abs().max())
+    assert db < 1e-4 and dr < 1e-5, (db, dr)
+    grid(loaded, msk[ex], img[ex], args.grid)
+
+    # Example inputs for `zoo generate 104 --input docs/models/00104_inputs`.
+    os.makedirs(args.inputs, exist_ok=True)
+    for k, i in enumerate(ex[1::3]):
+        name = f"brainmask_{VIEWS[int(planes[i])]}_{k:02d}.png"
+        Image.fromarray((msk[i, 0].numpy() * 255).astype(np.uint8), mode="L").save(os.path.join(args.inputs, name), optimize=True)
+    size = os.path.getsize(args.out)
+    wall = time.perf_counter() - T_START
+    print(f"checks: batch-independence {db:.2e}, script-vs-eager {dr:.2e}, range [{float(out.min()):.3f}, {float(out.max()):.3f}], "
+          f"mean L1 over all {m} training pairs {l1_all:.4f}")
+    print(f"iterations: {done}  epochs: {done * args.batch / m:.1f}  slices: {m}")
+    print(f"generator parameters: {n_g}")
+    print(f"training time: {train_s:.1f} s  total wall time: {wall:.1f} s ({wall / 60:.1f} min)")
+    print(f"wrote {args.grid} and {args.inputs}/")
+    print(f"artifact: {args.out}  size: {size} bytes")
+    print(f"sha256: {sha256_file(args.out)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

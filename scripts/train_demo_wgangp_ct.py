@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""Train the demo model 00105_WGANGP_CT_HEAD_DEMO.
+
+An unconditional WGAN-GP that generates 64x64 axial head CT slices.
+forward(z [N,128] float32 standard normal) -> [N,1,64,64] float32 in [-1,1],
+where v in [-1,1] means HU = 40 + 200 v (soft-tissue window, level 40 HU,
+width 400 HU; air -> -1, bone saturates at +1).
+
+Data: the "Cranium" example of Debian's invesalius-examples
+(/usr/share/doc/invesalius-examples/examples/Cranium.inv3, a gzipped tar of an
+InVesalius 3 project: matrix.dat is an int16 HU volume of 108 x 256 x 256,
+0.957 x 0.957 x 1.5 mm, "ProMED CT 0051"), GPL-2 per
+/usr/share/doc/invesalius-examples/copyright. Hence these weights are
+distributed under GPL-2.0 as well.
+
+Recipe (a different architecture from 00101-00104): generator = linear
+projection to 128x4x4, then 4 x (nearest upsample, 3x3 conv, BatchNorm,
+ReLU; 96, 48, 24, 12 channels), 3x3 conv, Tanh; critic = 4 stride-2 4x4
+convs (16-128 channels) with LeakyReLU and no normalisation, linear head
+(training only). WGAN loss with gradient penalty
+(lambda 10), n_critic critic steps per generator step, Adam 1e-4 betas
+(0.0, 0.9), random left-right flips and small shifts of the data, EMA of the
+generator weights, BatchNorm statistics re-estimated before export with
+torch.jit.script in eval mode. DEMONSTRATION model only.
+
+    /usr/bin/python3 scripts/train_demo_wgangp_ct.py --iterations 1500 --lr 2e-4 --seed 1 --threads 2
+
+(the shipped model came from that command with --max-minutes 9 and --out,
+--grid, --work under /tmp; the .pt was then re-saved under its bundled name.)
+"""
+
+import argparse
+import copy
+import os
+import random
+import sys
+import tarfile
+import time
+
+T_START = time.perf_counter()
+if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from demo_common import ema_update, augment_pair, save_grid, sha256_file  # noqa: E402
+
+MODEL_ID = "00105_WGANGP_CT_HEAD_DEMO"
+INV3 = "/usr/share/doc/invesalius-examples/examples/Cranium.inv3"
+NZ = 128
+SIZE = 64
+LEVEL, WIDTH = 40.0, 400.0
+
+
+def load_ct(path=INV3, size=SIZE, min_fill=0.15):
+    with tarfile.open(path, "r:gz") as tf:
+        member = [m for m in tf.getmembers() if m.name.endswith("matrix.dat")][0]
+        raw = tf.extractfile(member).read()
+    vol = np.frombuffer(raw, dtype=np.int16).reshape(108, 256, 256).astype(np.float32)
+    vol = vol[:, ::-1, :]  # head rest (posterior) at the bottom, anterior up
+    lo = LEVEL - WIDTH / 2
+    win = np.clip((vol - lo) / WIDTH, 0, 1)
+    keep = [i for i in range(vol.shape[0]) if (vol[i] > -300).mean() >= min_fill]
+    x = torch.from_numpy(np.ascontiguousarray(win[keep]))[:, None]
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return (x.clamp(0, 1) * 2 - 1).contiguous(), {"slices": len(keep), "of": vol.shape[0],
+                                                   "hu": (float(vol.min()), float(vol.max()))}
+
+
+class Generator(nn.Module):
+    def __init__(self, nz: int = NZ, ch: int = 128):
+        super().__init__()
+        self.nz = nz
+        self.ch = ch
+        self.fc = nn.Linear(nz, ch * 16)
+        self.bn0 = nn.BatchNorm2d(ch)
+        blocks = []
+        c = ch
+        for co in (96, 48, 24, 12):
+            blocks += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(c, co, 3, 1, 1, bias=False),
+                       nn.BatchNorm2d(co), nn.ReLU()]
+            c = co
+        blocks += [nn.Conv2d(c, 1, 3, 1, 1), nn.Tanh()]
+        self.body = nn.Sequential(*blocks)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).reshape(z.shape[0], self.ch, 4, 4)
+        return self.body(F.relu(self.bn0(h)))
+
+
+class Critic(nn.Module):
+    def __init__(self, nf=16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, nf, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(nf, nf * 2, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(nf * 2, nf * 4, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(nf * 4, nf * 8, 4, 2, 1), nn.LeakyReLU(0.2),
+        )
+        self.fc = nn.Linear(nf * 8 * 16, 1)
+
+    def forward(self, x):
+        return self.fc(self.net(x).flatten(1)).reshape(-1)
+
+
+def gradient_penalty(c, real, fake, gen):
+    a = torch.rand(real.shape[0], 1, 1, 1, generator=gen)
+    x = (a * real + (1 - a) * fake).requires_grad_(True)
+    g, = torch.autograd.grad(c(x).sum(), x, create_graph=True)
+    return ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+@torch.no_grad()
+def recompute_bn(g, gen, batches=100, batch_size=64):
+    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    g.train()
+    for _ in range(batches):
+        g(torch.randn(batch_size, NZ, generator=gen))
+    for m in bns:
+        m.momentum = 0.1
+    g.eval()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iterations", type=int, default=600, help="generator updates")
+    ap.add_argument("--n-critic", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--gp", type=float, default=10.0)
+    ap.add_argument("--ema", type=float, default=0.99)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-minutes", type=float, default=11.0)
+    ap.add_argument("--out", default=os.path.join("bundled", MODEL_ID + ".pt"))
+    ap.add_argument("--grid", default=os.path.join("docs", "models", MODEL_ID + ".png"))
+    ap.add_argument("--work", default="/tmp/demo_work/00105")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    os.makedirs(args.work, exist_ok=True)
+
+    data, info = load_ct()
+    m = data.shape[0]
+    flippable = torch.ones(m, dtype=torch.bool)
+    print(f"CT {info}", flush=True)
+    save_grid(data[torch.linspace(0, m - 1, 64).round().long()], os.path.join(args.work, "real.png"))
+
+    g = Generator()
+    c = Critic()
+    n_g = sum(p.numel() for p in g.parameters())
+    n_c = sum(p.numel() for p in c.parameters())
+    print(f"generator parameters: {n_g}  critic parameters: {n_c}", flush=True)
+    g_ema = copy.deepcopy(g).eval()
+    opt_g = torch.optim.Adam(g.parameters(), lr=args.lr, betas=(0.0, 0.9))
+    opt_c = torch.optim.Adam(c.parameters(), lr=args.lr, betas=(0.0, 0.9))
+    fixed = torch.randn(64, NZ, generator=torch.Generator().manual_seed(0))
+
+    def batch():
+        idx = torch.randint(0, m, (args.batch,), generator=gen)
+        return augment_pair(data[idx], flippable[idx], gen, max_shift=2)
+
+    t0 = time.perf_counter()
+    done = 0
+    rc = rw = 0.0
+    for it in range(1, args.iterations + 1):
+        for _ in range(args.n_critic):
+            real = batch()
+            with torch.no_grad():
+                fake = g(torch.randn(args.batch, NZ, generator=gen))
+            opt_c.zero_grad(set_to_none=True)
+            wd = c(real).mean() - c(fake).mean()
+            loss_c = -wd + args.gp * gradient_penalty(c, real, fake, gen)
+            loss_c.backward()
+            opt_c.step()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g = -c(g(torch.randn(args.batch, NZ, generator=gen))).mean()
+        loss_g.backward()
+        opt_g.step()
+        ema_update(g_ema, g, args.ema if it > 50 else 0.0)
+        rc += loss_c.item()
+        rw += wd.item()
+        done = it
+        if it % 25 == 0:
+            el = time.perf_counter() - t0
+            print(f"it {it}/{args.iterations} loss_C {rc / 25:.3f} W-dist {rw / 25:.3f} {el:.0f}s ({el / it:.2f}s/it)", flush=True)
+            rc = rw = 0.0
+        if it % 100 == 0:
+            tmp = copy.deepcopy(g_ema)
+            recompute_bn(tmp, torch.Generator().manual_seed(it), batches=10)
+            with torch.no_grad():
+                save_grid(tmp(fixed), os.path.join(args.work, f"preview_{it:05d}.png"))
+        if time.perf_counter() - t0 > args.max_minutes * 60:
+            print(f"stopping early at iteration {it} (--max-minutes)", flush=True)
+            break
+    train_s = time.perf_counter() - t0
+
+    final = g_ema
+    recompute_bn(final, torch.Generator().manual_seed(args.seed + 12345))
+    final.eval()
+    for p in final.parameters():
+        p.requires_grad_(False)
+    scripted = torch.jit.script(final)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.jit.save(scripted, args.out)
+
+    loaded = torch.jit.load(args.out).eval()
+    torch.manual_seed(0)
+    z = torch.randn(64, NZ)
+    with torch.inference_mode():
+        out = loaded(z)
+        one = loaded(z[5:6])
+        ref = final(z)
+    assert out.shape == (64, 1, SIZE, SIZE) and out.dtype == torch.float32
+    assert float(out.min()) >= -1 and float(out.max()) <= 1
+    db = float((out[5:6] - one).abs().max())
+    dr = float((out - ref).abs().max())
+    assert db < 1e-4 and dr < 1e-5, (db, dr)
+    save_grid(out, args.grid)
+    size = os.path.getsize(args.out)
+    wall = time.perf_counter() - T_START
+    print(f"checks: batch-independence {db:.2e}, script-vs-eager {dr:.2e}, range [{float(out.min()):.3f}, {float(out.max()):.3f}], "
+          f"mean pixel std across samples {float(out.flatten(1).std(0).mean()):.3f}")
+    print(f"iterations: {done} generator updates ({done * args.n_critic} critic updates)  "
+          f"epochs (critic batches): {done * args.n_critic * args.batch / m:.1f}  slices: {m}")
+    print(f"generator parameters: {n_g}")
+    print(f"training time: {train_s:.1f} s  total wall time: {wall:.1f} s ({wall / 60:.1f} min)")
+    print(f"wrote {args.grid}")
+    print(f"artifact: {args.out}  size: {size} bytes")
+    print(f"sha256: {sha256_file(args.out)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
