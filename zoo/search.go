@@ -536,8 +536,11 @@ func (s *searcher) expandWord(w string, fuzzy bool) (slot, bool) {
 		}
 	}
 	// Typos only for words the catalog does not contain: "mass" must not
-	// find "mask".
+	// find "mask". Only the closest corrections count, as in a spelling
+	// checker: "mamography" is one edit from "mammography" and two from
+	// "tomography", and means only the first.
 	if k := typoBudget(w); k > 0 && !known {
+		var closest []int
 		for id := s.ix.firstPlain; id < s.ix.nTerms; id++ {
 			if seen[id] {
 				continue
@@ -547,12 +550,18 @@ func (s *searcher) expandWord(w string, fuzzy bool) (slot, bool) {
 				continue
 			}
 			if d, ok := withinDistanceB(w, t, k); ok && d > 0 {
-				if d == 1 {
-					add(id, wTypo1, "typo")
-				} else {
-					add(id, wTypo2, "typo")
+				if d < k {
+					k, closest = d, closest[:0]
 				}
+				closest = append(closest, id)
 			}
+		}
+		weight := float32(wTypo2)
+		if k == 1 {
+			weight = wTypo1
+		}
+		for _, id := range closest {
+			add(id, weight, "typo")
 		}
 	}
 	return out, exact >= 0

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -622,6 +623,12 @@ func TestSearchLimitAndScores(t *testing.T) {
 	r = search(t, Query{Terms: []string{"mamography"}})
 	if !hasNote(r, `read as "mammography"`) {
 		t.Errorf("typo note missing: %v", r.Notes)
+	}
+	// Only the closest correction counts: "tomography" is two edits away.
+	for _, h := range r.Hits {
+		if !slices.Contains(h.Modality, "MMG") {
+			t.Errorf("mamography found %s (%v): %+v", h.ID, h.Modality, h.Matched)
+		}
 	}
 }
 
