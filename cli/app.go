@@ -88,6 +88,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			generateCommand(),
 			benchCommand(),
 			searchCommand(),
+			evaluateCommand(),
 			catalogCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

@@ -10,10 +10,12 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
-func readDICOM(path string, rng [2]float64) (Image, error) {
+// readDICOM returns modality values (rescaled, not clipped) and the file's
+// window (or the stored type's rescaled range) as the natural range.
+func readDICOM(path string) (Image, Units, error) {
 	ds, err := dicom.ParseFile(path, nil)
 	if err != nil {
-		return Image{}, fmt.Errorf("not a readable DICOM file: %w", err)
+		return Image{}, Units{}, fmt.Errorf("not a readable DICOM file: %w", err)
 	}
 	bitsStored, signed := 16, false
 	if v, ok := dicomInt(&ds, tag.BitsStored); ok && v > 0 {
@@ -31,25 +33,25 @@ func readDICOM(path string, rng [2]float64) (Image, error) {
 	}
 	el, err := ds.FindElementByTag(tag.PixelData)
 	if err != nil {
-		return Image{}, errors.New("DICOM file holds no pixel data")
+		return Image{}, Units{}, errors.New("DICOM file holds no pixel data")
 	}
 	info, ok := el.Value.GetValue().(dicom.PixelDataInfo)
 	if !ok || len(info.Frames) == 0 {
-		return Image{}, errors.New("DICOM file holds no readable pixel data")
+		return Image{}, Units{}, errors.New("DICOM file holds no readable pixel data")
 	}
 	if info.IsEncapsulated {
-		return Image{}, errors.New("DICOM pixel data is compressed (encapsulated); zoo reads uncompressed DICOM only: decompress it first (e.g. gdcmconv --raw)")
+		return Image{}, Units{}, errors.New("DICOM pixel data is compressed (encapsulated); zoo reads uncompressed DICOM only: decompress it first (e.g. gdcmconv --raw)")
 	}
 	if len(info.Frames) > 1 {
-		return Image{}, fmt.Errorf("DICOM file holds %d frames; zoo reads single-frame images: split it first", len(info.Frames))
+		return Image{}, Units{}, fmt.Errorf("DICOM file holds %d frames; zoo reads single-frame images: split it first", len(info.Frames))
 	}
 	nf, err := info.Frames[0].GetNativeFrame()
 	if err != nil {
-		return Image{}, fmt.Errorf("DICOM pixel data: %w", err)
+		return Image{}, Units{}, fmt.Errorf("DICOM pixel data: %w", err)
 	}
 	h, w, spp := nf.Rows(), nf.Cols(), nf.SamplesPerPixel()
 	if spp != 1 && spp != 3 {
-		return Image{}, fmt.Errorf("DICOM image has %d samples per pixel; zoo reads 1 (gray) or 3 (RGB)", spp)
+		return Image{}, Units{}, fmt.Errorf("DICOM image has %d samples per pixel; zoo reads 1 (gray) or 3 (RGB)", spp)
 	}
 	stored := make([]float64, h*w*spp)
 	switch raw := nf.RawDataSlice().(type) {
@@ -72,12 +74,12 @@ func readDICOM(path string, rng [2]float64) (Image, error) {
 			}
 		}
 	default:
-		return Image{}, fmt.Errorf("DICOM pixel data of %d bits is not supported", nf.BitsPerSample())
+		return Image{}, Units{}, fmt.Errorf("DICOM pixel data of %d bits is not supported", nf.BitsPerSample())
 	}
 	if len(stored) != h*w*spp {
-		return Image{}, fmt.Errorf("DICOM pixel data holds %d values for %dx%d with %d samples", len(stored), w, h, spp)
+		return Image{}, Units{}, fmt.Errorf("DICOM pixel data holds %d values for %dx%d with %d samples", len(stored), w, h, spp)
 	}
-	// The window (in modality units) to map onto the model range: the
+	// The window (in modality units) that maps onto a model's range: the
 	// file's own, else the stored type's whole range.
 	lo, hi := 0.0, float64(uint64(1)<<bitsStored-1)
 	if signed {
@@ -96,12 +98,10 @@ func readDICOM(path string, rng [2]float64) (Image, error) {
 		Kind: fmt.Sprintf("%d-bit DICOM", bitsStored)}
 	plane := h * w
 	for i, s := range stored {
-		v := s*slope + intercept
-		v = min(max(v, lo), hi)
 		// Stored samples are pixel-interleaved; the model wants (C, H, W).
-		img.Data[(i%spp)*plane+i/spp] = linear(v, lo, hi, rng)
+		img.Data[(i%spp)*plane+i/spp] = float32(s*slope + intercept)
 	}
-	return img, nil
+	return img, Units{Lo: lo, Hi: hi, Known: true, Clip: true}, nil
 }
 
 func dicomInt(ds *dicom.Dataset, t tag.Tag) (int, bool) {

@@ -1,5 +1,5 @@
 // Package imagein reads the input images of image-to-image models (PNG 8/16-bit,
-// NPY, DICOM) into float32 (C, H, W) arrays in the model's declared units, and
+// JPEG, NPY, DICOM) into float32 (C, H, W) arrays in the model's declared units, and
 // checks them against the declared input shape. It never resizes: a wrong size
 // is an error that says so.
 //
@@ -7,6 +7,7 @@
 //   - PNG: stored values 0..255 (8-bit) or 0..65535 (16-bit) map linearly onto
 //     the declared range, 0 to its low end and the maximum to its high end.
 //     Gray PNGs have 1 channel; colour PNGs 3 (RGB; alpha is dropped).
+//     JPEG: like an 8-bit PNG (gray or RGB).
 //   - NPY: values are taken as they are, already in the model's units. Arrays
 //     are (H, W) for one channel or (C, H, W); dtypes float32, float64, uint8,
 //     uint16, int16, int32, little-endian, C order.
@@ -37,7 +38,7 @@ type Image struct {
 }
 
 // Extensions are the file name endings List accepts (case-insensitive).
-var Extensions = []string{".png", ".npy", ".dcm", ".dicom"}
+var Extensions = []string{".png", ".jpg", ".jpeg", ".npy", ".dcm", ".dicom"}
 
 func supported(name string) bool {
 	ext := strings.ToLower(filepath.Ext(name))
@@ -81,25 +82,59 @@ func List(path string) ([]string, error) {
 	return out, nil
 }
 
-// Read decodes the file at path, mapping stored values onto rng (the
-// model's declared input range) as the package comment describes.
-func Read(path string, rng [2]float64) (Image, error) {
+// Units says what the values ReadUnits returns mean.
+type Units struct {
+	// Lo and Hi are the natural range of the values: 0..255 or 0..65535
+	// for PNG and JPEG, the window in modality units (e.g. HU) for DICOM
+	// (the stored type's range when the file has no window). Unknown (Known
+	// false) for NPY.
+	Lo, Hi float64
+	Known  bool
+	// Clip is set when values may lie outside Lo..Hi (DICOM, outside the
+	// window) and mapping them onto another range should clip them.
+	Clip bool
+}
+
+// ReadUnits decodes the file at path into its stored units: PNG and JPEG
+// sample values (16-bit PNG kept at 16 bits), DICOM modality values after
+// RescaleSlope/RescaleIntercept, NPY values as stored.
+func ReadUnits(path string) (Image, Units, error) {
 	var (
 		img Image
+		u   Units
 		err error
 	)
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".png":
-		img, err = readPNG(path, rng)
+		img, u, err = readPNG(path)
+	case ".jpg", ".jpeg":
+		img, u, err = readJPEG(path)
 	case ".npy":
 		img, err = readNPY(path)
 	case ".dcm", ".dicom":
-		img, err = readDICOM(path, rng)
+		img, u, err = readDICOM(path)
 	default:
 		err = fmt.Errorf("unsupported file type; zoo reads %s", strings.Join(Extensions, ", "))
 	}
 	if err != nil {
-		return Image{}, fmt.Errorf("input %s: %w", filepath.Base(path), err)
+		return Image{}, Units{}, fmt.Errorf("input %s: %w", filepath.Base(path), err)
+	}
+	return img, u, nil
+}
+
+// Read decodes the file at path, mapping stored values onto rng (the
+// model's declared input range) as the package comment describes.
+func Read(path string, rng [2]float64) (Image, error) {
+	img, u, err := ReadUnits(path)
+	if err != nil || !u.Known {
+		return img, err
+	}
+	for i, v := range img.Data {
+		x := float64(v)
+		if u.Clip {
+			x = min(max(x, u.Lo), u.Hi)
+		}
+		img.Data[i] = linear(x, u.Lo, u.Hi, rng)
 	}
 	return img, nil
 }

@@ -8,15 +8,16 @@ import (
 	"os"
 )
 
-func readPNG(path string, rng [2]float64) (Image, error) {
+// readPNG returns stored values (0..255 or 0..65535) and that range.
+func readPNG(path string) (Image, Units, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Image{}, err
+		return Image{}, Units{}, err
 	}
 	defer f.Close()
 	src, err := png.Decode(f)
 	if err != nil {
-		return Image{}, fmt.Errorf("not a readable PNG: %w", err)
+		return Image{}, Units{}, fmt.Errorf("not a readable PNG: %w", err)
 	}
 	b := src.Bounds()
 	h, w := b.Dy(), b.Dx()
@@ -26,19 +27,19 @@ func readPNG(path string, rng [2]float64) (Image, error) {
 		out := Image{Channels: 1, Height: h, Width: w, Data: make([]float32, plane), Kind: "8-bit gray PNG"}
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
-				out.Data[y*w+x] = linear(float64(im.Pix[y*im.Stride+x]), 0, 255, rng)
+				out.Data[y*w+x] = float32(im.Pix[y*im.Stride+x])
 			}
 		}
-		return out, nil
+		return out, Units{Lo: 0, Hi: 255, Known: true}, nil
 	case *image.Gray16:
 		out := Image{Channels: 1, Height: h, Width: w, Data: make([]float32, plane), Kind: "16-bit gray PNG"}
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
 				p := im.Pix[y*im.Stride+2*x:]
-				out.Data[y*w+x] = linear(float64(uint16(p[0])<<8|uint16(p[1])), 0, 65535, rng)
+				out.Data[y*w+x] = float32(uint16(p[0])<<8 | uint16(p[1]))
 			}
 		}
-		return out, nil
+		return out, Units{Lo: 0, Hi: 65535, Known: true}, nil
 	}
 	// Colour: RGB (alpha dropped, colours not premultiplied), 8 or 16 bits.
 	sixteen := false
@@ -59,9 +60,9 @@ func readPNG(path string, rng [2]float64) (Image, error) {
 				if !sixteen {
 					s = float64(v >> 8)
 				}
-				out.Data[ch*plane+y*w+x] = linear(s, 0, top, rng)
+				out.Data[ch*plane+y*w+x] = float32(s)
 			}
 		}
 	}
-	return out, nil
+	return out, Units{Lo: 0, Hi: top, Known: true}, nil
 }

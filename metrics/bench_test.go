@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"medzoo/torch"
 	"time"
 )
 
 // TestFrechetFiles times Frechet on two statistics files written by
 // scripts/bench_fid.py (MarshalBinary format); it runs only when
 // METRICS_FID_A and METRICS_FID_B name them (METRICS_FID_ROUTE=eigen forces
-// the eigen route, METRICS_FID_REPEAT sets the repeats), and prints one line
+// the eigen route, METRICS_FID_LINALG=libtorch uses LibTorch's LAPACK,
+// METRICS_FID_REPEAT sets the repeats), and prints one line
 // "FIDBENCH {json}" with the result and per-repeat seconds.
 func TestFrechetFiles(t *testing.T) {
 	pa, pb := os.Getenv("METRICS_FID_A"), os.Getenv("METRICS_FID_B")
@@ -39,10 +42,14 @@ func TestFrechetFiles(t *testing.T) {
 	for i := 0; i < repeat; i++ {
 		t0 := time.Now()
 		var err error
+		var la Linalg = Gonum{}
+		if os.Getenv("METRICS_FID_LINALG") == "libtorch" {
+			la = torch.Linalg{}
+		}
 		if os.Getenv("METRICS_FID_ROUTE") == "eigen" {
-			res, err = FrechetEigen(a, b)
+			res, err = FrechetEigen(a, b, la)
 		} else {
-			res, err = Frechet(a, b)
+			res, err = FrechetWith(a, b, la)
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -63,13 +63,100 @@ type FrechetResult struct {
 //
 // The result can be slightly negative (rounding) for identical inputs; it is
 // returned as computed.
-func Frechet(a, b *Stats) (FrechetResult, error) { return frechet(a, b, false) }
+func Frechet(a, b *Stats) (FrechetResult, error) { return frechet(a, b, Gonum{}, false) }
+
+// FrechetWith is Frechet with the dense linear algebra done by la (e.g.
+// torch.Linalg, LibTorch's multi-threaded LAPACK). Without a pivoted Cholesky
+// (only Gonum has one), a singular Σ1 takes the eigen route.
+func FrechetWith(a, b *Stats, la Linalg) (FrechetResult, error) { return frechet(a, b, la, false) }
 
 // FrechetEigen is Frechet forced onto the eigen route even when Σ1 is
-// positive definite (for checks; O(d³) with eigenvectors, ~90 s at d=2048).
-func FrechetEigen(a, b *Stats) (FrechetResult, error) { return frechet(a, b, true) }
+// positive definite (for checks; O(d³) with eigenvectors, ~90 s at d=2048
+// with Gonum).
+func FrechetEigen(a, b *Stats, la Linalg) (FrechetResult, error) { return frechet(a, b, la, true) }
 
-func frechet(a, b *Stats, forceEigen bool) (FrechetResult, error) {
+// Linalg is the dense float64 linear algebra the Fréchet distance needs, on
+// row-major matrices. Gonum is the pure-Go default.
+type Linalg interface {
+	// Cholesky returns L with a = L Lᵀ, or ok = false when a is not
+	// positive definite.
+	Cholesky(n int, a []float64) (l []float64, ok bool, err error)
+	// EigSym returns the ascending eigenvalues of the symmetric a and, when
+	// vectors is set, the eigenvectors as columns.
+	EigSym(n int, a []float64, vectors bool) (vals, vecs []float64, err error)
+	// FtCF returns the symmetrised r×r product Fᵀ C F (C d×d, F d×r).
+	FtCF(d, r int, c, f []float64) ([]float64, error)
+}
+
+// Gonum is Linalg in pure Go (gonum): single-threaded factorizations.
+type Gonum struct{}
+
+// Cholesky implements Linalg.
+func (Gonum) Cholesky(n int, a []float64) ([]float64, bool, error) {
+	var ch mat.Cholesky
+	cp := make([]float64, n*n)
+	copy(cp, a)
+	if !ch.Factorize(mat.NewSymDense(n, cp)) {
+		return nil, false, nil
+	}
+	var l mat.TriDense
+	ch.LTo(&l)
+	lr := l.RawTriangular()
+	lf := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		copy(lf[i*n:i*n+i+1], lr.Data[i*lr.Stride:i*lr.Stride+i+1])
+	}
+	return lf, true, nil
+}
+
+// EigSym implements Linalg.
+func (Gonum) EigSym(n int, a []float64, vectors bool) ([]float64, []float64, error) {
+	return eigSym(n, a, vectors)
+}
+
+// FtCF implements Linalg.
+func (Gonum) FtCF(d, r int, c, f []float64) ([]float64, error) {
+	tmp := make([]float64, d*r)
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		blas64.General{Rows: d, Cols: d, Stride: d, Data: c},
+		blas64.General{Rows: d, Cols: r, Stride: r, Data: f},
+		0, blas64.General{Rows: d, Cols: r, Stride: r, Data: tmp})
+	m := make([]float64, r*r)
+	blas64.Gemm(blas.Trans, blas.NoTrans, 1,
+		blas64.General{Rows: d, Cols: r, Stride: r, Data: f},
+		blas64.General{Rows: d, Cols: r, Stride: r, Data: tmp},
+		0, blas64.General{Rows: r, Cols: r, Stride: r, Data: m})
+	for i := 0; i < r; i++ {
+		for j := i + 1; j < r; j++ {
+			v := 0.5 * (m[i*r+j] + m[j*r+i])
+			m[i*r+j], m[j*r+i] = v, v
+		}
+	}
+	return m, nil
+}
+
+// pivotedCholesky is Σ1 ≈ F Fᵀ at Σ1's numerical rank r (F d×r), with
+// the d − r pivots left out and the largest of them.
+func (Gonum) pivotedCholesky(d int, a []float64) (f []float64, r int, rest float64) {
+	cp := make([]float64, d*d)
+	copy(cp, a)
+	piv := make([]int, d)
+	r, _ = lapackgo.Implementation{}.Dpstrf(blas.Lower, d, cp, d, piv, -1, make([]float64, 2*d))
+	if r == 0 {
+		return nil, 0, 0
+	}
+	f = make([]float64, d*r)
+	for k := 0; k < d; k++ {
+		row := cp[k*d : k*d+min(k+1, r)]
+		copy(f[piv[k]*r:], row)
+	}
+	for k := r; k < d; k++ {
+		rest = math.Max(rest, math.Abs(cp[k*d+k]))
+	}
+	return f, r, rest
+}
+
+func frechet(a, b *Stats, la Linalg, forceEigen bool) (FrechetResult, error) {
 	var res FrechetResult
 	if a == nil || b == nil {
 		return res, errors.New("metrics: nil statistics")
@@ -105,53 +192,32 @@ func frechet(a, b *Stats, forceEigen bool) (FrechetResult, error) {
 	// Fast route: Σ1 positive definite, Σ1 = L Lᵀ (Cholesky), and
 	// √Σ1 Σ2 √Σ1 is similar to Lᵀ Σ2 L (both to Σ1 Σ2): no eigenvectors.
 	if !forceEigen {
-		var ch mat.Cholesky
-		cp := make([]float64, d*d)
-		copy(cp, a.Cov)
-		if ch.Factorize(mat.NewSymDense(d, cp)) {
-			var l mat.TriDense
-			ch.LTo(&l)
-			lr := l.RawTriangular()
-			lf := make([]float64, d*d)
-			for i := 0; i < d; i++ {
-				copy(lf[i*d:i*d+i+1], lr.Data[i*lr.Stride:i*lr.Stride+i+1])
-			}
+		l, ok, err := la.Cholesky(d, a.Cov)
+		if err != nil {
+			return res, fmt.Errorf("metrics: Cholesky factorization of the first covariance: %w", err)
+		}
+		if ok {
 			res.Route = "cholesky"
 			res.RankA = d
-			err := res.crossTerm(d, d, b.Cov, lf)
-			return res, err
+			return res, res.crossTerm(la, d, d, b.Cov, l)
 		}
 	}
-	if !forceEigen {
+	if g, isGonum := la.(Gonum); isGonum && !forceEigen {
 		// Σ1 singular (N ≤ d) or slightly indefinite: Cholesky with complete
 		// pivoting, P Σ1 Pᵀ = L Lᵀ, stopped at rank r when the largest
 		// remaining pivot is ≤ d·eps·max Σ1[k,k]; F = Pᵀ L[:, :r] is d×r.
-		cp := make([]float64, d*d)
-		copy(cp, a.Cov)
-		piv := make([]int, d)
-		r, _ := lapackgo.Implementation{}.Dpstrf(blas.Lower, d, cp, d, piv, -1, make([]float64, 2*d))
-		if r > 0 {
-			f := make([]float64, d*r)
-			for k := 0; k < d; k++ {
-				row := cp[k*d : k*d+min(k+1, r)]
-				copy(f[piv[k]*r:], row)
-			}
-			var rest float64
-			for k := r; k < d; k++ {
-				rest = math.Max(rest, math.Abs(cp[k*d+k]))
-			}
+		if f, r, rest := g.pivotedCholesky(d, a.Cov); r > 0 {
 			res.Route = "pivoted-cholesky"
 			res.RankA = r
 			res.DroppedA = d - r
 			res.DroppedPivot = rest
-			err := res.crossTerm(d, r, b.Cov, f)
-			return res, err
+			return res, res.crossTerm(la, d, r, b.Cov, f)
 		}
 	}
 	res.Route = "eigen"
 
 	// Step 1: Σ1 = V diag(λ) Vᵀ.
-	vals, vecs, err := eigSym(d, a.Cov, true)
+	vals, vecs, err := la.EigSym(d, a.Cov, true)
 	if err != nil {
 		return res, fmt.Errorf("metrics: eigendecomposition of the first covariance: %w", err)
 	}
@@ -181,7 +247,7 @@ func frechet(a, b *Stats, forceEigen bool) (FrechetResult, error) {
 			out[c] = row[k] * math.Sqrt(vals[k])
 		}
 	}
-	if err := res.crossTerm(d, r, b.Cov, bm); err != nil {
+	if err := res.crossTerm(la, d, r, b.Cov, bm); err != nil {
 		return res, err
 	}
 	maxA := vals[len(vals)-1]
@@ -195,24 +261,12 @@ func frechet(a, b *Stats, forceEigen bool) (FrechetResult, error) {
 // crossTerm sets TraceSqrt (and FID, clipping fields, warnings) from a d×r
 // factor F of Σ1 (Σ1 = F Fᵀ): the eigenvalues of the symmetrised r×r matrix
 // Fᵀ Σ2 F are the nonzero eigenvalues of √Σ1 Σ2 √Σ1.
-func (res *FrechetResult) crossTerm(d, r int, cov2, f []float64) error {
-	c := make([]float64, d*r)
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
-		blas64.General{Rows: d, Cols: d, Stride: d, Data: cov2},
-		blas64.General{Rows: d, Cols: r, Stride: r, Data: f},
-		0, blas64.General{Rows: d, Cols: r, Stride: r, Data: c})
-	m := make([]float64, r*r)
-	blas64.Gemm(blas.Trans, blas.NoTrans, 1,
-		blas64.General{Rows: d, Cols: r, Stride: r, Data: f},
-		blas64.General{Rows: d, Cols: r, Stride: r, Data: c},
-		0, blas64.General{Rows: r, Cols: r, Stride: r, Data: m})
-	for i := 0; i < r; i++ {
-		for j := i + 1; j < r; j++ {
-			v := 0.5 * (m[i*r+j] + m[j*r+i])
-			m[i*r+j], m[j*r+i] = v, v
-		}
+func (res *FrechetResult) crossTerm(la Linalg, d, r int, cov2, f []float64) error {
+	m, err := la.FtCF(d, r, cov2, f)
+	if err != nil {
+		return fmt.Errorf("metrics: Fᵀ Σ2 F: %w", err)
 	}
-	mu, _, err := eigSym(r, m, false)
+	mu, _, err := la.EigSym(r, m, false)
 	if err != nil {
 		return fmt.Errorf("metrics: eigendecomposition of √Σ1 Σ2 √Σ1: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"medzoo/torch"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,13 +114,18 @@ func TestFrechetMatchesScipy(t *testing.T) {
 			a := mustStats(t, features(c.na, d, c.ra, 1, 0))
 			b := mustStats(t, features(c.nb, d, c.rb, 2, 0.5))
 			ref := scipyFrechet(t, a, b)
-			for _, route := range []string{"auto", "eigen"} {
+			for _, route := range []string{"auto", "eigen", "libtorch", "libtorch-eigen"} {
 				var got FrechetResult
 				var err error
-				if route == "auto" {
+				switch route {
+				case "auto":
 					got, err = Frechet(a, b)
-				} else {
-					got, err = FrechetEigen(a, b)
+				case "eigen":
+					got, err = FrechetEigen(a, b, Gonum{})
+				case "libtorch":
+					got, err = FrechetWith(a, b, torch.Linalg{})
+				default:
+					got, err = FrechetEigen(a, b, torch.Linalg{})
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -143,14 +149,20 @@ func TestFrechetSelfIsZero(t *testing.T) {
 		rows := features(n, 48, 48, 3, 2)
 		a := mustStats(t, rows)
 		b := mustStats(t, rows)
-		for _, f := range []func(a, b *Stats) (FrechetResult, error){Frechet, FrechetEigen} {
-			r, err := f(a, b)
+		for _, la := range []Linalg{Gonum{}, torch.Linalg{}} {
+			auto, err := FrechetWith(a, b, la)
 			if err != nil {
 				t.Fatal(err)
 			}
-			scale := r.TraceA + r.TraceB
-			if math.Abs(r.FID) > 1e-6*scale {
-				t.Errorf("n=%d route %s: FID(x,x) = %g (scale %g)", n, r.Route, r.FID, scale)
+			eigen, err := FrechetEigen(a, b, la)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []FrechetResult{auto, eigen} {
+				scale := r.TraceA + r.TraceB
+				if math.Abs(r.FID) > 1e-6*scale {
+					t.Errorf("n=%d %T route %s: FID(x,x) = %g (scale %g)", n, la, r.Route, r.FID, scale)
+				}
 			}
 		}
 	}

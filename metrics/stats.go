@@ -283,3 +283,18 @@ func (s *Stats) UnmarshalBinary(data []byte) error {
 	*s = Stats{N: int(n), Dim: d, Mean: mean, Cov: cov, folded: int(n)}
 	return nil
 }
+
+// StatsFromMoments wraps a mean and unbiased covariance computed elsewhere
+// (e.g. torch.Linalg.Cov) over n rows.
+func StatsFromMoments(n int, mean, cov []float64) (*Stats, error) {
+	d := len(mean)
+	if n < 2 || d == 0 || len(cov) != d*d {
+		return nil, fmt.Errorf("metrics: statistics of %d rows with %d means and %d covariance values", n, d, len(cov))
+	}
+	for _, v := range mean {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, errors.New("metrics: non-finite mean")
+		}
+	}
+	return &Stats{N: n, Dim: d, Mean: mean, Cov: cov, folded: n}, nil
+}

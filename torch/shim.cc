@@ -5,6 +5,8 @@
 
 #include <torch/cuda.h>
 #include <torch/script.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/passes/freeze_module.h>
 #include <ATen/Parallel.h>
 
 #include <cstdlib>
@@ -77,16 +79,34 @@ char *zt_module_to(zt_module m, const char *device) {
 
 void zt_module_free(zt_module m) { delete as_module(m); }
 
+char *zt_module_optimize(zt_module m) {
+  return run([&] {
+    torch::jit::Module *mod = as_module(m);
+    mod->eval();
+    torch::jit::Module frozen = torch::jit::freeze(*mod);
+    *mod = torch::jit::optimize_for_inference(frozen);
+  });
+}
+
 char *zt_module_forward(zt_module m, zt_tensor *inputs, int n_in,
-                        zt_tensor **outputs, char ***names, int *n_out) {
+                        const char *scalar_kinds, const double *scalars,
+                        int n_scalars, zt_tensor **outputs, char ***names,
+                        int *n_out) {
   *outputs = nullptr;
   *names = nullptr;
   *n_out = 0;
   return run([&] {
     c10::InferenceMode guard;
     std::vector<torch::jit::IValue> args;
-    args.reserve(n_in);
+    args.reserve(n_in + n_scalars);
     for (int i = 0; i < n_in; i++) args.emplace_back(*as_tensor(inputs[i]));
+    for (int i = 0; i < n_scalars; i++) {
+      switch (scalar_kinds[i]) {
+        case 'b': args.emplace_back(scalars[i] != 0); break;
+        case 'i': args.emplace_back(static_cast<int64_t>(scalars[i])); break;
+        default: args.emplace_back(scalars[i]); break;
+      }
+    }
     torch::jit::IValue result = as_module(m)->forward(args);
 
     std::vector<at::Tensor> tensors;
@@ -168,6 +188,73 @@ char *zt_tensor_shape(zt_tensor t, int64_t *shape, int max_dims, int *ndim) {
 }
 
 void zt_tensor_free(zt_tensor t) { delete as_tensor(t); }
+
+namespace {
+// view wraps caller memory without copying; results are copied out with
+// copy_out before the call returns, so no Go memory is kept.
+at::Tensor view(const double *p, int64_t rows, int64_t cols) {
+  return torch::from_blob(const_cast<double *>(p), {rows, cols},
+                          at::TensorOptions().dtype(at::kDouble));
+}
+void copy_out(const at::Tensor &t, double *dst) {
+  at::Tensor c = t.contiguous();
+  std::memcpy(dst, c.data_ptr<double>(), c.numel() * sizeof(double));
+}
+}  // namespace
+
+char *zt_linalg_cholesky(const double *a, int64_t n, double *l, int *ok) {
+  return run([&] {
+    c10::InferenceMode guard;
+    auto [factor, info] = torch::linalg_cholesky_ex(view(a, n, n));
+    *ok = info.item<int>() == 0 ? 1 : 0;
+    if (*ok) copy_out(factor, l);
+  });
+}
+
+char *zt_linalg_eigh(const double *a, int64_t n, double *vals, double *vecs) {
+  return run([&] {
+    c10::InferenceMode guard;
+    if (vecs == nullptr) {
+      copy_out(torch::linalg_eigvalsh(view(a, n, n)), vals);
+      return;
+    }
+    auto [w, v] = torch::linalg_eigh(view(a, n, n));
+    copy_out(w, vals);
+    copy_out(v, vecs);
+  });
+}
+
+char *zt_linalg_cov(const float *rows, int64_t n, int64_t d, double *mean,
+                    double *cov) {
+  return run([&] {
+    c10::InferenceMode guard;
+    if (n < 2) throw std::runtime_error("covariance needs at least 2 rows");
+    at::Tensor x = torch::from_blob(const_cast<float *>(rows), {n, d},
+                                    at::TensorOptions().dtype(at::kFloat));
+    const int64_t chunk = 2048;
+    at::Tensor mu = at::zeros({d}, at::kDouble);
+    for (int64_t i = 0; i < n; i += chunk)
+      mu += x.slice(0, i, std::min(n, i + chunk)).to(at::kDouble).sum(0);
+    mu /= static_cast<double>(n);
+    at::Tensor m2 = at::zeros({d, d}, at::kDouble);
+    for (int64_t i = 0; i < n; i += chunk) {
+      at::Tensor xc = x.slice(0, i, std::min(n, i + chunk)).to(at::kDouble) - mu;
+      m2.addmm_(xc.t(), xc);
+    }
+    copy_out(mu, mean);
+    copy_out(m2 / static_cast<double>(n - 1), cov);
+  });
+}
+
+char *zt_linalg_ftcf(const double *c, const double *f, int64_t d, int64_t r,
+                     double *out) {
+  return run([&] {
+    c10::InferenceMode guard;
+    at::Tensor F = view(f, d, r);
+    at::Tensor m = F.t().matmul(view(c, d, d).matmul(F));
+    copy_out((m + m.t()) * 0.5, out);
+  });
+}
 
 void zt_set_num_threads(int n) { at::set_num_threads(n); }
 int zt_get_num_threads(void) { return at::get_num_threads(); }

@@ -24,13 +24,24 @@ void zt_free_string(char *s);
 char *zt_module_load(const char *path, const char *device, zt_module *out);
 char *zt_module_to(zt_module m, const char *device);
 void zt_module_free(zt_module m);
+// zt_module_optimize freezes the module (weights become constants, so
+// BatchNorm folds into convolutions) and applies LibTorch's inference
+// optimizations (oneDNN layouts on CPU). Only forward survives. On error the
+// module is left as it was.
+char *zt_module_optimize(zt_module m);
 // zt_module_forward runs forward(inputs...) in inference mode. The result
 // must be a Tensor, a tuple or list of Tensors, or a Dict[str, Tensor]. On
 // success *outputs is a malloc'd array of *n_out tensors (free the array with
 // zt_free_array, each tensor with zt_tensor_free); *names is a malloc'd array
 // of malloc'd names for dict results, else NULL.
+//
+// Scalar arguments follow the tensors (e.g. StyleGAN's Inception detector:
+// forward(img, return_features=True)): scalar_kinds[i] is 'b' (bool), 'i'
+// (int) or 'f' (float) and scalars[i] its value.
 char *zt_module_forward(zt_module m, zt_tensor *inputs, int n_in,
-                        zt_tensor **outputs, char ***names, int *n_out);
+                        const char *scalar_kinds, const double *scalars,
+                        int n_scalars, zt_tensor **outputs, char ***names,
+                        int *n_out);
 void zt_free_array(void *a);
 
 // Tensors. Constructors copy the data, so Go memory is never retained.
@@ -43,6 +54,28 @@ char *zt_tensor_from_int64(const int64_t *data, const int64_t *shape, int ndim,
 char *zt_tensor_copy_float32(zt_tensor t, float *dst, int64_t n);
 char *zt_tensor_shape(zt_tensor t, int64_t *shape, int max_dims, int *ndim);
 void zt_tensor_free(zt_tensor t);
+
+// Dense float64 linear algebra on row-major n x n matrices in caller memory
+// (read during the call only), run by LibTorch's LAPACK/BLAS: what the
+// Fréchet distance needs at d = 2048, where pure-Go LAPACK is single-threaded.
+// zt_linalg_cholesky writes the lower factor L (a = L L^T) and *ok = 1, or
+// *ok = 0 when a is not positive definite.
+char *zt_linalg_cholesky(const double *a, int64_t n, double *l, int *ok);
+// zt_linalg_eigh writes the ascending eigenvalues of the symmetric matrix a
+// (lower triangle read) and, when vecs is not NULL, the eigenvectors as its
+// columns.
+char *zt_linalg_eigh(const double *a, int64_t n, double *vals, double *vecs);
+// zt_linalg_ftcf writes the symmetrised r x r product F^T C F of a d x d C and
+// a d x r F.
+char *zt_linalg_ftcf(const double *c, const double *f, int64_t d, int64_t r,
+                     double *out);
+
+// zt_linalg_cov writes the float64 mean (d) and unbiased covariance (d x d,
+// divided by n-1) of the n x d float32 rows: two passes (mean, then centred
+// products in chunks), so there is no sum-of-squares cancellation and
+// memory stays at one chunk.
+char *zt_linalg_cov(const float *rows, int64_t n, int64_t d, double *mean,
+                    double *cov);
 
 // Runtime.
 void zt_set_num_threads(int n);

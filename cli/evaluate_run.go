@@ -1,0 +1,228 @@
+//go:build !notorch
+
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/urfave/cli/v2"
+
+	"medzoo/evaluate"
+	"medzoo/features"
+	"medzoo/internal/progress"
+	"medzoo/loader"
+	"medzoo/torch"
+	"medzoo/zoo"
+)
+
+func init() { evaluateAction = runEvaluate }
+
+func runEvaluate(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return usagef("evaluate takes REAL and FAKE (folders of images or model ids), got %d arguments", c.NArg())
+	}
+	mets, err := evaluate.ParseMetrics(c.String("metrics"))
+	if err != nil {
+		return usageError{err}
+	}
+	norm, err := features.ParseNormalization(c.String("normalize"))
+	if err != nil {
+		return usageError{err}
+	}
+	if r := c.String("resize"); r != "" && r != "bilinear" && r != "nearest" && r != "none" {
+		return usagef("--resize %q: want bilinear, nearest or none", r)
+	}
+	if c.Int("batch-size") <= 0 || c.Int("n") < 2 {
+		return usagef("--batch-size must be positive and -n at least 2")
+	}
+	conds, err := parseConditions(c.StringSlice("condition"))
+	if err != nil {
+		return err
+	}
+	e, err := loadEnv(c)
+	if err != nil {
+		return err
+	}
+	if c.IsSet("threads") {
+		torch.SetThreads(c.Int("threads"))
+	}
+	var closers []func() error
+	defer func() {
+		for _, f := range closers {
+			f()
+		}
+	}()
+	openSet := func(arg, role string) (evaluate.Set, *zoo.Model, error) {
+		if st, err := os.Stat(arg); err == nil && st.IsDir() {
+			f, err := evaluate.OpenFolder(arg, role)
+			return f, nil, usageErr(err)
+		}
+		m, rerr := e.catalog.Resolve(arg)
+		if rerr != nil {
+			return nil, nil, usagef("%s %q is neither a folder nor a model id: %v", role, arg, rerr)
+		}
+		gen, err := openGenerator(c, e, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, gen.Close)
+		if gen.TakesInput() {
+			return nil, nil, usagef("%s %s is an image-to-image model: generate its images with zoo generate --input, then evaluate the folder", role, m.ID)
+		}
+		if err := gen.ValidateConditions(conds); err != nil {
+			return nil, nil, usageError{err}
+		}
+		return &evaluate.Generated{Model: m, Digest: m.Artifact.SHA256, Gen: gen, N: c.Int("n"),
+			Opt: loader.Options{Seed: c.Uint64("seed"), Conditions: conds}, Output: c.String("output")}, m, nil
+	}
+	real, _, err := openSet(c.Args().Get(0), "REAL")
+	if err != nil {
+		return err
+	}
+	fake, fakeModel, err := openSet(c.Args().Get(1), "FAKE")
+	if err != nil {
+		return err
+	}
+	if c.Bool("record") && fakeModel == nil {
+		return usagef("--record needs FAKE to be a model id: the result is recorded as that model's measured metric")
+	}
+	ex, err := openExtractor(c, e)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, ex.Close)
+	prep := features.Prep{Spec: ex.Spec, Normalize: norm}
+	if r := c.String("resize"); r != "" {
+		prep.Spec.Resize = r
+	}
+	cacheDir := e.store.Dir
+	if c.Bool("no-cache") {
+		cacheDir = ""
+	}
+	var (
+		mu  sync.Mutex
+		bar *progress.Bar
+		cur string
+	)
+	card, err := evaluate.Run(c.Context, evaluate.Options{
+		Real: real, Fake: fake, Extractor: ex, Prep: prep, Metrics: mets,
+		Batch: c.Int("batch-size"), Skip: c.Bool("skip-unreadable"), CacheDir: cacheDir, Seed: c.Uint64("seed"),
+		Progress: func(set string, done, total int) {
+			mu.Lock()
+			defer mu.Unlock()
+			if set != cur {
+				if bar != nil {
+					bar.Finish()
+				}
+				cur = set
+				bar = progress.New(c.App.ErrWriter, "features "+set, "img", int64(total), 0, c.Bool("quiet") || c.Bool("json"))
+			}
+			bar.Set(int64(done))
+		},
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	if c.Bool("record") {
+		dir, err := zoo.ConfigDir()
+		if err != nil {
+			return err
+		}
+		path, err := evaluate.Record(fakeModel, card, dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.ErrWriter, "recorded %d metrics of %s in %s (zoo search --rank-by FID uses them)\n", len(card.CatalogMetrics()), fakeModel.ID, path)
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, card)
+	}
+	card.WriteText(c.App.Writer)
+	return nil
+}
+
+func usageErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err}
+}
+
+// openExtractor resolves --features: a TorchScript file with its spec file
+// beside it, or a built-in extractor fetched (and verified) by the store.
+func openExtractor(c *cli.Context, e *env) (*features.Extractor, error) {
+	name := c.String("features")
+	var (
+		spec features.Spec
+		path string
+		err  error
+	)
+	if strings.HasSuffix(name, ".pt") || fileExists(name) {
+		path = name
+		if !fileExists(path) {
+			return nil, usagef("--features %s: no such file", path)
+		}
+		if spec, err = features.LoadSpec(strings.TrimSuffix(path, ".pt") + ".toml"); err != nil {
+			return nil, usageError{err}
+		}
+	} else {
+		builtin, err := features.Builtin()
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		found := false
+		for _, s := range builtin {
+			names = append(names, s.Name)
+			if s.Name == name {
+				spec, found = s, true
+			}
+		}
+		if !found {
+			return nil, usagef("--features %q: not a built-in extractor (%s) nor a .pt file", name, strings.Join(names, ", "))
+		}
+		if spec.URL == "" {
+			return nil, fmt.Errorf("extractor %s has no download: make it with\n  %s", spec.Name, spec.Export)
+		}
+		m := &zoo.Model{ID: "extractor-" + spec.Name, Artifact: zoo.Artifact{URL: spec.URL, SHA256: spec.SHA256, Format: zoo.FormatTorchScript}}
+		e.store.AllowUnpinned = c.Bool("allow-unpinned")
+		if path, err = fetch(c, e, m); err != nil {
+			return nil, fmt.Errorf("feature extractor %s: %w\n(or give a local copy: --features FILE.pt with FILE.toml; %s)", spec.Name, err, spec.Export)
+		}
+	}
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return nil, err
+	}
+	if spec.SHA256 != "" && !strings.EqualFold(spec.SHA256, sum) {
+		return nil, fmt.Errorf("feature extractor %s: %s has sha256 %s, its spec says %s: the file is not the one the spec describes", spec.Name, path, sum, spec.SHA256)
+	}
+	return features.Open(spec, path, sum, c.String("device"))
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,96 @@
+package evaluate
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+func digest(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// featureCache stores the features of one set under a key made of the
+// set's fingerprint, the extractor's digest and the preprocessing: change
+// any of them and the features are computed again.
+type featureCache struct {
+	dir string // "" disables it
+}
+
+const featureMagic = "MZFEAT1\n"
+
+func (c featureCache) path(key string) string {
+	return filepath.Join(c.dir, "features", key+".f32")
+}
+
+// load returns cached rows (n×dim), or ok = false.
+func (c featureCache) load(key string, n, dim int) ([]float32, bool) {
+	if c.dir == "" {
+		return nil, false
+	}
+	f, err := os.Open(c.path(key))
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	head := make([]byte, len(featureMagic)+16)
+	if _, err := io.ReadFull(r, head); err != nil || string(head[:len(featureMagic)]) != featureMagic {
+		return nil, false
+	}
+	gotN := binary.LittleEndian.Uint64(head[len(featureMagic):])
+	gotD := binary.LittleEndian.Uint64(head[len(featureMagic)+8:])
+	if gotN != uint64(n) || gotD != uint64(dim) {
+		return nil, false
+	}
+	raw := make([]byte, 4*n*dim)
+	if _, err := io.ReadFull(r, raw); err != nil {
+		return nil, false
+	}
+	rows := make([]float32, n*dim)
+	for i := range rows {
+		rows[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return rows, true
+}
+
+// store writes rows atomically (temporary file, then rename), so a killed
+// run never leaves a truncated entry that a later run would trust.
+func (c featureCache) store(key string, rows []float32, n, dim int) error {
+	if c.dir == "" {
+		return nil
+	}
+	p := c.path(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	head := make([]byte, 16)
+	binary.LittleEndian.PutUint64(head, uint64(n))
+	binary.LittleEndian.PutUint64(head[8:], uint64(dim))
+	w.WriteString(featureMagic)
+	w.Write(head)
+	var b [4]byte
+	for _, v := range rows {
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+		w.Write(b[:])
+	}
+	err = errors.Join(w.Flush(), tmp.Close())
+	if err != nil {
+		return fmt.Errorf("feature cache: %w", err)
+	}
+	return os.Rename(tmp.Name(), p)
+}

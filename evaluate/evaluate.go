@@ -1,0 +1,190 @@
+// Package evaluate computes quality metrics of synthetic images against real
+// ones (FID, KID, precision/recall/density/coverage, medigan's FID ratio, a
+// memorization report) from features of a TorchScript extractor, and writes
+// a metric card that records exactly how: extractor and its checksum,
+// preprocessing, image counts, set fingerprints, zoo version.
+package evaluate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"medzoo/features"
+	"medzoo/internal/version"
+	"medzoo/metrics"
+	"medzoo/torch"
+)
+
+// Metric names.
+const (
+	FID          = "fid"
+	KID          = "kid"
+	PRDC         = "prdc"
+	Ratio        = "ratio"
+	Memorization = "memorization"
+)
+
+// AllMetrics lists every metric in the order cards show them.
+var AllMetrics = []string{FID, KID, PRDC, Ratio, Memorization}
+
+// ParseMetrics reads a comma-separated metric list ("all" for every one).
+func ParseMetrics(s string) ([]string, error) {
+	if s == "" || s == "all" {
+		return slices.Clone(AllMetrics), nil
+	}
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		m = strings.ToLower(strings.TrimSpace(m))
+		if !slices.Contains(AllMetrics, m) {
+			return nil, fmt.Errorf("--metrics: unknown metric %q; known: %s", m, strings.Join(AllMetrics, ","))
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// Options say what to compare and how.
+type Options struct {
+	Real, Fake Set
+	Extractor  *features.Extractor
+	Prep       features.Prep
+	Metrics    []string
+	Batch      int
+	Skip       bool   // leave out unreadable images instead of failing
+	CacheDir   string // feature cache root ("" disables it)
+	Seed       uint64 // KID subsets and the real split of the FID ratio
+
+	KIDSubsets, KIDSubsetSize int     // default 100 subsets of up to 1000
+	PRDCK                     int     // default 5
+	NearCopyQuantile          float64 // default 0.01
+
+	// Progress, when set, is called with the set ("real" or "fake"), the
+	// images done and the total.
+	Progress func(set string, done, total int)
+}
+
+// Run extracts (or loads cached) features of both sets and computes the
+// requested metrics.
+func Run(ctx context.Context, opt Options) (*Card, error) {
+	t0 := time.Now()
+	if len(opt.Metrics) == 0 {
+		opt.Metrics = []string{FID}
+	}
+	if opt.KIDSubsets <= 0 {
+		opt.KIDSubsets = 100
+	}
+	if opt.KIDSubsetSize <= 0 {
+		opt.KIDSubsetSize = 1000
+	}
+	if opt.PRDCK <= 0 {
+		opt.PRDCK = 5
+	}
+	if opt.NearCopyQuantile <= 0 {
+		opt.NearCopyQuantile = 0.01
+	}
+	ex := opt.Extractor
+	card := &Card{
+		Zoo:  version.Generator(),
+		Date: t0.UTC().Format(time.RFC3339),
+		Extractor: ExtractorInfo{Name: ex.Spec.Name, Title: ex.Spec.Title, SHA256: ex.SHA256, Path: ex.Path,
+			Weights: ex.Spec.Weights, Output: ex.Spec.Output, Dim: ex.Spec.Dim, Optimized: ex.Optimized},
+		Normalize:     opt.Prep.Normalize.String(),
+		Preprocessing: opt.Prep.Describe(),
+		Seed:          opt.Seed,
+		Warnings:      slices.Clone(ex.Notes),
+	}
+	cache := featureCache{dir: opt.CacheDir}
+	real, err := setFeatures(ctx, opt, cache, opt.Real, "real", &card.Real)
+	if err != nil {
+		return nil, err
+	}
+	fake, err := setFeatures(ctx, opt, cache, opt.Fake, "fake", &card.Fake)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range opt.Metrics {
+		if err := card.compute(m, real, fake, opt); err != nil {
+			return nil, err
+		}
+	}
+	card.Seconds = time.Since(t0).Seconds()
+	return card, nil
+}
+
+// featureSet is one set's features.
+type featureSet struct {
+	rows  []float32 // n×dim
+	n     int
+	names []string
+	stats *metrics.Stats
+}
+
+func (f *featureSet) matrix(dim int) [][]float32 {
+	out := make([][]float32, f.n)
+	for i := range out {
+		out[i] = f.rows[i*dim : (i+1)*dim]
+	}
+	return out
+}
+
+func setFeatures(ctx context.Context, opt Options, cache featureCache, set Set, role string, info *SetInfo) (*featureSet, error) {
+	ex := opt.Extractor
+	dim := ex.Spec.Dim
+	key := digest(strings.Join([]string{set.Fingerprint(), ex.SHA256, opt.Prep.Describe(), fmt.Sprint(opt.Skip)}, "\x00"))
+	info.Describe = set.Describe()
+	info.Fingerprint = set.Fingerprint()
+	fs := &featureSet{}
+	if rows, ok := cache.load(key, set.Len(), dim); ok {
+		fs.rows, fs.n = rows, set.Len()
+		info.Cached = true
+		for i := 0; i < set.Len(); i++ {
+			fs.names = append(fs.names, set.Name(i))
+		}
+	} else {
+		rows := make([]float32, 0, set.Len()*dim)
+		var progress func(int)
+		if opt.Progress != nil {
+			progress = func(done int) { opt.Progress(role, done, set.Len()) }
+		}
+		skipped, err := ex.Extract(ctx, set, opt.Prep, features.Options{Batch: opt.Batch, Skip: opt.Skip, Progress: progress},
+			func(idx []int, r []float32) error {
+				rows = append(rows, r...)
+				for _, i := range idx {
+					fs.names = append(fs.names, set.Name(i))
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, fmt.Errorf("%s images: %w", role, err)
+		}
+		fs.rows, fs.n = rows, len(rows)/dim
+		info.Skipped = skipped
+		// Sets with skipped images are not cached: their key would not say
+		// which images made it in once the files are fixed.
+		if len(skipped) == 0 {
+			if err := cache.store(key, rows, fs.n, dim); err != nil {
+				info.Warnings = append(info.Warnings, "features not cached: "+err.Error())
+			}
+		}
+	}
+	info.Images = fs.n
+	if fs.n < 2 {
+		return nil, fmt.Errorf("%s set: %d usable images; metrics need at least 2", role, fs.n)
+	}
+	mean, cov, err := torch.Linalg{}.Cov(fs.rows, fs.n, dim)
+	if err != nil {
+		return nil, fmt.Errorf("%s features: %w", role, err)
+	}
+	if fs.stats, err = metrics.StatsFromMoments(fs.n, mean, cov); err != nil {
+		return nil, fmt.Errorf("%s features: %w", role, err)
+	}
+	if fs.n < dim {
+		info.Warnings = append(info.Warnings, fmt.Sprintf("%d images for %d feature dimensions: the covariance is rank-deficient and FID is biased upwards; use at least %d images (KID is unbiased at small sizes)", fs.n, dim, dim))
+	}
+	return fs, nil
+}
