@@ -31,24 +31,21 @@ torch.jit.script in eval mode. DEMONSTRATION model only.
 import argparse
 import copy
 import os
-import random
 import sys
 import time
 
 T_START = time.perf_counter()
-if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
-    os.environ["PYTHONHASHSEED"] = "0"
-    os.execv(sys.executable, [sys.executable] + sys.argv)
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from demo_common import (  # noqa: E402
-    Generator, Discriminator, conv_transpose_as_conv, diff_augment, ema_update, load_pairs,
-    augment_pair, save_panels, sha256_file, DEMO_00101, NZ, SIZE, VIEWS,
+    Generator, Discriminator, conv_transpose_as_conv, diff_augment, ema_update, recompute_bn_stats, load_pairs,
+    augment_pair, save_panels, pin_hash_seed, add_run_args, start_run, count_parameters, shuffled_batches,
+    ema_preview_copy, print_progress, out_of_time, export_torchscript, check_exported, print_report,
+    DEMO_00101, NZ, SIZE,
 )
 
 MODEL_ID = "00102_CDCGAN_MRI_COLIN27_PLANE_DEMO"
@@ -113,18 +110,10 @@ class ProjDiscriminator(nn.Module):
         return out + (self.embed(y) * h.sum([2, 3])).sum(1), self.cls(h.flatten(1))
 
 
-@torch.no_grad()
-def recompute_bn(g, gen, batches=100, batch_size=64):
-    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    g.train()
-    for _ in range(batches):
-        g(torch.randn(batch_size, NZ, generator=gen), torch.randint(0, 3, (batch_size,), generator=gen))
-    for m in bns:
-        m.momentum = 0.1
-    g.eval()
+def sample_latents_and_planes(n, gen):
+    """forward() arguments for BatchNorm re-estimation: latents with random
+    planes, so that the statistics cover all three of them."""
+    return torch.randn(n, NZ, generator=gen), torch.randint(0, 3, (n,), generator=gen)
 
 
 @torch.no_grad()
@@ -166,6 +155,7 @@ def grid(g, path):
 
 
 def main():
+    pin_hash_seed()
     ap = argparse.ArgumentParser()
     ap.add_argument("--iterations", type=int, default=600)
     ap.add_argument("--batch", type=int, default=64)
@@ -174,20 +164,9 @@ def main():
     ap.add_argument("--cls", type=float, default=1.0, help="weight of the auxiliary plane-classification loss (AC-GAN)")
     ap.add_argument("--lr-d", type=float, default=2e-4)
     ap.add_argument("--ema", type=float, default=0.99)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=11.0, help="stop training early after this long (recorded)")
-    ap.add_argument("--out", default=os.path.join("bundled", MODEL_ID + ".pt"))
-    ap.add_argument("--grid", default=os.path.join("docs", "models", MODEL_ID + ".png"))
-    ap.add_argument("--work", default="/tmp/demo_work/00102")
+    add_run_args(ap, MODEL_ID, work="/tmp/demo_work/00102", max_minutes=11.0)
     args = ap.parse_args()
-
-    torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    os.makedirs(args.work, exist_ok=True)
+    gen = start_run(args)
 
     data, _, planes, flippable, info = load_pairs()
     m = data.shape[0]
@@ -203,8 +182,8 @@ def main():
         err = float((g(zt, yt) - g.forward_fast(zt, yt)).abs().max())
         g.train()
     assert err < 1e-4, err
-    n_g = sum(p.numel() for p in g.parameters())
-    n_d = sum(p.numel() for p in d.parameters())
+    n_g = count_parameters(g)
+    n_d = count_parameters(d)
     print(f"generator parameters: {n_g}  discriminator parameters: {n_d}", flush=True)
     counts = init_plane_embedding(g, data, planes, torch.Generator().manual_seed(args.seed + 1), scale=args.init_scale)
     print(f"00101 samples labelled by nearest real plane (axial, coronal, sagittal): {counts}", flush=True)
@@ -213,16 +192,11 @@ def main():
     opt_d = torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
 
     t0 = time.perf_counter()
-    order = torch.randperm(m, generator=gen)
-    pos = 0
+    batches = shuffled_batches(m, args.batch, gen)
     done = 0
     rd = rg = 0.0
     for it in range(1, args.iterations + 1):
-        if pos + args.batch > m:
-            order = torch.randperm(m, generator=gen)
-            pos = 0
-        idx = order[pos:pos + args.batch]
-        pos += args.batch
+        idx = next(batches)
         real = augment_pair(data[idx], flippable[idx], gen)
         y = planes[idx]
         b = real.shape[0]
@@ -244,53 +218,31 @@ def main():
         rg += loss_g.item()
         done = it
         if it % 25 == 0:
-            el = time.perf_counter() - t0
-            print(f"it {it}/{args.iterations} loss_D {rd / 25:.3f} loss_G {rg / 25:.3f} {el:.0f}s ({el / it:.2f}s/it)", flush=True)
+            print_progress(it, args.iterations, t0, f"loss_D {rd / 25:.3f} loss_G {rg / 25:.3f}")
             rd = rg = 0.0
         if it % 100 == 0:
-            tmp = copy.deepcopy(g_ema)
-            recompute_bn(tmp, torch.Generator().manual_seed(it), batches=10)
-            grid(tmp, os.path.join(args.work, f"preview_{it:05d}.png"))
-        if time.perf_counter() - t0 > args.max_minutes * 60:
-            print(f"stopping early at iteration {it} (--max-minutes)", flush=True)
+            grid(ema_preview_copy(g_ema, it, sample_latents_and_planes),
+                 os.path.join(args.work, f"preview_{it:05d}.png"))
+        if out_of_time(t0, args.max_minutes, it):
             break
     train_s = time.perf_counter() - t0
 
     final = g_ema
-    recompute_bn(final, torch.Generator().manual_seed(args.seed + 12345))
-    final.eval()
-    for p in final.parameters():
-        p.requires_grad_(False)
-    scripted = torch.jit.script(final)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    torch.jit.save(scripted, args.out)
+    recompute_bn_stats(final, torch.Generator().manual_seed(args.seed + 12345), sample_inputs=sample_latents_and_planes)
+    loaded = export_torchscript(final, args.out)
 
-    loaded = torch.jit.load(args.out).eval()
     torch.manual_seed(0)
     z = torch.randn(64, NZ)
     y = torch.arange(64) % 3
+    out, db, dr = check_exported(loaded, final, (z, y), shape=(64, 1, SIZE, SIZE))
     with torch.inference_mode():
-        out = loaded(z, y)
-        one = loaded(z[5:6], y[5:6])
-        ref = final(z, y)
         per_plane = [loaded(z, torch.full((64,), p, dtype=torch.long)) for p in range(3)]
-    assert out.shape == (64, 1, SIZE, SIZE) and out.dtype == torch.float32
-    assert float(out.min()) >= -1 and float(out.max()) <= 1
-    db = float((out[5:6] - one).abs().max())
-    dr = float((out - ref).abs().max())
-    assert db < 1e-4 and dr < 1e-5, (db, dr)
     cond = [float((per_plane[a] - per_plane[b]).abs().mean()) for a, b in ((0, 1), (0, 2), (1, 2))]
     grid(loaded, args.grid)
-    size = os.path.getsize(args.out)
-    wall = time.perf_counter() - T_START
     print(f"checks: batch-independence {db:.2e}, script-vs-eager {dr:.2e}, range [{float(out.min()):.3f}, {float(out.max()):.3f}], "
           f"mean |diff| between planes for the same z (ax-co, ax-sa, co-sa): {cond}")
-    print(f"iterations: {done}  epochs: {done * args.batch / m:.1f}  slices: {m}")
-    print(f"generator parameters: {n_g}")
-    print(f"training time: {train_s:.1f} s  total wall time: {wall:.1f} s ({wall / 60:.1f} min)")
-    print(f"wrote {args.grid}")
-    print(f"artifact: {args.out}  size: {size} bytes")
-    print(f"sha256: {sha256_file(args.out)}")
+    print_report(f"iterations: {done}  epochs: {done * args.batch / m:.1f}  slices: {m}", f"generator parameters: {n_g}",
+                 train_s, T_START, args.out, wrote=args.grid)
 
 
 if __name__ == "__main__":

@@ -266,17 +266,24 @@ def ema_update(ema, model, decay):
         pe.mul_(decay).add_(pm, alpha=1 - decay)
 
 
+def sample_latents(n, gen):
+    """forward() arguments for a batch of n: 00101's latents z [n, NZ]."""
+    return (torch.randn(n, NZ, generator=gen),)
+
+
 @torch.no_grad()
-def recompute_bn_stats(g, gen, batches=100, batch_size=64):
+def recompute_bn_stats(g, gen, batches=100, batch_size=64, sample_inputs=sample_latents):
     """Re-estimate BatchNorm running statistics as exact averages over many
-    random batches, so that eval mode matches what training-mode batches saw."""
+    random batches, so that eval mode matches what training-mode batches saw.
+    sample_inputs(batch_size, gen) returns the tuple of g's forward()
+    arguments for one batch; generators with other inputs pass their own."""
     bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average
     g.train()
     for _ in range(batches):
-        g(torch.randn(batch_size, NZ, generator=gen))
+        g(*sample_inputs(batch_size, gen))
     for m in bns:
         m.momentum = 0.1
     g.eval()
@@ -318,6 +325,12 @@ def sha256_file(path):
 # --------------------------------------------------------------------------
 
 def main():
+    # Imported here, not at the top: demo_common imports this module.
+    from demo_common import (
+        add_run_args, start_run, count_parameters, shuffled_batches, ema_preview_copy, export_torchscript,
+        check_exported, print_report,
+    )
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--volume", default=DEFAULT_VOLUME, help="NIfTI T1 volume (default: Colin27 ch2 from mricron-data)")
     ap.add_argument("--epochs", type=int, default=450, help="passes over the slice set (ignored if --iterations > 0)")
@@ -332,24 +345,13 @@ def main():
     ap.add_argument("--ema", type=float, default=0.995, help="EMA decay of the exported generator weights (0 = off)")
     ap.add_argument("--loss", choices=["hinge", "bce"], default="hinge", help="GAN loss")
     ap.add_argument("--smooth", type=float, default=0.9, help="--loss bce: one-sided label smoothing, target for real images")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=os.path.join("bundled", MODEL_ID + ".pt"), help="TorchScript output path")
-    ap.add_argument("--grid", nargs="*", default=[os.path.join("docs", "models", MODEL_ID + ".png"),
-                                                  os.path.join("docs", "demo-grid.png")],
-                    help="sample-grid PNG paths (8x8, seed 0)")
+    add_run_args(ap, MODEL_ID, work="/tmp/dcgan_work",
+                 grids=[os.path.join("docs", "models", MODEL_ID + ".png"), os.path.join("docs", "demo-grid.png")])
     ap.add_argument("--real-grid", default=os.path.join("docs", "models", "00101_real_slices.png"))
-    ap.add_argument("--work", default="/tmp/dcgan_work", help="directory for progress grids and checkpoints")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--preview-every", type=int, default=500)
     args = ap.parse_args()
-
-    torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    os.makedirs(args.work, exist_ok=True)
+    gen = start_run(args)
 
     data, flippable, info = load_slices(args.volume)
     m = data.shape[0]
@@ -376,8 +378,8 @@ def main():
         g.train()
         assert err < 1e-4, f"forward_fast differs from forward: {err}"
     print(f"forward_fast vs forward max|diff|: {err:.2e}")
-    n_g = sum(p.numel() for p in g.parameters())
-    n_d = sum(p.numel() for p in d.parameters())
+    n_g = count_parameters(g)
+    n_d = count_parameters(d)
     print(f"generator parameters: {n_g}  discriminator parameters: {n_d}", flush=True)
 
     opt_g = torch.optim.Adam(g.parameters(), lr=args.lr, betas=(0.5, 0.999))
@@ -386,15 +388,10 @@ def main():
     fixed_z = torch.randn(64, NZ, generator=torch.Generator().manual_seed(0))
 
     t_train = time.perf_counter()
-    order = torch.randperm(m, generator=gen)
-    pos = 0
+    batches = shuffled_batches(m, args.batch, gen)
     run_d = run_g = 0.0
     for it in range(1, total + 1):
-        if pos + args.batch > m:
-            order = torch.randperm(m, generator=gen)
-            pos = 0
-        idx = order[pos:pos + args.batch]
-        pos += args.batch
+        idx = next(batches)
         real = augment(data[idx], flippable[idx], gen)
         b = real.shape[0]
 
@@ -434,9 +431,8 @@ def main():
                 save_grid(g(fixed_z), os.path.join(args.work, f"preview_{it:06d}.png"))
                 g.train()
                 if g_ema is not None:
-                    tmp = copy.deepcopy(g_ema)
-                    recompute_bn_stats(tmp, torch.Generator().manual_seed(it), batches=10)
-                    save_grid(tmp(fixed_z), os.path.join(args.work, f"preview_{it:06d}_ema.png"))
+                    save_grid(ema_preview_copy(g_ema, it)(fixed_z),
+                              os.path.join(args.work, f"preview_{it:06d}_ema.png"))
             torch.save({"g": g.state_dict(), "d": d.state_dict(),
                         "g_ema": g_ema.state_dict() if g_ema is not None else None, "it": it},
                        os.path.join(args.work, "checkpoint.pth"))
@@ -445,44 +441,22 @@ def main():
     final = g_ema if g_ema is not None else g
     # BatchNorm running statistics for the exported weights, estimated exactly.
     recompute_bn_stats(final, torch.Generator().manual_seed(args.seed + 12345))
-    final.eval()
-    for p in final.parameters():
-        p.requires_grad_(False)
+    loaded = export_torchscript(final, args.out)
 
-    scripted = torch.jit.script(final)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    torch.jit.save(scripted, args.out)
-
-    # Reload and check the artifact: shape, range, batch independence.
-    loaded = torch.jit.load(args.out)
-    loaded.eval()
+    # Check the reloaded artifact: shape, range, batch independence.
     torch.manual_seed(0)
     z = torch.randn(64, NZ)
-    with torch.inference_mode():
-        out = loaded(z)
-        one = loaded(z[5:6])
-        ref = final(z)
-    assert out.shape == (64, 1, SIZE, SIZE) and out.dtype == torch.float32, out.shape
-    assert float(out.min()) >= -1.0 and float(out.max()) <= 1.0
-    diff_batch = float((out[5:6] - one).abs().max())
-    diff_ref = float((out - ref).abs().max())
-    assert diff_batch < 1e-4, f"output depends on batch composition: {diff_batch}"
-    assert diff_ref < 1e-5, diff_ref
+    out, diff_batch, diff_ref = check_exported(loaded, final, (z,), shape=(64, 1, SIZE, SIZE))
     per_img_std = float(out.flatten(1).std(0).mean())
     for p in args.grid:
         save_grid(out, p)
         print(f"wrote {p}")
     save_grid(out, os.path.join(args.work, "final_grid.png"))
 
-    size = os.path.getsize(args.out)
-    wall = time.perf_counter() - T_START
     print(f"checks: batch-independence max|diff| {diff_batch:.2e}, script-vs-eager {diff_ref:.2e}, "
           f"range [{float(out.min()):.3f}, {float(out.max()):.3f}], mean pixel std across samples {per_img_std:.3f}")
-    print(f"iterations: {total}  epochs: {epochs:.1f}  slices: {m}")
-    print(f"generator parameters: {n_g}")
-    print(f"training time: {train_s:.1f} s  total wall time: {wall:.1f} s ({wall / 60:.1f} min)")
-    print(f"artifact: {args.out}  size: {size} bytes")
-    print(f"sha256: {sha256_file(args.out)}")
+    print_report(f"iterations: {total}  epochs: {epochs:.1f}  slices: {m}", f"generator parameters: {n_g}",
+                 train_s, T_START, args.out)
 
 
 if __name__ == "__main__":

@@ -28,39 +28,31 @@ degenerated into texture within 100 iterations, so it was abandoned.)
 """
 
 import argparse
+import functools
 import os
-import random
 import sys
 import time
 from typing import Dict
 
 T_START = time.perf_counter()
-if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
-    os.environ["PYTHONHASHSEED"] = "0"
-    os.execv(sys.executable, [sys.executable] + sys.argv)
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from demo_common import Generator, load_pairs, augment_pair, save_panels, sha256_file, DEMO_00101, NZ, SIZE  # noqa: E402
+from demo_common import (  # noqa: E402
+    Generator, down_block, up_block, load_pairs, augment_pair, save_panels, pin_hash_seed, add_run_args, start_run,
+    count_parameters, shuffled_batches, print_progress, out_of_time, freeze, export_torchscript, check_exported,
+    print_report, DEMO_00101, NZ, SIZE,
+)
 
 MODEL_ID = "00103_DCGAN_MRI_COLIN27_IMAGE_MASK_DEMO"
 
 
-def down(cin, cout, norm=True):
-    layers = [nn.Conv2d(cin, cout, 4, 2, 1)]
-    if norm:
-        layers.append(nn.GroupNorm(4, cout))
-    layers.append(nn.LeakyReLU(0.2))
-    return nn.Sequential(*layers)
-
-
-def up(cin, cout):
-    return nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1),
-                         nn.GroupNorm(4, cout), nn.ReLU())
+# The U-Net's blocks, with GroupNorm in groups of 4.
+down = functools.partial(down_block, groups=4)
+up = functools.partial(up_block, groups=4)
 
 
 class SegUNet(nn.Module):
@@ -115,24 +107,14 @@ def degrade(x, gen):
 
 
 def main():
+    pin_hash_seed()
     ap = argparse.ArgumentParser()
     ap.add_argument("--iterations", type=int, default=800)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--max-minutes", type=float, default=10.0)
-    ap.add_argument("--out", default=os.path.join("bundled", MODEL_ID + ".pt"))
-    ap.add_argument("--grid", default=os.path.join("docs", "models", MODEL_ID + ".png"))
-    ap.add_argument("--work", default="/tmp/demo_work/00103")
+    add_run_args(ap, MODEL_ID, work="/tmp/demo_work/00103", threads=1, max_minutes=10.0)
     args = ap.parse_args()
-
-    torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    os.makedirs(args.work, exist_ok=True)
+    gen = start_run(args)
 
     img, msk, planes, flippable, info = load_pairs()
     data = torch.cat([img, msk * 2 - 1], 1)
@@ -141,27 +123,20 @@ def main():
 
     g = Generator()
     g.load_state_dict(torch.jit.load(DEMO_00101).state_dict())
-    g.eval()
-    for p in g.parameters():
-        p.requires_grad_(False)
+    freeze(g)
     seg = SegUNet()
-    n_g = sum(p.numel() for p in g.parameters())
-    n_s = sum(p.numel() for p in seg.parameters())
+    n_g = count_parameters(g)
+    n_s = count_parameters(seg)
     print(f"parameters: generator (00101, frozen) {n_g} + segmenter {n_s} = {n_g + n_s}", flush=True)
     opt = torch.optim.Adam(seg.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.iterations)
 
     t0 = time.perf_counter()
-    order = torch.randperm(m, generator=gen)
-    pos = 0
+    batches = shuffled_batches(m, args.batch, gen)
     done = 0
     rl = 0.0
     for it in range(1, args.iterations + 1):
-        if pos + args.batch > m:
-            order = torch.randperm(m, generator=gen)
-            pos = 0
-        idx = order[pos:pos + args.batch]
-        pos += args.batch
+        idx = next(batches)
         b = augment_pair(data[idx], flippable[idx], gen)
         x = degrade(b[:, 0:1], gen)
         y = (b[:, 1:2] > 0).float()
@@ -176,57 +151,36 @@ def main():
         rl += loss.item()
         done = it
         if it % 50 == 0:
-            el = time.perf_counter() - t0
-            print(f"it {it}/{args.iterations} loss {rl / 50:.4f} {el:.0f}s ({el / it:.2f}s/it)", flush=True)
+            print_progress(it, args.iterations, t0, f"loss {rl / 50:.4f}")
             rl = 0.0
-        if time.perf_counter() - t0 > args.max_minutes * 60:
-            print(f"stopping early at iteration {it} (--max-minutes)", flush=True)
+        if out_of_time(t0, args.max_minutes, it):
             break
     train_s = time.perf_counter() - t0
 
-    seg.eval()
-    for p in seg.parameters():
-        p.requires_grad_(False)
+    freeze(seg)
     with torch.no_grad():
         pred = (seg(img) > 0).float()
         inter = (pred * msk).sum((1, 2, 3))
         dice_real = float(((2 * inter + 1) / (pred.sum((1, 2, 3)) + msk.sum((1, 2, 3)) + 1)).mean())
     print(f"segmenter on the (unaugmented) training slices: mean Dice {dice_real:.4f}", flush=True)
 
-    model = ImageMaskGenerator(g, seg).eval()
-    scripted = torch.jit.script(model)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    torch.jit.save(scripted, args.out)
+    model = ImageMaskGenerator(g, seg)
+    loaded = export_torchscript(model, args.out)
 
-    loaded = torch.jit.load(args.out).eval()
     torch.manual_seed(0)
     z = torch.randn(64, NZ)
-    with torch.inference_mode():
-        out = loaded(z)
-        one = loaded(z[5:6])
-        ref = model(z)
-    im, mk = out["image"], out["mask"]
+    out, db, dr = check_exported(loaded, model, (z,), shape=(64, 1, SIZE, SIZE))
     assert set(out.keys()) == {"image", "mask"}
-    for t in (im, mk):
-        assert t.shape == (64, 1, SIZE, SIZE) and t.dtype == torch.float32
-    assert float(im.min()) >= -1 and float(im.max()) <= 1
+    im, mk = out["image"], out["mask"]
     assert bool(((mk == 0) | (mk == 1)).all())
-    db = max(float((out[k][5:6] - one[k]).abs().max()) for k in out)
-    dr = max(float((out[k] - ref[k]).abs().max()) for k in out)
-    assert db < 1e-4 and dr < 1e-5, (db, dr)
     outside = float(((im < -0.8) & (mk > 0)).sum() / mk.sum().clamp(min=1))
     rows = [[im[r * 8 + c, 0] for c in range(8)] + [None] + [mk[r * 8 + c, 0] * 2 - 1 for c in range(8)] for r in range(8)]
     save_panels(rows, args.grid)
-    size = os.path.getsize(args.out)
-    wall = time.perf_counter() - T_START
     print(f"checks: batch-independence {db:.2e}, script-vs-eager {dr:.2e}, image range [{float(im.min()):.3f}, {float(im.max()):.3f}], "
           f"mask binary, mask fraction {float(mk.mean()):.3f} (real {float(msk.mean()):.3f}), mask pixels on image background {outside:.4f}")
-    print(f"iterations: {done}  epochs: {done * args.batch / m:.1f}  slices: {m}")
-    print(f"parameters: {n_g + n_s} ({n_g} generator + {n_s} segmenter)")
-    print(f"training time: {train_s:.1f} s  total wall time: {wall:.1f} s ({wall / 60:.1f} min)")
-    print(f"wrote {args.grid}")
-    print(f"artifact: {args.out}  size: {size} bytes")
-    print(f"sha256: {sha256_file(args.out)}")
+    print_report(f"iterations: {done}  epochs: {done * args.batch / m:.1f}  slices: {m}",
+                 f"parameters: {n_g + n_s} ({n_g} generator + {n_s} segmenter)",
+                 train_s, T_START, args.out, wrote=args.grid)
 
 
 if __name__ == "__main__":

@@ -27,15 +27,12 @@ the same CPU and torch build; not re-run to check.)
 """
 
 import argparse
+import functools
 import os
-import random
 import sys
 import time
 
 T_START = time.perf_counter()
-if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
-    os.environ["PYTHONHASHSEED"] = "0"
-    os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -44,22 +41,18 @@ import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from demo_common import load_pairs, augment_pair, save_panels, sha256_file, SIZE, VIEWS  # noqa: E402
+from demo_common import (  # noqa: E402
+    down_block, up_block, load_pairs, augment_pair, save_panels, pin_hash_seed, add_run_args, start_run,
+    count_parameters, shuffled_batches, print_progress, out_of_time, export_torchscript, check_exported, print_report,
+    VIEWS,
+)
 
 MODEL_ID = "00104_PIX2PIX_MRI_MASK_TO_T1_DEMO"
 
 
-def down(cin, cout, norm=True):
-    layers = [nn.Conv2d(cin, cout, 4, 2, 1)]
-    if norm:
-        layers.append(nn.GroupNorm(8, cout))
-    layers.append(nn.LeakyReLU(0.2))
-    return nn.Sequential(*layers)
-
-
-def up(cin, cout):
-    return nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1),
-                         nn.GroupNorm(8, cout), nn.ReLU())
+# The U-Net's blocks, with GroupNorm in groups of 8.
+down = functools.partial(down_block, groups=8)
+up = functools.partial(up_block, groups=8)
 
 
 class UNet(nn.Module):
@@ -124,26 +117,16 @@ def grid(g, masks, reals, path):
 
 
 def main():
+    pin_hash_seed()
     ap = argparse.ArgumentParser()
     ap.add_argument("--iterations", type=int, default=800)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--l1", type=float, default=100.0)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=11.0)
-    ap.add_argument("--out", default=os.path.join("bundled", MODEL_ID + ".pt"))
-    ap.add_argument("--grid", default=os.path.join("docs", "models", MODEL_ID + ".png"))
+    add_run_args(ap, MODEL_ID, work="/tmp/demo_work/00104", max_minutes=11.0)
     ap.add_argument("--inputs", default=os.path.join("docs", "models", "00104_inputs"))
-    ap.add_argument("--work", default="/tmp/demo_work/00104")
     args = ap.parse_args()
-
-    torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    os.makedirs(args.work, exist_ok=True)
+    gen = start_run(args)
 
     img, msk, planes, flippable, info = load_pairs()
     m = img.shape[0]
@@ -152,24 +135,19 @@ def main():
 
     g = UNet()
     d = PatchD()
-    n_g = sum(p.numel() for p in g.parameters())
-    n_d = sum(p.numel() for p in d.parameters())
+    n_g = count_parameters(g)
+    n_d = count_parameters(d)
     print(f"generator parameters: {n_g}  discriminator parameters: {n_d}", flush=True)
     opt_g = torch.optim.Adam(g.parameters(), lr=args.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=args.lr, betas=(0.5, 0.999))
     ex = pick_examples(planes)
 
     t0 = time.perf_counter()
-    order = torch.randperm(m, generator=gen)
-    pos = 0
+    batches = shuffled_batches(m, args.batch, gen)
     done = 0
     rd = rg = rl = 0.0
     for it in range(1, args.iterations + 1):
-        if pos + args.batch > m:
-            order = torch.randperm(m, generator=gen)
-            pos = 0
-        idx = order[pos:pos + args.batch]
-        pos += args.batch
+        idx = next(batches)
         b = augment_pair(data[idx], flippable[idx], gen)
         x = (b[:, 0:1] > 0).float()
         y = b[:, 1:2]
@@ -188,37 +166,21 @@ def main():
         rl += l1.item()
         done = it
         if it % 25 == 0:
-            el = time.perf_counter() - t0
-            print(f"it {it}/{args.iterations} loss_D {rd / 25:.3f} loss_G {rg / 25:.3f} L1 {rl / 25:.4f} {el:.0f}s ({el / it:.2f}s/it)", flush=True)
+            print_progress(it, args.iterations, t0, f"loss_D {rd / 25:.3f} loss_G {rg / 25:.3f} L1 {rl / 25:.4f}")
             rd = rg = rl = 0.0
         if it % 100 == 0:
             g.eval()
             grid(g, msk[ex], img[ex], os.path.join(args.work, f"preview_{it:05d}.png"))
             g.train()
-        if time.perf_counter() - t0 > args.max_minutes * 60:
-            print(f"stopping early at iteration {it} (--max-minutes)", flush=True)
+        if out_of_time(t0, args.max_minutes, it):
             break
     train_s = time.perf_counter() - t0
 
-    g.eval()
-    for p in g.parameters():
-        p.requires_grad_(False)
-    scripted = torch.jit.script(g)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    torch.jit.save(scripted, args.out)
-
-    loaded = torch.jit.load(args.out).eval()
+    loaded = export_torchscript(g, args.out)
     x = msk[ex + list(range(0, m, 7))]
+    out, db, dr = check_exported(loaded, g, (x,), shape=x.shape)
     with torch.inference_mode():
-        out = loaded(x)
-        one = loaded(x[5:6])
-        ref = g(x)
         l1_all = float((loaded(msk) - img).abs().mean())
-    assert out.shape == x.shape and out.dtype == torch.float32
-    assert float(out.min()) >= -1 and float(out.max()) <= 1
-    db = float((out[5:6] - one).abs().max())
-    dr = float((out - ref).abs().max())
-    assert db < 1e-4 and dr < 1e-5, (db, dr)
     grid(loaded, msk[ex], img[ex], args.grid)
 
     # Example inputs for `zoo generate 104 --input docs/models/00104_inputs`.
@@ -226,16 +188,10 @@ def main():
     for k, i in enumerate(ex[1::3]):
         name = f"brainmask_{VIEWS[int(planes[i])]}_{k:02d}.png"
         Image.fromarray((msk[i, 0].numpy() * 255).astype(np.uint8), mode="L").save(os.path.join(args.inputs, name), optimize=True)
-    size = os.path.getsize(args.out)
-    wall = time.perf_counter() - T_START
     print(f"checks: batch-independence {db:.2e}, script-vs-eager {dr:.2e}, range [{float(out.min()):.3f}, {float(out.max()):.3f}], "
           f"mean L1 over all {m} training pairs {l1_all:.4f}")
-    print(f"iterations: {done}  epochs: {done * args.batch / m:.1f}  slices: {m}")
-    print(f"generator parameters: {n_g}")
-    print(f"training time: {train_s:.1f} s  total wall time: {wall:.1f} s ({wall / 60:.1f} min)")
-    print(f"wrote {args.grid} and {args.inputs}/")
-    print(f"artifact: {args.out}  size: {size} bytes")
-    print(f"sha256: {sha256_file(args.out)}")
+    print_report(f"iterations: {done}  epochs: {done * args.batch / m:.1f}  slices: {m}", f"generator parameters: {n_g}",
+                 train_s, T_START, args.out, wrote=f"{args.grid} and {args.inputs}/")
 
 
 if __name__ == "__main__":

@@ -32,15 +32,11 @@ torch.jit.script in eval mode. DEMONSTRATION model only.
 import argparse
 import copy
 import os
-import random
 import sys
 import tarfile
 import time
 
 T_START = time.perf_counter()
-if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
-    os.environ["PYTHONHASHSEED"] = "0"
-    os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -48,7 +44,10 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from demo_common import ema_update, augment_pair, save_grid, sha256_file  # noqa: E402
+from demo_common import (  # noqa: E402
+    ema_update, recompute_bn_stats, augment_pair, save_grid, pin_hash_seed, add_run_args, start_run,
+    count_parameters, ema_preview_copy, print_progress, out_of_time, export_torchscript, check_exported, print_report,
+)
 
 MODEL_ID = "00105_WGANGP_CT_HEAD_DEMO"
 INV3 = "/usr/share/doc/invesalius-examples/examples/Cranium.inv3"
@@ -115,21 +114,14 @@ def gradient_penalty(c, real, fake, gen):
     return ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-@torch.no_grad()
-def recompute_bn(g, gen, batches=100, batch_size=64):
-    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    g.train()
-    for _ in range(batches):
-        g(torch.randn(batch_size, NZ, generator=gen))
-    for m in bns:
-        m.momentum = 0.1
-    g.eval()
+def sample_latents(n, gen):
+    """forward() arguments for BatchNorm re-estimation: this model's
+    NZ-dimensional latents (00101's default sampler draws 100)."""
+    return (torch.randn(n, NZ, generator=gen),)
 
 
 def main():
+    pin_hash_seed()
     ap = argparse.ArgumentParser()
     ap.add_argument("--iterations", type=int, default=600, help="generator updates")
     ap.add_argument("--n-critic", type=int, default=3)
@@ -137,20 +129,9 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--gp", type=float, default=10.0)
     ap.add_argument("--ema", type=float, default=0.99)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=11.0)
-    ap.add_argument("--out", default=os.path.join("bundled", MODEL_ID + ".pt"))
-    ap.add_argument("--grid", default=os.path.join("docs", "models", MODEL_ID + ".png"))
-    ap.add_argument("--work", default="/tmp/demo_work/00105")
+    add_run_args(ap, MODEL_ID, work="/tmp/demo_work/00105", max_minutes=11.0)
     args = ap.parse_args()
-
-    torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    os.makedirs(args.work, exist_ok=True)
+    gen = start_run(args)
 
     data, info = load_ct()
     m = data.shape[0]
@@ -160,8 +141,8 @@ def main():
 
     g = Generator()
     c = Critic()
-    n_g = sum(p.numel() for p in g.parameters())
-    n_c = sum(p.numel() for p in c.parameters())
+    n_g = count_parameters(g)
+    n_c = count_parameters(c)
     print(f"generator parameters: {n_g}  critic parameters: {n_c}", flush=True)
     g_ema = copy.deepcopy(g).eval()
     opt_g = torch.optim.Adam(g.parameters(), lr=args.lr, betas=(0.0, 0.9))
@@ -194,52 +175,29 @@ def main():
         rw += wd.item()
         done = it
         if it % 25 == 0:
-            el = time.perf_counter() - t0
-            print(f"it {it}/{args.iterations} loss_C {rc / 25:.3f} W-dist {rw / 25:.3f} {el:.0f}s ({el / it:.2f}s/it)", flush=True)
+            print_progress(it, args.iterations, t0, f"loss_C {rc / 25:.3f} W-dist {rw / 25:.3f}")
             rc = rw = 0.0
         if it % 100 == 0:
-            tmp = copy.deepcopy(g_ema)
-            recompute_bn(tmp, torch.Generator().manual_seed(it), batches=10)
             with torch.no_grad():
-                save_grid(tmp(fixed), os.path.join(args.work, f"preview_{it:05d}.png"))
-        if time.perf_counter() - t0 > args.max_minutes * 60:
-            print(f"stopping early at iteration {it} (--max-minutes)", flush=True)
+                save_grid(ema_preview_copy(g_ema, it, sample_latents)(fixed),
+                          os.path.join(args.work, f"preview_{it:05d}.png"))
+        if out_of_time(t0, args.max_minutes, it):
             break
     train_s = time.perf_counter() - t0
 
     final = g_ema
-    recompute_bn(final, torch.Generator().manual_seed(args.seed + 12345))
-    final.eval()
-    for p in final.parameters():
-        p.requires_grad_(False)
-    scripted = torch.jit.script(final)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    torch.jit.save(scripted, args.out)
+    recompute_bn_stats(final, torch.Generator().manual_seed(args.seed + 12345), sample_inputs=sample_latents)
+    loaded = export_torchscript(final, args.out)
 
-    loaded = torch.jit.load(args.out).eval()
     torch.manual_seed(0)
     z = torch.randn(64, NZ)
-    with torch.inference_mode():
-        out = loaded(z)
-        one = loaded(z[5:6])
-        ref = final(z)
-    assert out.shape == (64, 1, SIZE, SIZE) and out.dtype == torch.float32
-    assert float(out.min()) >= -1 and float(out.max()) <= 1
-    db = float((out[5:6] - one).abs().max())
-    dr = float((out - ref).abs().max())
-    assert db < 1e-4 and dr < 1e-5, (db, dr)
+    out, db, dr = check_exported(loaded, final, (z,), shape=(64, 1, SIZE, SIZE))
     save_grid(out, args.grid)
-    size = os.path.getsize(args.out)
-    wall = time.perf_counter() - T_START
     print(f"checks: batch-independence {db:.2e}, script-vs-eager {dr:.2e}, range [{float(out.min()):.3f}, {float(out.max()):.3f}], "
           f"mean pixel std across samples {float(out.flatten(1).std(0).mean()):.3f}")
-    print(f"iterations: {done} generator updates ({done * args.n_critic} critic updates)  "
-          f"epochs (critic batches): {done * args.n_critic * args.batch / m:.1f}  slices: {m}")
-    print(f"generator parameters: {n_g}")
-    print(f"training time: {train_s:.1f} s  total wall time: {wall:.1f} s ({wall / 60:.1f} min)")
-    print(f"wrote {args.grid}")
-    print(f"artifact: {args.out}  size: {size} bytes")
-    print(f"sha256: {sha256_file(args.out)}")
+    print_report(f"iterations: {done} generator updates ({done * args.n_critic} critic updates)  "
+                 f"epochs (critic batches): {done * args.n_critic * args.batch / m:.1f}  slices: {m}",
+                 f"generator parameters: {n_g}", train_s, T_START, args.out, wrote=args.grid)
 
 
 if __name__ == "__main__":
