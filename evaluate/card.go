@@ -89,7 +89,7 @@ func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 		}
 		c.add(Result{Metric: "FID", Value: res.FID, Direction: "lower",
 			Meaning: "Fréchet distance between Gaussians fitted to real and synthetic features",
-			Details: map[string]any{"route": res.Route, "mean_term": res.MeanTerm, "trace_sqrt": res.TraceSqrt,
+			Details: map[string]any{"route": res.Route, "mean_term": res.MeanTerm, "trace_real": res.TraceA, "trace_fake": res.TraceB, "trace_sqrt": res.TraceSqrt,
 				"clipped_eigenvalues": res.ClippedA + res.ClippedM, "most_negative_eigenvalue": math.Min(res.MinEigA, res.MinEigM)}})
 	case KID:
 		res, err := metrics.KID(real.matrix(dim), fake.matrix(dim), opt.KIDSubsets, opt.KIDSubsetSize, opt.Seed)

@@ -12,11 +12,13 @@ import (
 
 // MemorizationEntry is one synthetic image and its nearest real image.
 type MemorizationEntry struct {
-	Fake, Real         int     // row indices
-	FakeName, RealName string  // from the name lists ("" when none were given)
-	Distance           float64 // cosine distance 1 − cos(f, r), in [0, 2]
-	Relative           float64 // Distance / median real-to-real nearest-neighbour distance
-	NearCopy           bool    // Distance ≤ Threshold
+	Fake     int     `json:"fake"` // row indices
+	Real     int     `json:"real"`
+	FakeName string  `json:"fake_name"` // from the name lists ("" when none were given)
+	RealName string  `json:"real_name"`
+	Distance float64 `json:"distance"`  // cosine distance 1 − cos(f, r), in [0, 2]
+	Relative float64 `json:"relative"`  // Distance / median real-to-real nearest-neighbour distance
+	NearCopy bool    `json:"near_copy"` // Distance ≤ Threshold
 }
 
 // MemorizationReport lists every synthetic image with its nearest real

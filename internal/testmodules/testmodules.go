@@ -64,3 +64,31 @@ func Path(tb testing.TB, name string) string {
 	tb.Helper()
 	return filepath.Join(Dir(tb), name)
 }
+
+var (
+	exOnce sync.Once
+	exDir  string
+	exErr  error
+)
+
+// Extractors returns a directory holding the random-weight feature
+// extractors of scripts/export_extractors.py (inception-v3-random.pt,
+// radimagenet-resnet50-random.pt, each with its .toml spec), exporting them
+// on first use (about 20 s).
+func Extractors(tb testing.TB) string {
+	tb.Helper()
+	exOnce.Do(func() {
+		root := RepoRoot(tb)
+		exDir, exErr = os.MkdirTemp("", "zoo-test-extractors-")
+		if exErr != nil {
+			return
+		}
+		cmd := exec.Command(Python, filepath.Join(root, "scripts", "export_extractors.py"), "--out", exDir)
+		cmd.Stderr = os.Stderr
+		exErr = cmd.Run()
+	})
+	if exErr != nil {
+		tb.Fatalf("exporting feature extractors (needs %s with python3-torch and python3-torchvision): %v", Python, exErr)
+	}
+	return exDir
+}
