@@ -89,6 +89,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			benchCommand(),
 			searchCommand(),
 			evaluateCommand(),
+			gridCommand(),
+			interpolateCommand(),
 			catalogCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

@@ -192,7 +192,11 @@ func (c *Card) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%-12s %12s  %s\n", r.Metric, v, r.Direction)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "extractor:     %s (sha256 %s, %d-d %s)\n", c.Extractor.Name, short(c.Extractor.SHA256), c.Extractor.Dim, c.Extractor.Output)
+	out := c.Extractor.Output
+	if out == "" {
+		out = fmt.Sprintf("%d-d features", c.Extractor.Dim)
+	}
+	fmt.Fprintf(w, "extractor:     %s (sha256 %s): %s\n", c.Extractor.Name, short(c.Extractor.SHA256), out)
 	if c.Extractor.Weights != "" {
 		fmt.Fprintf(w, "weights:       %s\n", c.Extractor.Weights)
 	}

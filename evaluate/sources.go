@@ -26,9 +26,6 @@ type Set interface {
 	Fingerprint() string
 }
 
-// FolderExtensions are the image files a folder set reads.
-var FolderExtensions = []string{".png", ".jpg", ".jpeg", ".npy", ".dcm", ".dicom"}
-
 // Folder is the images directly inside a directory, sorted by name.
 type Folder struct {
 	Dir   string
@@ -52,7 +49,7 @@ func OpenFolder(dir, role string) (*Folder, error) {
 	f := &Folder{Dir: dir}
 	var stamp strings.Builder
 	for _, e := range entries {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !hasExt(e.Name()) {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !imagein.Supported(e.Name()) {
 			continue
 		}
 		info, err := e.Info()
@@ -65,22 +62,12 @@ func OpenFolder(dir, role string) (*Folder, error) {
 	sort.Strings(f.Files) // ReadDir sorts already; keep it explicit
 	switch len(f.Files) {
 	case 0:
-		return nil, fmt.Errorf("%s folder %s holds no images (%s)", role, dir, strings.Join(FolderExtensions, ", "))
+		return nil, fmt.Errorf("%s folder %s holds no images (%s)", role, dir, strings.Join(imagein.Extensions, ", "))
 	case 1:
 		return nil, fmt.Errorf("%s folder %s holds 1 image; metrics need at least 2 (and FID thousands)", role, dir)
 	}
 	f.stamp = digest(stamp.String())
 	return f, nil
-}
-
-func hasExt(name string) bool {
-	ext := strings.ToLower(filepath.Ext(name))
-	for _, e := range FolderExtensions {
-		if ext == e {
-			return true
-		}
-	}
-	return false
 }
 
 func (f *Folder) Len() int          { return len(f.Files) }

@@ -109,9 +109,9 @@ type Options struct {
 
 // Skipped is an image left out by Options.Skip, and why.
 type Skipped struct {
-	Index  int
-	Name   string
-	Reason string
+	Index  int    `json:"index"`
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }
 
 // Extract runs every image of src through prep and e, Batch images per

@@ -150,6 +150,11 @@ func TestPrepNormalizations(t *testing.T) {
 	if err := p.Apply(big, sixteen, dst); err == nil || !strings.Contains(err.Error(), "--resize") {
 		t.Errorf("wrong size with resize none: %v", err)
 	}
+	nan := imagein.Image{Channels: 1, Height: 4, Width: 4, Data: make([]float32, 16), Kind: "float32 NPY"}
+	nan.Data[5] = float32(math.NaN())
+	if err := p.Apply(nan, sixteen, dst); err == nil || !strings.Contains(err.Error(), "non-finite") {
+		t.Errorf("NaN pixel: %v", err)
+	}
 	for _, bad := range []string{"window:1", "window:a,b", "window:0,-3", "zscore"} {
 		if _, err := ParseNormalization(bad); err == nil {
 			t.Errorf("%q accepted", bad)

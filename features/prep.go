@@ -101,6 +101,12 @@ func (p Prep) Apply(img imagein.Image, u imagein.Units, dst []float32) error {
 	if p.Spec.Resize == "none" && (img.Height != oh || img.Width != ow) {
 		return fmt.Errorf("%s is %dx%d; extractor %s takes %dx%d and resize is none: use --resize bilinear", img.Kind, img.Width, img.Height, p.Spec.Name, ow, oh)
 	}
+	// Each image channel is resized once (a gray image once, not three
+	// times), then mapped onto every network channel that takes it.
+	resized := make([][]float32, img.Channels)
+	for ch := range resized {
+		resized[ch] = resize(unit[ch*plane:(ch+1)*plane], img.Height, img.Width, oh, ow, p.Spec.Resize)
+	}
 	out := dst[:0]
 	a, b := p.Spec.Range[0], p.Spec.Range[1]-p.Spec.Range[0]
 	for c := 0; c < 3; c++ {
@@ -111,10 +117,10 @@ func (p Prep) Apply(img imagein.Image, u imagein.Units, dst []float32) error {
 		if img.Channels == 1 {
 			src = 0
 		}
-		plane := resize(unit[src*img.Height*img.Width:(src+1)*img.Height*img.Width], img.Height, img.Width, oh, ow, p.Spec.Resize)
-		m, s := p.Spec.Mean[c], p.Spec.Std[c]
-		for _, v := range plane {
-			out = append(out, float32((a+b*float64(v)-m)/s))
+		// (a + b·v − mean)/std as one multiply-add per value.
+		scale, shift := float32(b/p.Spec.Std[c]), float32((a-p.Spec.Mean[c])/p.Spec.Std[c])
+		for _, v := range resized[src] {
+			out = append(out, scale*v+shift)
 		}
 	}
 	return nil

@@ -40,7 +40,8 @@ type Image struct {
 // Extensions are the file name endings List accepts (case-insensitive).
 var Extensions = []string{".png", ".jpg", ".jpeg", ".npy", ".dcm", ".dicom"}
 
-func supported(name string) bool {
+// Supported reports whether a file name has an extension zoo reads.
+func Supported(name string) bool {
 	ext := strings.ToLower(filepath.Ext(name))
 	for _, e := range Extensions {
 		if ext == e {
@@ -59,7 +60,7 @@ func List(path string) ([]string, error) {
 		return nil, fmt.Errorf("--input: %w", err)
 	}
 	if !st.IsDir() {
-		if !supported(path) {
+		if !Supported(path) {
 			return nil, fmt.Errorf("--input %s: not a supported image file (%s)", path, strings.Join(Extensions, ", "))
 		}
 		return []string{path}, nil
@@ -70,7 +71,7 @@ func List(path string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !supported(e.Name()) {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !Supported(e.Name()) {
 			continue
 		}
 		out = append(out, filepath.Join(path, e.Name()))

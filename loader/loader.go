@@ -105,6 +105,10 @@ type Options struct {
 	// reads Inputs[i]. Callers sort them (imagein.List does) so the mapping
 	// is deterministic.
 	Inputs []string
+	// Latent, when set, fills sample index's latent instead of the seeded
+	// generator (latent walks, the explorer's sliders). It must be a pure
+	// function of index, so results stay independent of batching.
+	Latent func(index int, dst []float32)
 }
 
 // Output is one declared output of one sample, values in channel-major
@@ -225,7 +229,12 @@ func (g *Generator) forwardBlock(start, count int, opt Options) ([]Sample, error
 	if g.latentN > 0 {
 		z := make([]float32, count*g.latentN)
 		for i := 0; i < count; i++ {
-			FillLatent(z[i*g.latentN:(i+1)*g.latentN], opt.Seed, uint64(start+i), g.sig.Distribution)
+			dst := z[i*g.latentN : (i+1)*g.latentN]
+			if opt.Latent != nil {
+				opt.Latent(start+i, dst)
+			} else {
+				FillLatent(dst, opt.Seed, uint64(start+i), g.sig.Distribution)
+			}
 		}
 		t, err := torch.FromFloat32(z, append([]int64{int64(count)}, g.latentSh...), g.Device)
 		if err != nil {
@@ -299,6 +308,9 @@ func (g *Generator) forwardBlock(start, count int, opt Options) ([]Sample, error
 
 // TakesInput reports whether the model needs input images.
 func (g *Generator) TakesInput() bool { return g.sig.Input != nil }
+
+// LatentSize is the number of latent values per sample (0: no latent).
+func (g *Generator) LatentSize() int { return g.latentN }
 
 func (g *Generator) checkInputCount(end int, opt Options) error {
 	switch {

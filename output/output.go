@@ -30,6 +30,9 @@ type Provenance struct {
 	// formats with such fields (DICOM); "" when unknown.
 	Modality string `json:"modality,omitempty"`
 	Organ    string `json:"organ,omitempty"`
+	// Figure describes a figure of several samples (zoo grid, zoo
+	// interpolate), e.g. "grid of samples 0-15"; "" for single samples.
+	Figure string `json:"figure,omitempty"`
 }
 
 // Notice is the human-readable synthetic marker written into files.
@@ -38,7 +41,12 @@ func (p Provenance) Notice() string {
 	if p.Version != "" {
 		s += " v" + p.Version
 	}
-	s += fmt.Sprintf(" (seed %d, index %d); not an image of a real patient", p.Seed, p.Index)
+	if p.Figure != "" {
+		s = strings.Replace(s, "SYNTHETIC image", "SYNTHETIC figure", 1)
+		s += fmt.Sprintf(" (%s, seed %d); not images of a real patient", p.Figure, p.Seed)
+	} else {
+		s += fmt.Sprintf(" (seed %d, index %d); not an image of a real patient", p.Seed, p.Index)
+	}
 	if p.Demo {
 		s += "; made by a demonstration model, not for clinical use"
 	}

@@ -103,6 +103,18 @@ func encodePNG(w io.Writer, img Image, p Provenance, sixteen bool) error {
 	return insertText(w, buf.Bytes(), textChunks(p))
 }
 
+// WritePNG encodes a composed figure (8-bit) with the provenance text
+// chunks every zoo PNG carries.
+func WritePNG(w io.Writer, im image.Image, p Provenance) error {
+	buf := pngBuffers.Get().(*bytes.Buffer)
+	defer pngBuffers.Put(buf)
+	buf.Reset()
+	if err := encoder.Encode(buf, im); err != nil {
+		return err
+	}
+	return insertText(w, buf.Bytes(), textChunks(p))
+}
+
 // textChunks is the provenance as PNG tEXt entries: the standard keywords
 // Description/Software that viewers show, and one machine-readable entry.
 func textChunks(p Provenance) [][2]string {

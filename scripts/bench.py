@@ -219,6 +219,8 @@ def models_section(args):
         if len(sig.get("outputs", [])) > 1:
             kind += ", " + "+".join(o["name"] for o in sig["outputs"])
         inputs = os.path.join(ROOT, "docs", "models", mid.split("_")[0] + "_inputs")
+        if sig.get("input"):
+            inputs = replicate_inputs(inputs, os.path.join(tmp, mid + "-inputs"), 512)
         rates = []
         for r in range(args.repeat):
             if sig.get("input"):
@@ -226,17 +228,39 @@ def models_section(args):
                 _, o = run([zoo, "generate", mid, "--input", inputs, "-o", d, "--batch-size", str(args.batch),
                             "--json", "-q"], env)
                 rates.append(json.loads(o)["images_per_second"])
-                how = f"`zoo generate --input` ({len(os.listdir(inputs))} inputs, whole process)"
+                how = f"`zoo generate --input` ({len(os.listdir(inputs))} PNG inputs, to PNG)"
             else:
                 _, o = run([zoo, "bench", mid, "-n", "512", "--batch-size", str(args.batch), "--json"], env)
                 rates.append(json.loads(o)["images_per_second"])
                 how = "`zoo bench` (forward only)"
         rows.append(f"| `{mid}` | {kind} | {training.get('parameters', 0):,} | {size_mb:.1f} MB | "
-                    f"{median(rates):.0f} | {how} | {training.get('wall_time', '').split(' (')[0]} | — |")
+                    f"{median(rates):.0f} | {how} | {training.get('wall_time', '').split(' (')[0]} | "
+                    f"{quality(m.get('metrics', {}))} |")
     shutil.rmtree(tmp)
     text = "\n".join(rows) + "\n"
     write_section(args.out, "models", text)
     print(text)
+
+
+def replicate_inputs(src, dst, n):
+    """n input files in dst, copies of src's example inputs in turn, so an
+    image-to-image model is timed over enough samples to amortise start-up."""
+    os.makedirs(dst, exist_ok=True)
+    names = sorted(os.listdir(src))
+    for i in range(n):
+        name = names[i % len(names)]
+        shutil.copy(os.path.join(src, name), os.path.join(dst, f"{i:04d}_{name}"))
+    return dst
+
+
+def quality(metrics):
+    """The measured FID and KID of a catalog entry, with their extractor."""
+    parts = []
+    for name in ("FID", "KID"):
+        m = metrics.get(name)
+        if m and m.get("source") == "measured by zoo":
+            parts.append(f"{name} {m['value']:.4g} ({m.get('extractor', '').split(' (')[0]}, {m.get('images', 0)} images)")
+    return "; ".join(parts) or "—"
 
 
 def write_section(path, name, text):

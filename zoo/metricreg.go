@@ -134,6 +134,10 @@ var exactMetrics = map[string]MetricInfo{
 		Meaning: "generative precision: share of synthetic samples inside the real feature manifold"},
 	"recall": {Better: BetterHigher, Family: FamilyOther, SameExtractor: true,
 		Meaning: "generative recall: share of real samples inside the synthetic feature manifold"},
+	"density": {Better: BetterHigher, Family: FamilyOther, SameExtractor: true,
+		Meaning: "generative density (Naeem et al. 2020): how many real k-NN neighbourhoods hold each synthetic sample, / k"},
+	"coverage": {Better: BetterHigher, Family: FamilyOther, SameExtractor: true,
+		Meaning: "generative coverage: share of real samples with a synthetic sample inside their k-NN neighbourhood"},
 	"turing_test": {Better: BetterTarget, Target: 0.5, Family: FamilyTuring,
 		Meaning: "visual Turing test result; 0.5 is chance, so values near 0.5 are best"},
 }

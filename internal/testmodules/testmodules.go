@@ -1,20 +1,15 @@
 // Package testmodules builds the TorchScript fixtures that tests run, by
-// calling scripts/make_test_modules.py with Debian's python3-torch once per
-// test binary.
+// calling scripts/make_test_modules.py (and scripts/export_extractors.py for
+// feature extractors) with Debian's python3-torch once per test binary.
 package testmodules
 
 import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
-)
-
-var (
-	once sync.Once
-	dir  string
-	err  error
 )
 
 // RepoRoot returns the repository root (the directory holding go.mod).
@@ -43,20 +38,35 @@ const Python = "/usr/bin/python3"
 // first use. The directory lives until the test process exits.
 func Dir(tb testing.TB) string {
 	tb.Helper()
-	once.Do(func() {
+	return fixtures.get(tb, "building TorchScript test modules (needs %s with python3-torch)", "make_test_modules.py")
+}
+
+// generated is a directory a script fills once per test binary.
+type generated struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+var fixtures, extractors generated
+
+// get runs scripts/script with the directory as its last argument (after
+// args) on first use and returns the directory.
+func (g *generated) get(tb testing.TB, failure, script string, args ...string) string {
+	tb.Helper()
+	g.once.Do(func() {
 		root := RepoRoot(tb)
-		dir, err = os.MkdirTemp("", "zoo-test-modules-")
-		if err != nil {
+		if g.dir, g.err = os.MkdirTemp("", "zoo-test-"+strings.TrimSuffix(script, ".py")+"-"); g.err != nil {
 			return
 		}
-		cmd := exec.Command(Python, filepath.Join(root, "scripts", "make_test_modules.py"), dir)
+		cmd := exec.Command(Python, append(append([]string{filepath.Join(root, "scripts", script)}, args...), g.dir)...)
 		cmd.Stderr = os.Stderr
-		err = cmd.Run()
+		g.err = cmd.Run()
 	})
-	if err != nil {
-		tb.Fatalf("building TorchScript test modules (needs %s with python3-torch): %v", Python, err)
+	if g.err != nil {
+		tb.Fatalf(failure+": %v", Python, g.err)
 	}
-	return dir
+	return g.dir
 }
 
 // Path returns the path of one fixture module.
@@ -65,30 +75,11 @@ func Path(tb testing.TB, name string) string {
 	return filepath.Join(Dir(tb), name)
 }
 
-var (
-	exOnce sync.Once
-	exDir  string
-	exErr  error
-)
-
 // Extractors returns a directory holding the random-weight feature
 // extractors of scripts/export_extractors.py (inception-v3-random.pt,
 // radimagenet-resnet50-random.pt, each with its .toml spec), exporting them
 // on first use (about 20 s).
 func Extractors(tb testing.TB) string {
 	tb.Helper()
-	exOnce.Do(func() {
-		root := RepoRoot(tb)
-		exDir, exErr = os.MkdirTemp("", "zoo-test-extractors-")
-		if exErr != nil {
-			return
-		}
-		cmd := exec.Command(Python, filepath.Join(root, "scripts", "export_extractors.py"), "--out", exDir)
-		cmd.Stderr = os.Stderr
-		exErr = cmd.Run()
-	})
-	if exErr != nil {
-		tb.Fatalf("exporting feature extractors (needs %s with python3-torch and python3-torchvision): %v", Python, exErr)
-	}
-	return exDir
+	return extractors.get(tb, "exporting feature extractors (needs %s with python3-torch and python3-torchvision)", "export_extractors.py", "--out")
 }
