@@ -94,17 +94,11 @@ func encodePNG(w io.Writer, img Image, p Provenance, sixteen bool) error {
 	if err != nil {
 		return err
 	}
-	buf := pngBuffers.Get().(*bytes.Buffer)
-	defer pngBuffers.Put(buf)
-	buf.Reset()
-	if err := encoder.Encode(buf, im); err != nil {
-		return err
-	}
-	return insertText(w, buf.Bytes(), textChunks(p))
+	return WritePNG(w, im, p)
 }
 
-// WritePNG encodes a composed figure (8-bit) with the provenance text
-// chunks every zoo PNG carries.
+// WritePNG encodes im (a sample, or a composed figure) with the provenance
+// text chunks every zoo PNG carries.
 func WritePNG(w io.Writer, im image.Image, p Provenance) error {
 	buf := pngBuffers.Get().(*bytes.Buffer)
 	defer pngBuffers.Put(buf)
