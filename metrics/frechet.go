@@ -199,6 +199,13 @@ func frechet(a, b *Stats, la Linalg, forceEigen bool) (FrechetResult, error) {
 		if ok {
 			res.Route = "cholesky"
 			res.RankA = d
+			if tri, ok := la.(triangularProduct); ok {
+				m, err := tri.LtCL(d, b.Cov, l)
+				if err != nil {
+					return res, fmt.Errorf("metrics: Lᵀ Σ2 L: %w", err)
+				}
+				return res, res.traceSqrt(la, d, m)
+			}
 			return res, res.crossTerm(la, d, d, b.Cov, l)
 		}
 	}
@@ -266,6 +273,18 @@ func (res *FrechetResult) crossTerm(la Linalg, d, r int, cov2, f []float64) erro
 	if err != nil {
 		return fmt.Errorf("metrics: Fᵀ Σ2 F: %w", err)
 	}
+	return res.traceSqrt(la, r, m)
+}
+
+// triangularProduct is implemented by a Linalg that computes Lᵀ C L for a
+// lower-triangular L faster than the general FᵀCF.
+type triangularProduct interface {
+	LtCL(d int, c, l []float64) ([]float64, error)
+}
+
+// traceSqrt sets TraceSqrt (and FID, clipping fields, warnings) from the
+// symmetric r×r matrix m, whose eigenvalues are those of √Σ1 Σ2 √Σ1.
+func (res *FrechetResult) traceSqrt(la Linalg, r int, m []float64) error {
 	mu, _, err := la.EigSym(r, m, false)
 	if err != nil {
 		return fmt.Errorf("metrics: eigendecomposition of √Σ1 Σ2 √Σ1: %w", err)

@@ -91,3 +91,21 @@ func (Linalg) Cov(rows []float32, n, d int) (mean, cov []float64, err error) {
 	}
 	return mean, cov, nil
 }
+
+// LtCL returns Lᵀ C L for a d×d C and a lower-triangular d×d L (a Cholesky
+// factor), skipping the products with L's zero block.
+func (Linalg) LtCL(d int, c, l []float64) ([]float64, error) {
+	if err := checkSquare("LᵀCL", c, d); err != nil {
+		return nil, err
+	}
+	if err := checkSquare("LᵀCL", l, d); err != nil {
+		return nil, err
+	}
+	out := make([]float64, d*d)
+	err := shimError("LᵀCL", C.zt_linalg_ltcl((*C.double)(unsafe.Pointer(&c[0])), (*C.double)(unsafe.Pointer(&l[0])),
+		C.int64_t(d), (*C.double)(unsafe.Pointer(&out[0]))))
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -224,6 +224,35 @@ char *zt_linalg_eigh(const double *a, int64_t n, double *vals, double *vecs) {
   });
 }
 
+char *zt_linalg_ltcl(const double *c, const double *l, int64_t d, double *out) {
+  return run([&] {
+    c10::InferenceMode guard;
+    const int64_t h = d / 2;
+    at::Tensor C = view(c, d, d), L = view(l, d, d);
+    if (h == 0) {
+      copy_out(L.t().matmul(C.matmul(L)), out);
+      return;
+    }
+    // L = [[L11, 0], [L21, L22]]. X = C L needs its first block column and
+    // its bottom-right block only; M = L^T X by blocks, M12 = M21^T.
+    at::Tensor L11 = L.slice(0, 0, h).slice(1, 0, h);
+    at::Tensor L21 = L.slice(0, h, d).slice(1, 0, h);
+    at::Tensor L22 = L.slice(0, h, d).slice(1, h, d);
+    at::Tensor X1 = at::addmm(C.slice(1, 0, h).matmul(L11), C.slice(1, h, d), L21);
+    at::Tensor X22 = C.slice(0, h, d).slice(1, h, d).matmul(L22);
+    at::Tensor X11 = X1.slice(0, 0, h), X21 = X1.slice(0, h, d);
+    at::Tensor M11 = at::addmm(L11.t().matmul(X11), L21.t(), X21);
+    at::Tensor M21 = L22.t().matmul(X21);
+    at::Tensor M22 = L22.t().matmul(X22);
+    at::Tensor M = at::empty({d, d}, at::kDouble);
+    M.slice(0, 0, h).slice(1, 0, h).copy_((M11 + M11.t()) * 0.5);
+    M.slice(0, h, d).slice(1, 0, h).copy_(M21);
+    M.slice(0, 0, h).slice(1, h, d).copy_(M21.t());
+    M.slice(0, h, d).slice(1, h, d).copy_((M22 + M22.t()) * 0.5);
+    copy_out(M, out);
+  });
+}
+
 char *zt_linalg_cov(const float *rows, int64_t n, int64_t d, double *mean,
                     double *cov) {
   return run([&] {

@@ -70,6 +70,10 @@ char *zt_linalg_eigh(const double *a, int64_t n, double *vals, double *vecs);
 char *zt_linalg_ftcf(const double *c, const double *f, int64_t d, int64_t r,
                      double *out);
 
+// zt_linalg_ltcl is zt_linalg_ftcf for a square lower-triangular F (a
+// Cholesky factor): by 2x2 blocks it skips the zero block's products, about
+// 44% fewer multiplications than two full matrix products.
+char *zt_linalg_ltcl(const double *c, const double *l, int64_t d, double *out);
 // zt_linalg_cov writes the float64 mean (d) and unbiased covariance (d x d,
 // divided by n-1) of the n x d float32 rows: two passes (mean, then centred
 // products in chunks), so there is no sum-of-squares cancellation and
