@@ -39,16 +39,26 @@ TORCH_BIN := bin/zoo-torch
 export CGO_LDFLAGS := -Wl,-rpath,$$ORIGIN/../lib $(TORCH_LDFLAGS) $(EXTRA_LDFLAGS)
 GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum zoo/zoo.toml $(wildcard bundled/*.pt) torch/shim.cc torch/shim.h
 
-.PHONY: all build deps demo test bench vet fmt clean
+.PHONY: all build deps test-deps apt-install demo test bench vet fmt clean
 
 all: build
 
 build: $(BIN) $(TORCH_BIN)
 
+# Tests also need the extractor exports (torchvision), the DICOM/NIfTI
+# readers that check our files, and a browser for the web explorer.
+TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torchvision python3-pydicom python3-nibabel chromium
+
 # deps installs the Debian packages only when one is missing, so repeated
 # builds never touch apt.
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -87,7 +97,7 @@ vet: $(LIB)
 	$(GO) vet ./...
 	@bad=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); test -z "$$bad" || { echo "gofmt needed: $$bad"; exit 1; }
 
-test: build vet
+test: test-deps build vet
 	$(GO) test -count=1 -timeout 25m ./...
 
 bench: build

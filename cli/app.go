@@ -91,6 +91,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			evaluateCommand(),
 			gridCommand(),
 			interpolateCommand(),
+			serveCommand(),
 			catalogCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
