@@ -15,8 +15,9 @@ import (
 // with the notorch tag: it does not link LibTorch, whose shared libraries
 // alone take about 0.35 s to load, so help, list, info, search, pull and
 // catalog answer at once. Commands that run models (generate, bench, search
-// --generate) replace the process with bin/zoo-torch, the full build next
-// to it, with the same arguments, environment and standard streams.
+// --generate, evaluate, grid, interpolate, serve) replace the process with
+// bin/zoo-torch, the full build next to it, with the same arguments,
+// environment, standard streams and process id (so signals reach it).
 
 // TorchBinaryEnv overrides where zoo looks for its LibTorch half.
 const TorchBinaryEnv = "ZOO_TORCH_BIN"

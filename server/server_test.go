@@ -1,0 +1,191 @@
+package server
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"medzoo/bundled"
+	"medzoo/output"
+	"medzoo/zoo"
+)
+
+// testServer serves the embedded catalog with the bundled models, on
+// 127.0.0.1, with real LibTorch.
+func testServer(t *testing.T, opt Options) *httptest.Server {
+	t.Helper()
+	cat, err := zoo.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := zoo.NewStore(t.TempDir())
+	st.Bundled = bundled.FS
+	opt.Catalog, opt.Store, opt.Device = cat, st, "cpu"
+	srv := New(opt)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	return ts
+}
+
+func get(t *testing.T, url string) (int, string, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
+}
+
+func wantError(t *testing.T, ts *httptest.Server, path string, status int, fragment string) {
+	t.Helper()
+	code, ctype, body := get(t, ts.URL+path)
+	var e struct{ Error string }
+	if code != status || ctype != "application/json" || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, fragment) {
+		t.Errorf("%s: %d %s %s; want %d with %q", path, code, ctype, body, status, fragment)
+	}
+}
+
+func TestAPI(t *testing.T) {
+	ts := testServer(t, Options{})
+
+	// Search, with the CLI's engine (synonyms: "brain" finds the MRI demos).
+	code, _, body := get(t, ts.URL+"/api/models?q=brain&runnable=1")
+	var res struct {
+		Total   int
+		Results []struct {
+			Rank     int
+			ID       string
+			Runnable bool
+		}
+	}
+	if code != 200 || json.Unmarshal(body, &res) != nil || res.Total == 0 {
+		t.Fatalf("search: %d %s", code, body)
+	}
+	for i, h := range res.Results {
+		if !h.Runnable || h.Rank != i+1 {
+			t.Errorf("hit %d: %+v", i, h)
+		}
+	}
+	// Details with catalog key names.
+	code, _, body = get(t, ts.URL+"/api/models/101")
+	var m map[string]any
+	if code != 200 || json.Unmarshal(body, &m) != nil || m["id"] != "00101_DCGAN_MRI_COLIN27_DEMO" || m["runnable"] != true || m["signature"] == nil {
+		t.Fatalf("details: %d %s", code, body)
+	}
+
+	// A figure: 4 samples in 2 columns of 64x64 panels.
+	code, ctype, body := get(t, ts.URL+"/api/models/101/image?n=4&cols=2&seed=3")
+	if code != 200 || ctype != "image/png" {
+		t.Fatalf("image: %d %s %s", code, ctype, body)
+	}
+	im, err := png.Decode(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := im.Bounds(); b.Dx() != 4+2*68 || b.Dy() != 4+2*68 {
+		t.Errorf("figure %v", b)
+	}
+	text, _ := output.ReadText(body)
+	if !strings.Contains(text["Description"], "SYNTHETIC") || !strings.Contains(text["medzoo.provenance"], `"seed":3`) {
+		t.Errorf("provenance %v", text)
+	}
+	// Latent offsets move the image; the same request gives the same bytes.
+	_, _, a := get(t, ts.URL+"/api/models/101/image?seed=1&groups=2&offsets=0,0")
+	_, _, b := get(t, ts.URL+"/api/models/101/image?seed=1&groups=2&offsets=1.5,0")
+	_, _, a2 := get(t, ts.URL+"/api/models/101/image?seed=1&groups=2&offsets=0,0")
+	if bytes.Equal(a, b) || !bytes.Equal(a, a2) {
+		t.Errorf("offsets: moved %v, repeatable %v", !bytes.Equal(a, b), bytes.Equal(a, a2))
+	}
+	// A zip of the image+mask model: one PNG per output.
+	code, ctype, body = get(t, ts.URL+"/api/models/103/image?n=2&format=zip")
+	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	if code != 200 || ctype != "application/zip" || err != nil {
+		t.Fatalf("zip: %d %s %v", code, ctype, err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, " ") != "00000_image.png 00000_mask.png 00001_image.png 00001_mask.png" {
+		t.Errorf("zip holds %v", names)
+	}
+
+	// Bad requests say why.
+	wantError(t, ts, "/api/models/101/image?n=65", 400, "from 1 to 64")
+	wantError(t, ts, "/api/models/101/image?n=x", 400, "n=")
+	wantError(t, ts, "/api/models/101/image?seed=-1", 400, "seed")
+	wantError(t, ts, "/api/models/101/image?groups=3&offsets=1,2", 400, "one offset per group")
+	wantError(t, ts, "/api/models/101/image?groups=2&offsets=1,99", 400, "-10 to 10")
+	wantError(t, ts, "/api/models/101/image?groups=500&offsets="+strings.Repeat("0,", 499)+"0", 400, "only 100")
+	wantError(t, ts, "/api/models/101/image?format=gif", 400, "png or zip")
+	wantError(t, ts, "/api/models/102/image?condition=plane=oblique", 400, "axial")
+	wantError(t, ts, "/api/models/102/image?condition=oops", 400, "NAME=VALUE")
+	wantError(t, ts, "/api/models/nope", 404, "nope")
+	wantError(t, ts, "/api/models/nope/image", 404, "nope")
+	wantError(t, ts, "/api/models/8/image", 422, "python-package")
+	wantError(t, ts, "/api/models/104/image", 422, "image-to-image")
+	wantError(t, ts, "/api/nothing", 404, "/api/models")
+	wantError(t, ts, "/api/models?limit=-1", 400, "limit")
+	// Only embedded assets are served.
+	for _, p := range []string{"/../go.mod", "/%2e%2e/server.go", "/web/index.html", "/server.go"} {
+		if code, _, body := get(t, ts.URL+p); code == 200 && !bytes.Contains(body, []byte("<!doctype html")) {
+			t.Errorf("%s served %d bytes", p, len(body))
+		}
+	}
+}
+
+// 32 clients at once get exactly what one client alone gets.
+func TestConcurrentRequests(t *testing.T) {
+	ts := testServer(t, Options{MaxConcurrent: 4})
+	url := func(i int) string {
+		return fmt.Sprintf("%s/api/models/%d/image?seed=%d&n=%d", ts.URL, []int{101, 102, 103, 105}[i%4], i, 1+i%3)
+	}
+	want := make([][]byte, 32)
+	for i := range want {
+		_, _, want[i] = get(t, url(i))
+	}
+	var wg sync.WaitGroup
+	got := make([][]byte, 32)
+	codes := make([]int, 32)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(url(i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			codes[i] = resp.StatusCode
+			got[i], _ = io.ReadAll(resp.Body)
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if codes[i] != 200 || !bytes.Equal(got[i], want[i]) {
+			t.Errorf("request %d: %d, %d bytes, same as alone: %v", i, codes[i], len(got[i]), bytes.Equal(got[i], want[i]))
+		}
+	}
+}
+
+// A request that cannot get a slot in time is refused with 503, not queued
+// forever.
+func TestTimeout(t *testing.T) {
+	ts := testServer(t, Options{Timeout: time.Nanosecond})
+	wantError(t, ts, "/api/models/101/image", 503, "")
+}
