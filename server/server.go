@@ -113,7 +113,8 @@ func (s *Server) Handler() http.Handler {
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		h.ServeHTTP(w, r)
 	})
 }
@@ -145,12 +146,17 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Limit = n
 	}
+	runnable := v.Get("runnable") == "1" || v.Get("runnable") == "true"
+	limit := q.Limit
+	if runnable {
+		q.Limit = 0 // filter first, then limit
+	}
 	res, err := s.opt.Catalog.Search(q)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if v.Get("runnable") == "1" || v.Get("runnable") == "true" {
+	if runnable {
 		kept := res.Hits[:0]
 		for _, h := range res.Hits {
 			if h.Runnable {
@@ -160,8 +166,11 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		for i := range kept {
 			kept[i].Rank = i + 1
 		}
-		res.Hits = kept
 		res.Total = len(kept)
+		if limit > 0 && len(kept) > limit {
+			kept = kept[:limit]
+		}
+		res.Hits = kept
 	}
 	writeJSON(w, res)
 }
@@ -191,6 +200,9 @@ func modelJSON(m *zoo.Model) (map[string]any, error) {
 		return nil, err
 	}
 	out["runnable"] = m.Runnable()
+	if !m.Runnable() {
+		out["runnable_reason"] = loader.NotRunnableError(m).Error()
+	}
 	out["source"] = m.Source
 	return out, nil
 }

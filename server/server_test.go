@@ -189,3 +189,22 @@ func TestTimeout(t *testing.T) {
 	ts := testServer(t, Options{Timeout: time.Nanosecond})
 	wantError(t, ts, "/api/models/101/image", 503, "")
 }
+
+// runnable=1 filters before limit, and entries that cannot run say why.
+func TestSearchLimitAndReasons(t *testing.T) {
+	ts := testServer(t, Options{})
+	_, _, body := get(t, ts.URL+"/api/models?runnable=1&limit=2")
+	var res struct {
+		Total   int
+		Results []struct{ ID string }
+	}
+	if json.Unmarshal(body, &res) != nil || len(res.Results) != 2 || res.Total < 5 {
+		t.Errorf("runnable=1&limit=2: %s", body)
+	}
+	_, _, body = get(t, ts.URL+"/api/models/8")
+	var m map[string]any
+	json.Unmarshal(body, &m)
+	if reason, _ := m["runnable_reason"].(string); !strings.Contains(reason, "TorchScript") {
+		t.Errorf("no reason for 00008: %v", m["runnable_reason"])
+	}
+}
