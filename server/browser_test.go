@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +11,6 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-
-	"medzoo/bundled"
-	"medzoo/zoo"
 )
 
 // chromiumPath is Debian's chromium; `make test` installs it (test-deps).
@@ -32,16 +28,8 @@ func TestBrowserExplorer(t *testing.T) {
 	}
 	start := time.Now()
 
-	cat, err := zoo.Embedded()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := zoo.NewStore(t.TempDir())
-	st.Bundled = bundled.FS
-	srv := New(Options{Catalog: cat, Store: st, Device: "cpu"})
-	defer srv.Close()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	ts := testServer(t, Options{})
+	all := len(mustEmbedded(t).Models)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -62,7 +50,7 @@ func TestBrowserExplorer(t *testing.T) {
 	// Record Content-Security-Policy violations and uncaught errors from
 	// the first line of every document on, so that the test fails on an
 	// inline style or script the policy blocks.
-	_, err = chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+	_, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
 		window.__problems = [];
 		document.addEventListener('securitypolicyviolation', (e) =>
 			window.__problems.push('CSP blocked ' + e.violatedDirective + ': ' + (e.blockedURI || e.sample)));
@@ -94,8 +82,8 @@ func TestBrowserExplorer(t *testing.T) {
 	if hash := evalJS[string](b, "the address", `location.hash`); !strings.Contains(hash, "q=brain") {
 		t.Errorf("after a search the address ends in %s; want the query in it (q=brain)", hash)
 	}
-	if n := evalJS[int](b, "count the results", `document.querySelectorAll('#results .result').length`); n == 0 || n >= len(cat.Models) {
-		t.Errorf("“brain” lists %d results; want some, not all %d models", n, len(cat.Models))
+	if n := evalJS[int](b, "count the results", `document.querySelectorAll('#results .result').length`); n == 0 || n >= all {
+		t.Errorf("“brain” lists %d results; want some, not all %d models", n, all)
 	}
 
 	// 2. Model page: title, tables, sample grid, explorer.

@@ -23,10 +23,7 @@ import (
 // 127.0.0.1, with real LibTorch.
 func testServer(t *testing.T, opt Options) *httptest.Server {
 	t.Helper()
-	cat, err := zoo.Embedded()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := mustEmbedded(t)
 	st := zoo.NewStore(t.TempDir())
 	st.Bundled = bundled.FS
 	opt.Catalog, opt.Store, opt.Device = cat, st, "cpu"
@@ -34,6 +31,15 @@ func testServer(t *testing.T, opt Options) *httptest.Server {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); srv.Close() })
 	return ts
+}
+
+func mustEmbedded(t *testing.T) *zoo.Catalog {
+	t.Helper()
+	cat, err := zoo.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
 }
 
 func get(t *testing.T, url string) (int, string, []byte) {
