@@ -71,6 +71,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"   zoo list\n" +
 			"   zoo info 101\n" +
 			"   zoo generate 101 -n 16 -o out/\n" +
+			"   zoo search brain --rank-by FID\n" +
+			"   zoo evaluate real/ 101 -n 1000 --features extractor.pt\n" +
+			"   zoo grid 102 -n 8 -o planes.png\n" +
+			"   zoo serve\n" +
 			"   zoo pull 00008 --allow-unpinned",
 		Writer:               stdout,
 		ErrWriter:            stderr,
