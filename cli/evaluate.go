@@ -24,7 +24,7 @@ func evaluateCommand() *cli.Command {
 			&cli.StringFlag{Name: "features", Value: "inception-v3", Usage: "feature extractor: a built-in `NAME` or a TorchScript FILE.pt (with FILE.toml)"},
 			&cli.StringFlag{Name: "normalize", Value: "none", Usage: "map values onto [0,1]: none (the format's range), minmax (per image), window:CENTER,WIDTH (stored units, e.g. HU)"},
 			&cli.StringFlag{Name: "resize", Usage: "override the extractor's resize: bilinear, nearest or none"},
-			&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Value: 32, Usage: "images per forward pass"},
+			&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Value: 16, Usage: "images per forward pass (16: on CPU, Inception-v3 runs faster per image at 8-16 than at 32)"},
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
 			&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)"},
 			&cli.IntFlag{Name: "n", Value: 1000, Usage: "images to generate when REAL or FAKE is a model id"},
