@@ -77,7 +77,15 @@ func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 	dim := opt.Extractor.Spec.Dim
 	switch m {
 	case FID:
-		res, err := metrics.FrechetWith(real.stats, fake.stats, torch.Linalg{})
+		sr, err := statsOf(real.rows, real.n, dim)
+		if err != nil {
+			return fmt.Errorf("FID: real features: %w", err)
+		}
+		sf, err := statsOf(fake.rows, fake.n, dim)
+		if err != nil {
+			return fmt.Errorf("FID: fake features: %w", err)
+		}
+		res, err := metrics.FrechetWith(sr, sf, torch.Linalg{})
 		if err != nil {
 			return fmt.Errorf("FID: %w", err)
 		}
@@ -145,11 +153,7 @@ func (c *Card) ratio(real, fake *featureSet, opt Options) error {
 		for _, r := range rows {
 			flat = append(flat, r...)
 		}
-		mean, cov, err := torch.Linalg{}.Cov(flat, len(rows), dim)
-		if err != nil {
-			return nil, err
-		}
-		return metrics.StatsFromMoments(len(rows), mean, cov)
+		return statsOf(flat, len(rows), dim)
 	}
 	sa, err := stats(a)
 	if err != nil {

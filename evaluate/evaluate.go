@@ -121,7 +121,6 @@ type featureSet struct {
 	rows  []float32 // n×dim
 	n     int
 	names []string
-	stats *metrics.Stats
 }
 
 func (f *featureSet) matrix(dim int) [][]float32 {
@@ -176,15 +175,18 @@ func setFeatures(ctx context.Context, opt Options, cache featureCache, set Set, 
 	if fs.n < 2 {
 		return nil, fmt.Errorf("%s set: %d usable images; metrics need at least 2", role, fs.n)
 	}
-	mean, cov, err := torch.Linalg{}.Cov(fs.rows, fs.n, dim)
-	if err != nil {
-		return nil, fmt.Errorf("%s features: %w", role, err)
-	}
-	if fs.stats, err = metrics.StatsFromMoments(fs.n, mean, cov); err != nil {
-		return nil, fmt.Errorf("%s features: %w", role, err)
-	}
 	if fs.n < dim {
 		info.Warnings = append(info.Warnings, fmt.Sprintf("%d images for %d feature dimensions: the covariance is rank-deficient and FID is biased upwards; use at least %d images (KID is unbiased at small sizes)", fs.n, dim, dim))
 	}
 	return fs, nil
+}
+
+// statsOf is the float64 mean and covariance of n rows (n×dim values),
+// computed by LibTorch's BLAS.
+func statsOf(rows []float32, n, dim int) (*metrics.Stats, error) {
+	mean, cov, err := torch.Linalg{}.Cov(rows, n, dim)
+	if err != nil {
+		return nil, err
+	}
+	return metrics.StatsFromMoments(n, mean, cov)
 }

@@ -67,7 +67,7 @@ func Memorization(real, fake [][]float32, realNames, fakeNames []string, quantil
 	}
 	// Real-to-real nearest neighbour distances.
 	rr := make([]float64, len(rn))
-	parallelFor(len(rn), func(i int) {
+	parallelFor(len(rn), runtime.GOMAXPROCS(0), func(_, i int) {
 		best := math.Inf(1)
 		for j := range rn {
 			if j != i {
@@ -82,7 +82,7 @@ func Memorization(real, fake [][]float32, realNames, fakeNames []string, quantil
 	rep.RealNNMed = quantileSorted(sorted, 0.5)
 
 	rep.Entries = make([]MemorizationEntry, len(fn))
-	parallelFor(len(fn), func(j int) {
+	parallelFor(len(fn), runtime.GOMAXPROCS(0), func(_, j int) {
 		best, bi := math.Inf(1), -1
 		for i := range rn {
 			if d := cosDist(fn[j], rn[i]); d < best {
@@ -161,15 +161,17 @@ func quantileSorted(s []float64, q float64) float64 {
 	return s[lo] + f*(s[lo+1]-s[lo])
 }
 
-func parallelFor(n int, f func(i int)) {
-	workers := runtime.GOMAXPROCS(0)
+// parallelFor calls f(w, i) for every i in [0, n) on `workers` goroutines;
+// worker w takes the i ≡ w (mod workers), so state indexed by w needs no
+// lock.
+func parallelFor(n, workers int, f func(w, i int)) {
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
-				f(i)
+				f(w, i)
 			}
 		}(w)
 	}

@@ -6,7 +6,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sync"
 )
 
 // PRDCResult holds precision, recall, density and coverage.
@@ -49,38 +48,32 @@ func PRDC(real, fake [][]float32, k int) (PRDCResult, error) {
 		minD       []float64
 	}
 	parts := make([]part, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			p := part{recall: make([]bool, nr), minD: make([]float64, nr)}
-			for i := range p.minD {
-				p.minD[i] = math.Inf(1)
-			}
-			for j := w; j < nf; j += workers {
-				in := 0
-				for i := 0; i < nr; i++ {
-					dd := sqDist(fake[j], real[i])
-					if dd < rr[i] {
-						in++
-					}
-					if dd < rf[j] {
-						p.recall[i] = true
-					}
-					if dd < p.minD[i] {
-						p.minD[i] = dd
-					}
-				}
-				if in > 0 {
-					p.prec++
-				}
-				p.dens += in
-			}
-			parts[w] = p
-		}(w)
+	for w := range parts {
+		parts[w] = part{recall: make([]bool, nr), minD: make([]float64, nr)}
+		for i := range parts[w].minD {
+			parts[w].minD[i] = math.Inf(1)
+		}
 	}
-	wg.Wait()
+	parallelFor(nf, workers, func(w, j int) {
+		p := &parts[w]
+		in := 0
+		for i := 0; i < nr; i++ {
+			dd := sqDist(fake[j], real[i])
+			if dd < rr[i] {
+				in++
+			}
+			if dd < rf[j] {
+				p.recall[i] = true
+			}
+			if dd < p.minD[i] {
+				p.minD[i] = dd
+			}
+		}
+		if in > 0 {
+			p.prec++
+		}
+		p.dens += in
+	})
 	var prec, dens, rec, cov int
 	for i := 0; i < nr; i++ {
 		hit, md := false, math.Inf(1)
@@ -121,24 +114,17 @@ func kthNNSq(rows [][]float32, k int) []float64 {
 	n := len(rows)
 	out := make([]float64, n)
 	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			buf := make([]float64, 0, n-1)
-			for i := w; i < n; i += workers {
-				buf = buf[:0]
-				for j := 0; j < n; j++ {
-					if j != i {
-						buf = append(buf, sqDist(rows[i], rows[j]))
-					}
-				}
-				slices.Sort(buf)
-				out[i] = buf[k-1]
+	bufs := make([][]float64, workers)
+	parallelFor(n, workers, func(w, i int) {
+		buf := bufs[w][:0]
+		for j := 0; j < n; j++ {
+			if j != i {
+				buf = append(buf, sqDist(rows[i], rows[j]))
 			}
-		}(w)
-	}
-	wg.Wait()
+		}
+		slices.Sort(buf)
+		out[i] = buf[k-1]
+		bufs[w] = buf
+	})
 	return out
 }
