@@ -67,6 +67,18 @@ def must(cmd, env=None):
     return wall, rss
 
 
+def cpu_name():
+    """The CPU model from /proc/cpuinfo, else the platform's name for it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def median(xs):
     return statistics.median(xs)
 
@@ -129,15 +141,7 @@ def main():
     shutil.rmtree(tmp)
 
     F, Z, P = median(fwd), median(zoo_e2e), median(py_e2e)
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name()
     torch_version = subprocess.run(["/usr/bin/python3", "-c", "import torch; print(torch.__version__)"],
                                    capture_output=True, text=True).stdout.strip()
     lines = [

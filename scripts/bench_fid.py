@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import struct
 import subprocess
@@ -37,7 +36,7 @@ import scipy
 import scipy.linalg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import write_section  # noqa: E402
+from bench import cpu_name, write_section  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -119,15 +118,7 @@ def main():
         if args.rank_deficient:
             rows += bench_pair(tmp, testbin, rng, 1000, args.d, 1, "rank-deficient")
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name()
     lines = [
         "## FID: the Fréchet step",
         "",
