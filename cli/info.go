@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
 
 	"medzoo/zoo"
@@ -102,16 +100,10 @@ func clip(s string, n int) string {
 // output that reads like the catalog, plus where it comes from and whether
 // its artifact is cached.
 func modelMap(m *zoo.Model, st *zoo.Store) (map[string]any, error) {
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(m); err != nil {
+	out, err := m.Map()
+	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{}
-	if _, err := toml.Decode(buf.String(), &out); err != nil {
-		return nil, err
-	}
-	out["runnable"] = m.Runnable()
-	out["source"] = m.Source
 	if path, ok := st.Cached(m); ok {
 		out["cached"] = path
 	}

@@ -191,19 +191,13 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) {
 }
 
 func modelJSON(m *zoo.Model) (map[string]any, error) {
-	var buf bytes.Buffer
-	if err := tomlEncode(&buf, m); err != nil {
-		return nil, err
-	}
-	out, err := tomlDecodeMap(buf.String())
+	out, err := m.Map()
 	if err != nil {
 		return nil, err
 	}
-	out["runnable"] = m.Runnable()
 	if !m.Runnable() {
 		out["runnable_reason"] = loader.NotRunnableError(m).Error()
 	}
-	out["source"] = m.Source
 	return out, nil
 }
 

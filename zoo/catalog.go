@@ -3,6 +3,12 @@
 // entry points at). It knows nothing of LibTorch: loading is loader's job.
 package zoo
 
+import (
+	"bytes"
+
+	"github.com/BurntSushi/toml"
+)
+
 // SchemaVersion is the catalog format version this build reads. A catalog
 // declares it with a top-level `schema = 1`; a newer number is refused with
 // a message to upgrade zoo, so old binaries never misread new catalogs.
@@ -162,6 +168,23 @@ type TensorSpec struct {
 	Height   int        `toml:"height"`
 	Width    int        `toml:"width"`
 	Range    [2]float64 `toml:"range"` // value range, e.g. [-1, 1]
+}
+
+// Map renders the model with its catalog (TOML) key names, plus whether it
+// is runnable and which catalog it came from: what `zoo info --json` and
+// the serve API show.
+func (m *Model) Map() (map[string]any, error) {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(m); err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if _, err := toml.Decode(buf.String(), &out); err != nil {
+		return nil, err
+	}
+	out["runnable"] = m.Runnable()
+	out["source"] = m.Source
+	return out, nil
 }
 
 // Runnable reports whether zoo can execute the model itself.
