@@ -314,7 +314,7 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) {
 	}
 	gen, err := s.generator(ctx, m)
 	if err != nil {
-		httpError(w, http.StatusInternalServerError, "%v", err)
+		s.failed(w, ctx, err)
 		return
 	}
 	if err := gen.ValidateConditions(req.conditions); err != nil {
@@ -346,11 +346,11 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) {
 	select {
 	case res = <-done:
 	case <-ctx.Done():
-		httpError(w, http.StatusServiceUnavailable, "generation took longer than %s; ask for fewer samples", s.opt.Timeout)
+		s.failed(w, ctx, ctx.Err())
 		return
 	}
 	if res.err != nil {
-		httpError(w, http.StatusInternalServerError, "%v", res.err)
+		s.failed(w, ctx, res.err)
 		return
 	}
 	if req.format == "zip" {
@@ -358,6 +358,16 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeFigure(w, m, req, res.samples)
+}
+
+// failed answers a failed load or generation: 503 when the request ran out
+// of time (whichever step noticed it), else 500.
+func (s *Server) failed(w http.ResponseWriter, ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		httpError(w, http.StatusServiceUnavailable, "generation took longer than %s; ask for fewer samples or retry", s.opt.Timeout)
+		return
+	}
+	httpError(w, http.StatusInternalServerError, "%v", err)
 }
 
 // shiftedLatent is the explorer's latent: sample (seed, index)'s latent
