@@ -24,7 +24,8 @@ export CGO_CXXFLAGS := $(TORCH_CXXFLAGS)
 export CGO_CFLAGS := -I$(LIBTORCH)/include
 else
 # Debian packages the build and tests need.
-APT_PACKAGES := libtorch-dev python3-torch python3-numpy python3-pil python3-scipy g++ make
+# bubblewrap is zoo import's sandbox for package code.
+APT_PACKAGES := libtorch-dev python3-torch python3-numpy python3-pil python3-scipy g++ make bubblewrap
 TORCH_CXXFLAGS := -I/usr/include/torch/csrc/api/include
 TORCH_LDFLAGS :=
 endif
@@ -46,8 +47,9 @@ all: build
 build: $(BIN) $(TORCH_BIN)
 
 # Tests also need the extractor exports (torchvision), the DICOM/NIfTI
-# readers that check our files, and a browser for the web explorer.
-TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torchvision python3-pydicom python3-nibabel chromium
+# readers that check our files, a browser for the web explorer, and what
+# the medigan reference packages import (cv2, matplotlib) for zoo import.
+TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torchvision python3-pydicom python3-nibabel chromium python3-opencv python3-matplotlib
 
 # deps installs the Debian packages only when one is missing, so repeated
 # builds never touch apt.
@@ -98,6 +100,7 @@ vet: $(LIB)
 	@bad=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); test -z "$$bad" || { echo "gofmt needed: $$bad"; exit 1; }
 
 test: test-deps build vet
+	$(PYTHON) -B scripts/test_zoo_capture.py
 	$(GO) test -count=1 -timeout 25m ./...
 
 bench: build
@@ -106,6 +109,7 @@ bench: build
 	$(PYTHON) scripts/bench_fid.py --rank-deficient --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_evaluate.py --zoo $(BIN) --n 2000 --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_serve.py --zoo $(BIN) --out docs/benchmarks.md
+	$(PYTHON) scripts/bench_import.py --zoo $(BIN) --out docs/benchmarks.md
 
 clean:
 	rm -rf bin lib build out

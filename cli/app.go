@@ -75,6 +75,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"   zoo evaluate real/ 101 -n 1000 --features extractor.pt\n" +
 			"   zoo grid 102 -n 8 -o planes.png\n" +
 			"   zoo serve\n" +
+			"   zoo import 5 --allow-unpinned\n" +
 			"   zoo pull 00008 --allow-unpinned",
 		Writer:               stdout,
 		ErrWriter:            stderr,
@@ -89,6 +90,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			listCommand(),
 			infoCommand(),
 			pullCommand(),
+			importCommand(),
 			generateCommand(),
 			benchCommand(),
 			searchCommand(),

@@ -17,11 +17,14 @@ func catalogCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "catalog",
 		Usage:     "check catalog files, and list the catalogs zoo reads",
-		UsageText: "zoo catalog validate FILE... [--strict] [--json]\n   zoo catalog list [--json]",
+		UsageText: "zoo catalog validate FILE... [--load] [--strict] [--json]\n   zoo catalog list [--json]",
 		Description: "validate reports every problem of each catalog file as FILE:LINE: message (TOML syntax, unknown\n" +
 			"keys, wrong types, missing or invalid fields, duplicate ids), plus warnings where a metric\n" +
 			"contradicts zoo's metric registry (a direction, an FID without its feature extractor). It exits 1\n" +
-			"when a file has problems (with --strict, warnings too).\n\n" +
+			"when a file has problems (with --strict, warnings too). With --load it also fetches each runnable\n" +
+			"entry's artifact, runs one compute block through it and checks the module against the declared\n" +
+			"signature: latent shape, conditions, inputs, output shapes, channels and value ranges, and that a\n" +
+			"module drawing random numbers inside forward is declared stochastic.\n\n" +
 			"list shows the catalogs zoo merges, lowest precedence first; a later catalog's model replaces an\n" +
 			"earlier one with the same id:\n" +
 			"   1. the built-in catalog\n" +
@@ -34,6 +37,7 @@ func catalogCommand() *cli.Command {
 			"cache by digest and then read offline.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "strict", Usage: "validate: count warnings as problems"},
+			&cli.BoolFlag{Name: "load", Usage: "validate: also load each runnable model and run one block against its signature"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error {
@@ -54,6 +58,10 @@ func catalogCommand() *cli.Command {
 	}
 }
 
+// loadCheck runs one block of a runnable entry and returns its problems
+// (zoo catalog validate --load); nil in a build without LibTorch.
+var loadCheck func(c *cli.Context, e *env, m *zoo.Model) []string
+
 type validateReport struct {
 	File     string   `json:"file"`
 	Models   int      `json:"models"`
@@ -64,6 +72,16 @@ type validateReport struct {
 func catalogValidate(c *cli.Context, files []string) error {
 	if len(files) == 0 {
 		return usagef("catalog validate needs one or more catalog files")
+	}
+	if c.Bool("load") && loadCheck == nil {
+		return delegate(c)
+	}
+	var e *env
+	if c.Bool("load") {
+		var err error
+		if e, err = loadEnv(c); err != nil {
+			return err
+		}
 	}
 	var reports []validateReport
 	bad := 0
@@ -91,7 +109,13 @@ func catalogValidate(c *cli.Context, files []string) error {
 			for _, p := range zoo.CatalogWarnings(cat, data) {
 				r.Warnings = append(r.Warnings, p.String())
 			}
-			for _, m := range cat.Models {
+			for i := range cat.Models {
+				m := &cat.Models[i]
+				if e != nil && m.Runnable() {
+					for _, p := range loadCheck(c, e, m) {
+						r.Errors = append(r.Errors, fmt.Sprintf("%s:%d: model %s: %s", f, m.Line, m.ID, p))
+					}
+				}
 				k := strings.ToLower(m.ID)
 				if at, ok := firstSeen[k]; ok {
 					r.Warnings = append(r.Warnings, fmt.Sprintf("%s:%d: model %s is also defined at %s; loaded together, this one replaces it", f, m.Line, m.ID, at))

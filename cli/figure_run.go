@@ -149,7 +149,7 @@ func inputGrid(c *cli.Context, m *zoo.Model, gen *loader.Generator, n int, opt l
 	if err != nil {
 		return nil, "", err
 	}
-	spec := *m.Signature.Input
+	spec := gen.ImageInputs()[0]
 	var rows [][]figure.Cell
 	for i, s := range samples {
 		data, err := imagein.Load(files[i], spec, m.ID)

@@ -32,6 +32,8 @@ func generateCommand() *cli.Command {
 			&cli.IntFlag{Name: "threads", Value: 0, Usage: "LibTorch intra-op threads (default: one per CPU core)"},
 			&cli.StringSliceFlag{Name: "condition", Aliases: []string{"c"}, Usage: "fix a condition, `NAME=VALUE` (repeatable); unset conditions are mixed in balance"},
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input images for image-to-image models: a `DIR` of .png/.npy/.dcm files (sorted by name) or one file"},
+			&cli.StringSliceFlag{Name: "named-input", Usage: "a further image input of models that take several (an inpainting mask), `NAME=DIR`, one file per --input file"},
+			&cli.StringFlag{Name: "latents", Usage: "take sample i's latent from row i of `FILE.npy` (float32, shape (N, latent...)) instead of the seed"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue a stopped run in DIR"},
 			&cli.BoolFlag{Name: "force", Usage: "write into a non-empty DIR, starting the run over"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},

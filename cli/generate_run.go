@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"medzoo/imagein"
+	"medzoo/importer"
 	"medzoo/internal/progress"
 	"medzoo/internal/version"
 	"medzoo/loader"
@@ -70,7 +71,7 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	var digest string
 	switch {
 	case gen.TakesInput() && inputDir == "":
-		in := m.Signature.Input
+		in := gen.ImageInputs()[0]
 		return usagef("model %s is image-to-image: give it input images with --input DIR (PNG, NPY or DICOM files of %dx%d with %d channel(s), one sample each)",
 			m.ID, in.Width, in.Height, in.Channels)
 	case !gen.TakesInput() && inputDir != "":
@@ -92,6 +93,16 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 			return usageError{err}
 		}
 		if err := gen.CheckInputs(inputs); err != nil {
+			return usageError{err}
+		}
+	}
+
+	opt := loader.Options{Seed: c.Uint64("seed"), Conditions: conds, Inputs: inputs}
+	if err := namedInputs(c, gen, &opt, len(inputs)); err != nil {
+		return err
+	}
+	if p := c.String("latents"); p != "" {
+		if opt.Latent, err = latentsFrom(p, gen, n); err != nil {
 			return usageError{err}
 		}
 	}
@@ -118,7 +129,14 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 
 	bar := progress.New(c.App.ErrWriter, "generate "+m.ID, "images", int64(n), int64(run.Done), c.Bool("quiet"))
 	w := &sampleWriter{run: run, enc: enc, model: m, seed: c.Uint64("seed"), bar: bar}
-	genErr := w.generate(c.Context, gen, run.Done, n-run.Done, c.Int("batch-size"), loader.Options{Seed: c.Uint64("seed"), Conditions: conds, Inputs: inputs})
+	if p := c.String("latents"); p != "" {
+		sum, err := importer.SHA256File(p)
+		if err != nil {
+			return err
+		}
+		w.latents = filepath.Base(p) + " sha256 " + sum
+	}
+	genErr := w.generate(c.Context, gen, run.Done, n-run.Done, c.Int("batch-size"), opt)
 	bar.Finish()
 	if cerr := run.Close(); genErr == nil {
 		genErr = cerr
@@ -184,7 +202,7 @@ func uniqueStems(paths []string) error {
 // command's --threads and --device.
 func openGenerator(c *cli.Context, e *env, m *zoo.Model) (*loader.Generator, error) {
 	if !m.Runnable() {
-		return nil, loader.NotRunnableError(m)
+		return nil, notRunnable(e, m)
 	}
 	path, err := fetch(c, e, m)
 	if err != nil {
@@ -204,6 +222,8 @@ type sampleWriter struct {
 	model *zoo.Model
 	seed  uint64
 	bar   *progress.Bar
+	// latents describes a --latents file, "" when the seed chose them.
+	latents string
 }
 
 func (w *sampleWriter) generate(ctx context.Context, gen *loader.Generator, start, n, batch int, opt loader.Options) error {
@@ -264,7 +284,8 @@ func (w *sampleWriter) generate(ctx context.Context, gen *loader.Generator, star
 // complete, is what marks them done, and a resume rewrites anything after it.
 func (w *sampleWriter) write(s loader.Sample) error {
 	rec := output.Record{Index: s.Index, Files: map[string]string{}, Conditions: s.Conditions, Input: s.Input,
-		Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256, Seed: w.seed, Synthetic: true}
+		Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256, Seed: w.seed, Synthetic: true,
+		Reproducible: w.model.Reproducibility(), Latents: w.latents}
 	var buf bytes.Buffer
 	for _, o := range s.Outputs {
 		name := w.run.FileName(s.Index, o.Spec.Name, w.enc.Ext())
@@ -273,7 +294,7 @@ func (w *sampleWriter) write(s loader.Sample) error {
 		}
 		prov := output.Provenance{Synthetic: true, Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256,
 			Seed: w.seed, Index: s.Index, Output: o.Spec.Name, Conditions: s.Conditions, Input: s.Input, Generator: version.Generator(), Demo: w.model.Demo,
-			Modality: firstOr(w.model.Modality), Organ: firstOr(w.model.Organ)}
+			Modality: firstOr(w.model.Modality), Organ: firstOr(w.model.Organ), Reproducible: rec.Reproducible, Latents: w.latents}
 		img := output.Image{Channels: o.Spec.Channels, Height: o.Spec.Height, Width: o.Spec.Width, Data: o.Data, Range: o.Spec.Range,
 			Label: o.Spec.Kind == zoo.KindLabel}
 		buf.Reset()
@@ -286,4 +307,66 @@ func (w *sampleWriter) write(s loader.Sample) error {
 		rec.Files[o.Spec.Name] = name
 	}
 	return w.run.Commit(rec)
+}
+
+// notRunnable is loader.NotRunnableError with what this machine lacks:
+// offline, an import needs the package in the cache or a local copy.
+func notRunnable(e *env, m *zoo.Model) error {
+	err := loader.NotRunnableError(m)
+	if m.Artifact.Format != zoo.FormatPythonPackage || !e.store.Offline {
+		return err
+	}
+	if _, ok := e.store.Cached(m); ok {
+		return fmt.Errorf("%w. You are offline, but the package is in the cache, so zoo import %s works offline", err, m.ID)
+	}
+	return fmt.Errorf("%w. You are offline (--offline or ZOO_OFFLINE) and the package is not in the cache (%s): import it once while online, or copy its zip here and run zoo import --package ZIP --id %s",
+		err, e.store.Dir, m.ID)
+}
+
+// namedInputs reads --named-input NAME=DIR for models with several image
+// inputs: one file per --input file, in name order.
+func namedInputs(c *cli.Context, gen *loader.Generator, opt *loader.Options, n int) error {
+	for _, kv := range c.StringSlice("named-input") {
+		name, dir, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || dir == "" {
+			return usagef("--named-input wants NAME=DIR, got %q", kv)
+		}
+		files, err := imagein.List(dir)
+		if err != nil {
+			return usageError{err}
+		}
+		if len(files) < n {
+			return usagef("--named-input %s holds %d images, fewer than the %d samples of --input", kv, len(files), n)
+		}
+		files = files[:n]
+		if err := gen.CheckNamedInputs(name, files); err != nil {
+			return usageError{err}
+		}
+		if opt.NamedInputs == nil {
+			opt.NamedInputs = map[string][]string{}
+		}
+		opt.NamedInputs[name] = files
+	}
+	return nil
+}
+
+// latentsFrom reads --latents: a float32 NPY of shape (N, latent...) whose
+// row i is sample i's latent (what zoo import recorded from a package, or
+// latents from another tool).
+func latentsFrom(path string, gen *loader.Generator, n int) (func(int, []float32), error) {
+	if gen.LatentSize() == 0 {
+		return nil, fmt.Errorf("--latents: model %s takes no latent", gen.Model.ID)
+	}
+	arr, err := readNPYArray(path)
+	if err != nil {
+		return nil, fmt.Errorf("--latents %s: %w", path, err)
+	}
+	if arr.f32 == nil || arr.per() != gen.LatentSize() {
+		return nil, fmt.Errorf("--latents %s: shape %v, want float32 (N, %d values per sample) for model %s", path, arr.shape, gen.LatentSize(), gen.Model.ID)
+	}
+	if arr.rows() < n {
+		return nil, fmt.Errorf("--latents %s holds %d latents, fewer than -n %d", path, arr.rows(), n)
+	}
+	per := arr.per()
+	return func(i int, dst []float32) { copy(dst, arr.f32[i*per:(i+1)*per]) }, nil
 }

@@ -187,13 +187,54 @@ func printInfo(w io.Writer, m *zoo.Model, st *zoo.Store) {
 			row("latent", fmt.Sprintf("%v (%s)", s.Latent, dist))
 		}
 		for _, cnd := range s.Conditions {
+			if cnd.IsFloat() {
+				row("condition", fmt.Sprintf("%s: a number (default %g)", cnd.Name, cnd.Default))
+				continue
+			}
 			row("condition", cnd.Name+": "+list(cnd.Values))
 		}
-		if s.Input != nil {
-			row("input", specString(*s.Input))
+		for _, in := range s.ImageInputs() {
+			row("input", specString(in))
 		}
 		for _, o := range s.Outputs {
 			row("output", specString(o))
+			if o.Post != nil || o.Source != "" {
+				row("  post-processing", zoo.DescribeOutput(o))
+			}
+		}
+		for _, a := range s.Args {
+			row("forward argument", fmt.Sprintf("%s = %g (%s)", a.Name, a.Value, a.Type))
+		}
+		if s.Batch > 0 {
+			row("compute block", fmt.Sprint(s.Batch))
+		}
+		if s.Stochastic {
+			row("reproducible", "per compute block: the module draws random numbers inside forward, seeded per (seed, block)")
+		}
+	}
+	for _, o := range m.Overlays {
+		row("overlay", o)
+	}
+	if imp := m.Imported; imp != nil {
+		row("imported", fmt.Sprintf("%s by zoo %s from %s", imp.Date, imp.ZooVersion, imp.Package))
+		row("import ran", imp.Generate)
+		row("import sandbox", imp.Sandbox)
+		row("import python", fmt.Sprintf("python %s, torch %s", imp.Python, imp.Torch))
+		row("exported with", fmt.Sprintf("%s; max |TorchScript - eager| = %g (bit-identical: %v)", imp.Export, imp.MaxAbsDiff, imp.BitIdentical))
+		row("compute block why", imp.Block)
+		switch {
+		case imp.PixelIdentical:
+			row("pixel check", fmt.Sprintf("pixel-identical: %d package images, %d values, all equal", imp.Images, imp.Pixels))
+		case imp.Images > 0:
+			row("pixel check", fmt.Sprintf("NOT identical: %d of %d values equal over %d images", imp.PixelsEqual, imp.Pixels, imp.Images))
+		default:
+			row("pixel check", "not made")
+		}
+		for _, u := range imp.Unexpressed {
+			row("not reproduced", u)
+		}
+		for _, wn := range imp.Warnings {
+			row("import note", wn)
 		}
 	}
 	if u := m.Upstream; u != nil {

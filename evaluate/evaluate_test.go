@@ -79,8 +79,11 @@ func TestRecord(t *testing.T) {
 		if _, ok := m.Metrics["near_copies"]; ok {
 			t.Errorf("%s: near_copies recorded as a metric", id)
 		}
-		if filepath.Base(m.Source) != RecordFile {
-			t.Errorf("%s comes from %s", id, m.Source)
+		if len(m.Overlays) != 1 || filepath.Base(m.Overlays[0]) != RecordFile {
+			t.Errorf("%s: overlays %v, want %s", id, m.Overlays, RecordFile)
+		}
+		if m.Title == "" || m.Artifact.URL == "" {
+			t.Errorf("%s: the overlay lost the base entry's fields: %+v", id, m)
 		}
 	}
 	m, _ := merged.Resolve(medigan.ID)

@@ -1,14 +1,8 @@
 package evaluate
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
-
-	"github.com/BurntSushi/toml"
 
 	"medzoo/zoo"
 )
@@ -47,24 +41,15 @@ func (c *Card) CatalogMetrics() map[string]zoo.Metric {
 }
 
 // Record writes the card's metrics into the model's entry of
-// <configDir>/catalogs/measured.toml: a copy of the model's catalog entry
-// with the measured metrics added (a self-reported value of the same name is
-// kept as NAME_self_reported). The file is validated before it replaces the
-// old one, atomically. It returns the file's path.
+// <configDir>/catalogs/measured.toml: an overlay entry holding the model's
+// metrics with the measured ones added (a self-reported value of the same
+// name is kept as NAME_self_reported). Being an overlay, it leaves the rest
+// of the entry to the catalogs below it, so a later import or catalog
+// update still shows. The file is validated before it replaces the old
+// one, atomically. It returns the file's path.
 func Record(m *zoo.Model, card *Card, configDir string) (string, error) {
 	path := filepath.Join(configDir, "catalogs", RecordFile)
-	cat := &zoo.Catalog{Schema: zoo.SchemaVersion}
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if cat, err = zoo.Parse(data, path); err != nil {
-			return "", fmt.Errorf("--record: %w (fix or remove the file)", err)
-		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("--record: %w", err)
-	}
-	entry := *m
-	entry.Metrics = map[string]zoo.Metric{}
+	entry := zoo.Model{ID: m.ID, Overlay: true, Metrics: map[string]zoo.Metric{}}
 	for k, v := range m.Metrics {
 		entry.Metrics[k] = v
 	}
@@ -74,38 +59,10 @@ func Record(m *zoo.Model, card *Card, configDir string) (string, error) {
 		}
 		entry.Metrics[name] = v
 	}
-	replaced := false
-	for i := range cat.Models {
-		if cat.Models[i].ID == m.ID {
-			cat.Models[i], replaced = entry, true
-		}
-	}
-	if !replaced {
-		cat.Models = append(cat.Models, entry)
-	}
-	var buf bytes.Buffer
-	buf.WriteString("# Written by zoo evaluate --record: catalog entries with metrics measured by zoo.\n" +
-		"# Entries here replace the same ids of the built-in catalog. Safe to edit or delete.\n\n")
-	if err := toml.NewEncoder(&buf).Encode(cat); err != nil {
+	header := "# Written by zoo evaluate --record: metrics measured by zoo, as overlays on the\n" +
+		"# entries of the same ids in the catalogs loaded before this one. Safe to edit or delete.\n"
+	if err := zoo.UpsertEntry(path, header, entry); err != nil {
 		return "", fmt.Errorf("--record: %w", err)
 	}
-	if _, err := zoo.Parse(buf.Bytes(), path); err != nil {
-		return "", fmt.Errorf("--record: the entry would not be a valid catalog entry: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("--record: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".measured-*")
-	if err != nil {
-		return "", fmt.Errorf("--record: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("--record: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("--record: %w", err)
-	}
-	return path, os.Rename(tmp.Name(), path)
+	return path, nil
 }

@@ -6,14 +6,19 @@
 package loader
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"math"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 
 	"medzoo/imagein"
 	"medzoo/torch"
@@ -29,7 +34,14 @@ type Generator struct {
 	module   *torch.Module
 	latentN  int // values per sample latent
 	latentSh []int64
+	inputs   []zoo.TensorSpec // image inputs, in forward order
+	args     []any            // fixed scalar forward arguments
 }
+
+// seededForward serialises forward calls of stochastic modules: LibTorch's
+// default generator is process-wide, so seeding it and drawing from it must
+// not interleave with another block's.
+var seededForward sync.Mutex
 
 // Open loads the TorchScript artifact at path for model m on device (a
 // string torch.ResolveDevice accepts, "auto" included).
@@ -40,8 +52,10 @@ func Open(m *zoo.Model, path, device string) (*Generator, error) {
 	if m.Signature == nil || len(m.Signature.Outputs) == 0 {
 		return nil, fmt.Errorf("model %s: the catalog entry declares no signature outputs, so zoo cannot check or write what it makes; add [[model.signature.outputs]]", m.ID)
 	}
-	if in := m.Signature.Input; in != nil && (in.Channels <= 0 || in.Height <= 0 || in.Width <= 0) {
-		return nil, fmt.Errorf("model %s: the catalog entry's [model.signature.input] needs channels, height and width", m.ID)
+	for _, in := range m.Signature.ImageInputs() {
+		if in.Channels <= 0 || in.Height <= 0 || in.Width <= 0 {
+			return nil, fmt.Errorf("model %s: the catalog entry's image input %q needs channels, height and width", m.ID, in.Name)
+		}
 	}
 	dev, err := torch.ResolveDevice(device)
 	if err != nil {
@@ -51,7 +65,17 @@ func Open(m *zoo.Model, path, device string) (*Generator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", m.ID, err)
 	}
-	g := &Generator{Model: m, Device: dev, sig: m.Signature, module: mod, latentN: 1}
+	g := &Generator{Model: m, Device: dev, sig: m.Signature, module: mod, latentN: 1, inputs: m.Signature.ImageInputs()}
+	for _, a := range m.Signature.Args {
+		switch a.Type {
+		case "int":
+			g.args = append(g.args, int(a.Value))
+		case "bool":
+			g.args = append(g.args, a.Value != 0)
+		default:
+			g.args = append(g.args, a.Value)
+		}
+	}
 	g.latentSh = append([]int64(nil), m.Signature.Latent...)
 	for _, d := range g.latentSh {
 		g.latentN *= int(d)
@@ -63,23 +87,35 @@ func Open(m *zoo.Model, path, device string) (*Generator, error) {
 }
 
 // NotRunnableError explains why a catalog model cannot run in zoo and what
-// running it would need.
+// running it needs.
 func NotRunnableError(m *zoo.Model) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "model %s cannot run in zoo: its artifact is %s", m.ID, describeFormat(m.Artifact.Format))
-	if m.Artifact.Format == zoo.FormatPythonPackage {
-		b.WriteString(" (the original medigan Python package). zoo never runs Python or pickled code from a package. " +
-			"To run it here, its generator must be exported to TorchScript (torch.jit.script or torch.jit.trace) with its weights, " +
-			"and a catalog entry added with that file's sha256 and a [model.signature]")
-		if u := m.Upstream; u != nil {
-			if u.ModelFile != "" {
-				fmt.Fprintf(&b, "; the package's checkpoint is %s", u.ModelFile)
-			}
-			if len(u.Dependencies) > 0 {
-				fmt.Fprintf(&b, "; it imports %s", strings.Join(u.Dependencies, ", "))
-			}
+	if m.Artifact.Format != zoo.FormatPythonPackage {
+		fmt.Fprintf(&b, "model %s cannot run in zoo: its artifact is %s", m.ID, describeFormat(m.Artifact.Format))
+		if m.Artifact.Format == zoo.FormatTorchScript && m.Signature == nil {
+			b.WriteString(" but the entry declares no [model.signature]")
 		}
-		b.WriteString(". `zoo pull " + m.ID + " --allow-unpinned` downloads the package for inspection")
+		return errors.New(b.String())
+	}
+	fmt.Fprintf(&b, "model %s is not runnable yet: its artifact is the original medigan Python package, and zoo never runs Python when it generates. "+
+		"Import it once: `zoo import %s", m.ID, m.ID)
+	if m.Artifact.SHA256 == "" {
+		b.WriteString(" --allow-unpinned")
+	}
+	fmt.Fprintf(&b, "` downloads %s", m.Artifact.URL)
+	if m.Artifact.Size > 0 {
+		fmt.Fprintf(&b, " (%.1f MB)", float64(m.Artifact.Size)/1e6)
+	}
+	b.WriteString(", runs the package's generate() once in a sandbox without network, exports its generator to TorchScript and checks that zoo's images are pixel-identical to the package's")
+	if u := m.Upstream; u != nil && (u.ModelFile != "" || len(u.Dependencies) > 0) {
+		var about []string
+		if u.ModelFile != "" {
+			about = append(about, "its checkpoint is "+u.ModelFile)
+		}
+		if len(u.Dependencies) > 0 {
+			about = append(about, "it imports "+strings.Join(u.Dependencies, ", "))
+		}
+		fmt.Fprintf(&b, " (%s)", strings.Join(about, "; "))
 	}
 	return errors.New(b.String())
 }
@@ -101,10 +137,16 @@ type Options struct {
 	// mixed in balance over the samples (value = index mod count, in mixed
 	// radix over several conditions), like medigan's conditional models.
 	Conditions map[string]string
+	// ConditionsAt, when set, gives sample index's condition values (by
+	// name), before Conditions and the balanced mix: replaying recorded
+	// per-sample conditions (zoo import's verification).
+	ConditionsAt func(index int) map[string]string
 	// Inputs are the input image files of an image-to-image model: sample i
 	// reads Inputs[i]. Callers sort them (imagein.List does) so the mapping
-	// is deterministic.
-	Inputs []string
+	// is deterministic. For models with several image inputs, Inputs feeds
+	// the first and NamedInputs the others, by input name.
+	Inputs      []string
+	NamedInputs map[string][]string
 	// Latent, when set, fills sample index's latent instead of the seeded
 	// generator (latent walks, the explorer's sliders). It must be a pure
 	// function of index, so results stay independent of batching.
@@ -124,6 +166,8 @@ type Sample struct {
 	Conditions map[string]string // condition name -> value used
 	Input      string            // input file name (base name), image-to-image models only
 	Outputs    []Output          // in signature order
+
+	bad error // a non-finite raw value
 }
 
 // ValidateConditions checks user-given condition values against the
@@ -143,6 +187,12 @@ func (g *Generator) ValidateConditions(given map[string]string) error {
 			}
 			return fmt.Errorf("model %s has no condition %q; its conditions: %s", g.Model.ID, name, strings.Join(names, ", "))
 		}
+		if c.IsFloat() {
+			if _, err := floatCondition(c, v); err != nil {
+				return fmt.Errorf("model %s: %w", g.Model.ID, err)
+			}
+			continue
+		}
 		if conditionIndex(c, v) < 0 {
 			return fmt.Errorf("condition %s=%q is not allowed for model %s; choose one of: %s", name, v, g.Model.ID, strings.Join(c.Values, ", "))
 		}
@@ -159,19 +209,66 @@ func conditionIndex(c zoo.Condition, v string) int {
 	return -1
 }
 
-// conditionsFor returns the value index of each condition for sample index.
-func (g *Generator) conditionsFor(index int, given map[string]string) []int {
-	out := make([]int, len(g.sig.Conditions))
+// floatCondition parses the value of a float condition and checks its range.
+func floatCondition(c zoo.Condition, v string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("condition %s=%q must be a number", c.Name, v)
+	}
+	if c.Range != [2]float64{} && (f < c.Range[0] || f > c.Range[1]) {
+		return 0, fmt.Errorf("condition %s=%v is outside its range [%v, %v]", c.Name, f, c.Range[0], c.Range[1])
+	}
+	return f, nil
+}
+
+// condValue is one condition of one sample: an index into the condition's
+// values, or a number for float conditions.
+type condValue struct {
+	index int
+	value float64
+}
+
+func (cv condValue) String(c zoo.Condition) string {
+	if c.IsFloat() {
+		return strconv.FormatFloat(cv.value, 'g', -1, 64)
+	}
+	return c.Values[cv.index]
+}
+
+// conditionsFor returns each condition's value for sample index: recorded
+// (ConditionsAt), fixed (Conditions), or mixed in balance over the indices.
+// Float conditions not given take their default.
+func (g *Generator) conditionsFor(index int, opt Options) ([]condValue, error) {
+	out := make([]condValue, len(g.sig.Conditions))
+	var at map[string]string
+	if opt.ConditionsAt != nil {
+		at = opt.ConditionsAt(index)
+	}
 	radix := 1
 	for i, c := range g.sig.Conditions {
-		if v, ok := given[c.Name]; ok {
-			out[i] = conditionIndex(c, v)
-			continue
+		v, ok := at[c.Name]
+		if !ok {
+			v, ok = opt.Conditions[c.Name]
 		}
-		out[i] = (index / radix) % len(c.Values)
-		radix *= len(c.Values)
+		switch {
+		case c.IsFloat() && ok:
+			f, err := floatCondition(c, v)
+			if err != nil {
+				return nil, fmt.Errorf("model %s, sample %d: %w", g.Model.ID, index, err)
+			}
+			out[i].value = f
+		case c.IsFloat():
+			out[i].value = c.Default
+		case ok:
+			if out[i].index = conditionIndex(c, v); out[i].index < 0 {
+				return nil, fmt.Errorf("model %s, sample %d: condition %s=%q is not one of %s", g.Model.ID, index, c.Name, v, strings.Join(c.Values, ", "))
+			}
+		default:
+			out[i].index = (index / radix) % len(c.Values)
+			radix *= len(c.Values)
+		}
 	}
-	return out
+	return out, nil
 }
 
 // Block returns the model's compute block (see zoo.Signature.Batch).
@@ -203,14 +300,21 @@ func (g *Generator) Generate(ctx context.Context, start, count int, opt Options)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		block, err := g.forwardBlock(b, q, opt)
+		n := q
+		if len(g.inputs) > 0 {
+			// The last block of an image-to-image run stops at the last
+			// input instead of computing padding copies: its size depends
+			// only on the number of inputs, never on the batch size asked.
+			n = min(q, len(opt.Inputs)-b)
+		}
+		block, err := g.forwardBlock(b, n, opt)
 		if err != nil {
 			return nil, err
 		}
 		lo, hi := max(start, b)-b, min(start+count, b+q)-b
 		for _, smp := range block[lo:hi] {
-			if err := g.checkFinite(smp); err != nil {
-				return nil, err
+			if smp.bad != nil {
+				return nil, smp.bad
 			}
 			out = append(out, smp)
 		}
@@ -242,33 +346,53 @@ func (g *Generator) forwardBlock(start, count int, opt Options) ([]Sample, error
 		}
 		inputs = append(inputs, t)
 	}
-	conds := make([][]int, count)
+	conds := make([][]condValue, count)
 	for i := range conds {
-		conds[i] = g.conditionsFor(start+i, opt.Conditions)
-	}
-	for ci := range g.sig.Conditions {
-		idx := make([]int64, count)
-		for i := range idx {
-			idx[i] = int64(conds[i][ci])
+		cv, err := g.conditionsFor(start+i, opt)
+		if err != nil {
+			return nil, err
 		}
-		t, err := torch.FromInt64(idx, []int64{int64(count)}, g.Device)
+		conds[i] = cv
+	}
+	for ci, c := range g.sig.Conditions {
+		var t torch.Tensor
+		var err error
+		if c.IsFloat() {
+			v := make([]float32, count)
+			for i := range v {
+				v[i] = float32(conds[i][ci].value)
+			}
+			t, err = torch.FromFloat32(v, []int64{int64(count)}, g.Device)
+		} else {
+			idx := make([]int64, count)
+			for i := range idx {
+				idx[i] = int64(conds[i][ci].index)
+			}
+			t, err = torch.FromInt64(idx, []int64{int64(count)}, g.Device)
+		}
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, t)
+	}
+	for ii := range g.inputs {
+		t, err := g.inputTensor(ii, start, count, g.inputFiles(ii, opt))
 		if err != nil {
 			return nil, err
 		}
 		inputs = append(inputs, t)
 	}
 
-	if g.sig.Input != nil {
-		t, err := g.inputTensor(start, count, opt.Inputs)
-		if err != nil {
-			return nil, err
+	if g.sig.Stochastic {
+		seededForward.Lock()
+		defer seededForward.Unlock()
+		if err := torch.ManualSeed(BlockSeed(opt.Seed, uint64(start))); err != nil {
+			return nil, fmt.Errorf("model %s: %w", g.Model.ID, err)
 		}
-		inputs = append(inputs, t)
 	}
-
-	res, err := g.module.Forward(inputs...)
+	res, err := g.module.ForwardWith(inputs, g.args)
 	if err != nil {
-		return nil, fmt.Errorf("model %s, samples %d..%d: %w", g.Model.ID, start, start+count-1, err)
+		return nil, g.explainForwardError(start, count, inputs, err)
 	}
 	defer res.Close()
 	tensors, err := g.matchOutputs(res)
@@ -279,47 +403,194 @@ func (g *Generator) forwardBlock(start, count int, opt Options) ([]Sample, error
 	samples := make([]Sample, count)
 	for i := range samples {
 		samples[i] = Sample{Index: start + i, Outputs: make([]Output, len(g.sig.Outputs))}
-		if g.sig.Input != nil && start+i < len(opt.Inputs) {
+		if len(g.inputs) > 0 && start+i < len(opt.Inputs) {
 			samples[i].Input = filepath.Base(opt.Inputs[start+i])
 		}
 		if len(g.sig.Conditions) > 0 {
 			samples[i].Conditions = map[string]string{}
 			for ci, c := range g.sig.Conditions {
-				samples[i].Conditions[c.Name] = c.Values[conds[i][ci]]
+				samples[i].Conditions[c.Name] = conds[i][ci].String(c)
 			}
 		}
 	}
+	// One copy of each module output from LibTorch into Go memory; outputs
+	// cut from the same tensor (a channel split) share it.
+	copied := map[int]*rawOutput{}
 	for oi, spec := range g.sig.Outputs {
-		per := spec.Channels * spec.Height * spec.Width
-		if err := g.checkShape(tensors[oi], spec, count); err != nil {
+		ti := tensors[oi]
+		raw, ok := copied[ti]
+		if !ok {
+			if raw, err = copyRaw(res.Tensors[ti], count); err != nil {
+				return nil, fmt.Errorf("model %s: output %q: %w", g.Model.ID, spec.Name, err)
+			}
+			copied[ti] = raw
+		}
+		if err := g.checkShape(raw, spec, count); err != nil {
 			return nil, err
 		}
-		// One copy from LibTorch into Go memory; samples share the buffer.
-		buf := make([]float32, count*per)
-		if err := torch.CopyFloat32(tensors[oi], buf); err != nil {
-			return nil, err
-		}
+		per := raw.per()
 		for i := range samples {
-			samples[i].Outputs[oi] = Output{Spec: spec, Data: buf[i*per : (i+1)*per : (i+1)*per]}
+			if bad := firstNonFinite(raw.data[i*per : (i+1)*per]); bad >= 0 && samples[i].bad == nil {
+				// Checked on raw values, before post-processing could map
+				// them into plausible pixels; reported only if the sample
+				// is asked for (padding samples may be garbage).
+				samples[i].bad = fmt.Errorf("model %s produced a non-finite value (%v) in output %q of sample %d: the module is broken or numerically unstable on this device",
+					g.Model.ID, raw.data[i*per+bad], spec.Name, start+i)
+			}
+			samples[i].Outputs[oi] = raw.output(i, spec)
 		}
 	}
 	return samples, nil
 }
 
+// BlockSeed is the LibTorch seed for the compute block starting at sample
+// start of a run with seed: a stochastic module draws the same numbers for
+// the same block whatever batch size, worker or resume point ran it.
+func BlockSeed(seed, start uint64) uint64 {
+	return splitmix64(seed ^ splitmix64(start+0x9e3779b97f4a7c15))
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// explainForwardError turns a TorchScript failure into one sentence naming
+// what zoo fed the module and what the module objected to. The full
+// interpreter trace (tens of lines of TorchScript source) is kept only with
+// ZOO_DEBUG=1.
+func (g *Generator) explainForwardError(start, count int, inputs []torch.Tensor, err error) error {
+	var fed []string
+	if g.latentN > 0 {
+		fed = append(fed, fmt.Sprintf("latent %v", append([]int64{int64(count)}, g.latentSh...)))
+	}
+	if n := len(g.sig.Conditions); n > 0 {
+		fed = append(fed, fmt.Sprintf("%d condition tensor(s) [%d]", n, count))
+	}
+	for _, in := range g.inputs {
+		fed = append(fed, fmt.Sprintf("image %q [%d %d %d %d]", in.Name, count, in.Channels, in.Height, in.Width))
+	}
+	if len(g.args) > 0 {
+		fed = append(fed, fmt.Sprintf("arguments %v", g.args))
+	}
+	msg := err.Error()
+	if os.Getenv("ZOO_DEBUG") == "" {
+		msg = ForwardErrorCause(msg)
+	}
+	return fmt.Errorf("model %s rejected the inputs its catalog signature describes (%s) for samples %d..%d: %s. Check [model.signature] against the module's forward (zoo catalog validate --load runs one block); ZOO_DEBUG=1 shows the full TorchScript trace",
+		g.Model.ID, strings.Join(fed, ", "), start, start+count-1, strings.TrimRight(msg, ". "))
+}
+
+// ForwardErrorCause picks the line of a TorchScript error that says what
+// went wrong: the exception's own message, not the interpreter's call stack.
+func ForwardErrorCause(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		for _, p := range []string{"RuntimeError: ", "ValueError: ", "TypeError: ", "IndexError: ", "AssertionError: ", "Exception: "} {
+			if j := strings.Index(l, p); j >= 0 {
+				return strings.TrimSpace(l[j+len(p):])
+			}
+		}
+	}
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "Expected") || strings.Contains(l, "size mismatch") || strings.Contains(l, "must match the size") {
+			return l
+		}
+	}
+	first := strings.TrimSpace(lines[0])
+	return first
+}
+
+// rawOutput is one module output of a block, copied into Go memory.
+type rawOutput struct {
+	data  []float32
+	shape []int64 // [N, C, H, W]
+}
+
+func (r *rawOutput) per() int {
+	return int(r.shape[1] * r.shape[2] * r.shape[3])
+}
+
+func copyRaw(t torch.Tensor, count int) (*rawOutput, error) {
+	shape, err := torch.Shape(t)
+	if err != nil {
+		return nil, err
+	}
+	if len(shape) != 4 || shape[0] != int64(count) {
+		return &rawOutput{shape: shape}, nil // checkShape explains
+	}
+	n := int64(1)
+	for _, d := range shape {
+		if d <= 0 || d > 1<<24 {
+			return &rawOutput{shape: shape}, nil
+		}
+		n *= d
+	}
+	if n > 1<<31 {
+		return nil, fmt.Errorf("tensor of shape %v is too large to copy", shape)
+	}
+	buf := make([]float32, n)
+	if err := torch.CopyFloat32(t, buf); err != nil {
+		return nil, err
+	}
+	return &rawOutput{data: buf, shape: shape}, nil
+}
+
+// output cuts sample i's declared output from the raw tensor: its
+// channels, transposed and post-processed as the catalog says. An output
+// that is the whole tensor, unprocessed, shares the buffer.
+func (r *rawOutput) output(i int, spec zoo.TensorSpec) Output {
+	per := r.per()
+	src := r.data[i*per : (i+1)*per : (i+1)*per]
+	if spec.Post == nil && spec.ChannelOffset == 0 && int64(spec.Channels) == r.shape[1] {
+		return Output{Spec: spec, Data: src}
+	}
+	return Output{Spec: postSpec(spec), Data: cut(src, int(r.shape[2]), int(r.shape[3]), spec)}
+}
+
 // TakesInput reports whether the model needs input images.
-func (g *Generator) TakesInput() bool { return g.sig.Input != nil }
+func (g *Generator) TakesInput() bool { return len(g.inputs) > 0 }
+
+// ImageInputs returns the model's image inputs in forward order.
+func (g *Generator) ImageInputs() []zoo.TensorSpec { return g.inputs }
 
 // LatentSize is the number of latent values per sample (0: no latent).
 func (g *Generator) LatentSize() int { return g.latentN }
 
+// inputFiles returns the files of image input ii.
+func (g *Generator) inputFiles(ii int, opt Options) []string {
+	if ii == 0 {
+		return opt.Inputs
+	}
+	return opt.NamedInputs[g.inputs[ii].Name]
+}
+
 func (g *Generator) checkInputCount(end int, opt Options) error {
 	switch {
-	case g.sig.Input == nil && len(opt.Inputs) > 0:
+	case len(g.inputs) == 0 && (len(opt.Inputs) > 0 || len(opt.NamedInputs) > 0):
 		return fmt.Errorf("model %s is %s and takes no input images", g.Model.ID, functionOf(g.Model))
-	case g.sig.Input != nil && len(opt.Inputs) == 0:
+	case len(g.inputs) > 0 && len(opt.Inputs) == 0:
 		return fmt.Errorf("model %s is image-to-image: give it input images (--input DIR)", g.Model.ID)
-	case g.sig.Input != nil && end > len(opt.Inputs):
-		return fmt.Errorf("model %s: %d samples asked for but only %d input images given (one sample per input)", g.Model.ID, end, len(opt.Inputs))
+	}
+	for ii, in := range g.inputs {
+		files := g.inputFiles(ii, opt)
+		switch {
+		case ii > 0 && len(files) == 0:
+			return fmt.Errorf("model %s takes a second image input %q: give it with --input %s=DIR", g.Model.ID, in.Name, in.Name)
+		case ii > 0 && len(files) != len(opt.Inputs):
+			return fmt.Errorf("model %s: input %q has %d images but the first input has %d; give one of each per sample", g.Model.ID, in.Name, len(files), len(opt.Inputs))
+		case end > len(files):
+			return fmt.Errorf("model %s: %d samples asked for but only %d input images given (one sample per input)", g.Model.ID, end, len(files))
+		}
+	}
+	for name := range opt.NamedInputs {
+		if !slices.ContainsFunc(g.inputs[min(1, len(g.inputs)):], func(s zoo.TensorSpec) bool { return s.Name == name }) {
+			return fmt.Errorf("model %s has no second image input %q", g.Model.ID, name)
+		}
 	}
 	return nil
 }
@@ -332,27 +603,38 @@ func functionOf(m *zoo.Model) string {
 }
 
 // CheckInputs reads every input file in paths and checks it against the
-// declared input, so a bad file is reported before anything is generated.
+// model's first image input, so a bad file is reported before anything is
+// generated.
 func (g *Generator) CheckInputs(paths []string) error {
-	if g.sig.Input == nil {
+	if len(g.inputs) == 0 {
 		if len(paths) > 0 {
 			return fmt.Errorf("model %s is %s and takes no input images", g.Model.ID, functionOf(g.Model))
 		}
 		return nil
 	}
-	for _, p := range paths {
-		if _, err := imagein.Load(p, *g.sig.Input, g.Model.ID); err != nil {
-			return err
-		}
-	}
-	return nil
+	return g.CheckNamedInputs(g.inputs[0].Name, paths)
 }
 
-// inputTensor reads the input images of samples [start, start+count) into
-// one [count, C, H, W] tensor. Block positions past the last input repeat
-// it; their results are dropped.
-func (g *Generator) inputTensor(start, count int, paths []string) (torch.Tensor, error) {
-	spec := *g.sig.Input
+// CheckNamedInputs checks the files of the image input called name.
+func (g *Generator) CheckNamedInputs(name string, paths []string) error {
+	for _, in := range g.inputs {
+		if in.Name != name {
+			continue
+		}
+		for _, p := range paths {
+			if _, err := imagein.Load(p, in, g.Model.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("model %s has no image input %q", g.Model.ID, name)
+}
+
+// inputTensor reads image input ii of samples [start, start+count) into one
+// [count, C, H, W] tensor.
+func (g *Generator) inputTensor(ii, start, count int, paths []string) (torch.Tensor, error) {
+	spec := g.inputs[ii]
 	per := spec.Channels * spec.Height * spec.Width
 	buf := make([]float32, count*per)
 	for i := 0; i < count; i++ {
@@ -366,31 +648,50 @@ func (g *Generator) inputTensor(start, count int, paths []string) (torch.Tensor,
 	return torch.FromFloat32(buf, []int64{int64(count), int64(spec.Channels), int64(spec.Height), int64(spec.Width)}, g.Device)
 }
 
-// matchOutputs orders the module's result as the signature declares: by name
-// for dict results, by position otherwise.
-func (g *Generator) matchOutputs(res *torch.Result) ([]torch.Tensor, error) {
+// matchOutputs says which module result each declared output comes from:
+// its Source (a dict key or a tuple position), else its own name for dict
+// results or its position.
+func (g *Generator) matchOutputs(res *torch.Result) ([]int, error) {
 	want := g.sig.Outputs
+	out := make([]int, len(want))
 	if res.Names != nil {
-		byName := map[string]torch.Tensor{}
+		byName := map[string]int{}
 		for i, n := range res.Names {
-			byName[n] = res.Tensors[i]
+			byName[n] = i
 		}
-		out := make([]torch.Tensor, len(want))
 		for i, spec := range want {
-			t, ok := byName[spec.Name]
+			key := cmp.Or(spec.Source, spec.Name)
+			t, ok := byName[key]
 			if !ok {
 				got := append([]string(nil), res.Names...)
 				sort.Strings(got)
-				return nil, fmt.Errorf("model %s returned outputs %v but the catalog declares %q", g.Model.ID, got, spec.Name)
+				return nil, fmt.Errorf("model %s returned outputs %v but the catalog declares %q", g.Model.ID, got, key)
 			}
 			out[i] = t
 		}
 		return out, nil
 	}
-	if len(res.Tensors) != len(want) {
+	sourced := false
+	for i, spec := range want {
+		out[i] = i
+		if spec.Source != "" {
+			sourced = true
+			n, err := strconv.Atoi(spec.Source)
+			if err != nil || n < 0 || n >= len(res.Tensors) {
+				return nil, fmt.Errorf("model %s returned %d output tensor(s) but output %q names source %q; use a position 0..%d", g.Model.ID, len(res.Tensors), spec.Name, spec.Source, len(res.Tensors)-1)
+			}
+			out[i] = n
+		}
+	}
+	if !sourced && len(res.Tensors) != len(want) {
 		return nil, fmt.Errorf("model %s returned %d output tensor(s) but the catalog declares %d (%s)", g.Model.ID, len(res.Tensors), len(want), outputNames(want))
 	}
-	return res.Tensors, nil
+	for i := range want {
+		if out[i] >= len(res.Tensors) {
+			return nil, fmt.Errorf("model %s returned %d output tensor(s) but the catalog declares %d (%s); give the outputs cut from one tensor a source", g.Model.ID, len(res.Tensors), len(want), outputNames(want))
+		}
+	}
+	return out, nil
 }
 
 func outputNames(specs []zoo.TensorSpec) string {
@@ -401,35 +702,29 @@ func outputNames(specs []zoo.TensorSpec) string {
 	return strings.Join(names, ", ")
 }
 
-func (g *Generator) checkShape(t torch.Tensor, spec zoo.TensorSpec, count int) error {
-	shape, err := torch.Shape(t)
-	if err != nil {
-		return err
+// checkShape checks that the raw tensor holds the declared output: N
+// samples, at least ChannelOffset+Channels channels, and the declared height
+// and width (swapped when the post-processing transposes).
+func (g *Generator) checkShape(raw *rawOutput, spec zoo.TensorSpec, count int) error {
+	shape := raw.shape
+	h, w := int64(spec.Height), int64(spec.Width)
+	if spec.Post != nil && spec.Post.Transpose {
+		h, w = w, h
 	}
-	want := []int64{int64(count), int64(spec.Channels), int64(spec.Height), int64(spec.Width)}
-	if len(shape) == len(want) {
-		same := true
-		for i := range want {
-			same = same && shape[i] == want[i]
+	if len(shape) == 4 && raw.data != nil && shape[0] == int64(count) && shape[2] == h && shape[3] == w {
+		if spec.ChannelOffset == 0 && shape[1] == int64(spec.Channels) {
+			return nil
 		}
-		if same {
+		if spec.Source != "" && shape[1] >= int64(spec.ChannelOffset+spec.Channels) {
 			return nil
 		}
 	}
-	return fmt.Errorf("model %s: output %q has shape %v, but the catalog declares %v (N, channels, height, width); fix the catalog entry's signature or the exported module",
-		g.Model.ID, spec.Name, shape, want)
-}
-
-// checkFinite refuses NaN and Inf values: written as images they would be
-// silently clipped into plausible-looking pixels.
-func (g *Generator) checkFinite(s Sample) error {
-	for _, o := range s.Outputs {
-		if bad := firstNonFinite(o.Data); bad >= 0 {
-			return fmt.Errorf("model %s produced a non-finite value (%v) in output %q of sample %d: the module is broken or numerically unstable on this device",
-				g.Model.ID, o.Data[bad], o.Spec.Name, s.Index)
-		}
+	want := fmt.Sprint([]int64{int64(count), int64(spec.Channels), h, w})
+	if spec.Source != "" {
+		want = fmt.Sprintf("[%d ≥%d %d %d] (channels %d..%d of source %s)", count, spec.ChannelOffset+spec.Channels, h, w, spec.ChannelOffset, spec.ChannelOffset+spec.Channels-1, spec.Source)
 	}
-	return nil
+	return fmt.Errorf("model %s: output %q has shape %v, but the catalog declares %s (N, channels, height, width); fix the catalog entry's signature or the exported module",
+		g.Model.ID, spec.Name, shape, want)
 }
 
 func firstNonFinite(v []float32) int {

@@ -26,6 +26,11 @@ type Provenance struct {
 	Input      string            `json:"input,omitempty"` // input file name, image-to-image models
 	Generator  string            `json:"generator"`       // zoo version
 	Demo       bool              `json:"demo,omitempty"`
+	// Reproducible says what repeats: zoo.Model.Reproducibility.
+	Reproducible string `json:"reproducible,omitempty"`
+	// Latents names the file latents came from (zoo generate --latents,
+	// "FILE sha256 HEX"); the seed then did not choose them.
+	Latents string `json:"latents,omitempty"`
 	// Modality and Organ come from the catalog entry (first value), for
 	// formats with such fields (DICOM); "" when unknown.
 	Modality string `json:"modality,omitempty"`

@@ -58,6 +58,9 @@ type Record struct {
 	SHA256     string            `json:"sha256"`
 	Seed       uint64            `json:"seed"`
 	Synthetic  bool              `json:"synthetic"`
+	// Reproducible says what repeats: zoo.Model.Reproducibility.
+	Reproducible string `json:"reproducible,omitempty"`
+	Latents      string `json:"latents,omitempty"` // as Provenance.Latents
 }
 
 // Mode says what to do with an output directory that already has content.

@@ -152,6 +152,55 @@ class ImageMask(torch.nn.Module):
         }
 
 
+class FourChannel(torch.nn.Module):
+    """z [N, 8] -> [N, 4, 4, 4] in [-1, 1]: channels 0-2 an "RGB image", 3 a "mask",
+    each channel a different function of z so a wrong split shows."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        chans = [torch.tanh(z[:, :4] * (k + 1) - k).repeat(1, 4) for k in range(4)]
+        return torch.stack(chans, 1).reshape(z.shape[0], 4, 4, 4)
+
+
+class Inpaint(torch.nn.Module):
+    """Two image inputs: x, m [N, 1, 8, 8] -> x where m < 0.5, else 0.25."""
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return torch.where(m < 0.5, x, torch.full_like(x, 0.25))
+
+
+class FloatCond(torch.nn.Module):
+    """z [N, 8], c float32 [N] -> [N, 1, 4, 4] = tanh(z-ish) * c."""
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return (torch.tanh(z).repeat(1, 2) * c.unsqueeze(1)).reshape(z.shape[0], 1, 4, 4)
+
+
+class NoisyGen(torch.nn.Module):
+    """z [N, 8] -> [N, 1, 4, 4] with torch.randn noise drawn inside forward."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        y = torch.tanh(z.repeat(1, 2)) + 0.1 * torch.randn(z.shape[0], 16)
+        return y.reshape(z.shape[0], 1, 4, 4)
+
+
+class StepAlpha(torch.nn.Module):
+    """forward(z, step: int, alpha: float), as ProGAN's: [N, 1, 4, 4] = tanh(z) * step * alpha / 10."""
+
+    def forward(self, z: torch.Tensor, step: int, alpha: float) -> torch.Tensor:
+        return (torch.tanh(z.repeat(1, 2)) * float(step) * alpha / 10).reshape(z.shape[0], 1, 4, 4)
+
+
+class WantsDCGANLatent(torch.nn.Module):
+    """A DCGAN-like first layer: z [N, 8, 1, 1] -> [N, 1, 4, 4] (a [N, 8] latent is an error)."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.ConvTranspose2d(8, 1, 4, 1, 0)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.up(z))
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -171,6 +220,12 @@ def main():
         "translate.pt": Translate(),
         "noisy_translate.pt": NoisyTranslate(),
         "image_mask.pt": ImageMask(),
+        "four_channel.pt": FourChannel(),
+        "inpaint.pt": Inpaint(),
+        "float_cond.pt": FloatCond(),
+        "noisy_gen.pt": NoisyGen(),
+        "step_alpha.pt": StepAlpha(),
+        "wants_dcgan_latent.pt": WantsDCGANLatent(),
     }
     for name, module in modules.items():
         torch.jit.save(torch.jit.script(module.eval()), os.path.join(out, name))

@@ -379,6 +379,10 @@ def model_lines(mid, m):
     emit(L, "dependencies", strings(ex.get("dependencies")))
     L.append("latent_size = %d" % as_int(gm.get("input_latent_vector_size"), mid + " latent"))
     emit(L, "inputs", strings(desc.get("inputs")))
+    # What zoo import needs to call generate() as medigan does (medigan keeps
+    # this in its global config, not in the package zip).
+    emit(L, "generate", gm.get("name") or "generate")
+    emit(L, "custom_args", json.dumps((gm.get("args") or {}).get("custom") or {}, sort_keys=True))
 
     for name, mt in metrics_of(mid, sel.get("performance"), dataset).items():
         L += ["", "[model.metrics.%s]" % tkey(name)]

@@ -294,7 +294,7 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusUnprocessableEntity, "%v", loader.NotRunnableError(m))
 		return
 	}
-	if m.Signature.Input != nil {
+	if len(m.Signature.ImageInputs()) > 0 {
 		httpError(w, http.StatusUnprocessableEntity, "model %s is image-to-image: it needs input images, which this API does not take; use zoo generate --input", m.ID)
 		return
 	}

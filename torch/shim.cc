@@ -5,6 +5,7 @@
 
 #include <torch/cuda.h>
 #include <torch/script.h>
+#include <torch/utils.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <ATen/Parallel.h>
@@ -306,6 +307,11 @@ char *zt_set_deterministic(int on) {
   return run([&] {
     at::globalContext().setDeterministicAlgorithms(on != 0, /*warn_only=*/true);
   });
+}
+
+char *zt_manual_seed(uint64_t seed) {
+  // torch::manual_seed seeds the CPU generator and every CUDA device's.
+  return run([&] { torch::manual_seed(seed); });
 }
 
 }  // extern "C"

@@ -89,6 +89,9 @@ int zt_cuda_device_count(void);
 // zt_set_deterministic asks LibTorch for deterministic kernels, so that a
 // sample's values do not depend on the batch it was computed in.
 char *zt_set_deterministic(int on);
+// zt_manual_seed seeds LibTorch's default generators (CPU and CUDA), which
+// modules that draw random numbers inside forward use.
+char *zt_manual_seed(uint64_t seed);
 
 #ifdef __cplusplus
 }

@@ -70,6 +70,13 @@ func CUDAAvailable() bool { return C.zt_cuda_available() != 0 }
 // CUDADeviceCount returns the number of visible CUDA devices.
 func CUDADeviceCount() int { return int(C.zt_cuda_device_count()) }
 
+// ManualSeed seeds LibTorch's default random generators (CPU and every CUDA
+// device). They are process-wide: callers that need a seeded forward call
+// must hold their own lock across ManualSeed and Forward.
+func ManualSeed(seed uint64) error {
+	return shimError("seed the random generator", C.zt_manual_seed(C.uint64_t(seed)))
+}
+
 // SetDeterministic asks LibTorch for deterministic algorithms.
 func SetDeterministic(on bool) error {
 	v := 0

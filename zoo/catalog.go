@@ -5,6 +5,8 @@ package zoo
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -79,6 +81,14 @@ type Model struct {
 	Metrics   map[string]Metric `toml:"metrics"`
 	Artifact  Artifact          `toml:"artifact"`
 	Signature *Signature        `toml:"signature"` // nil: not runnable in zoo
+	// Imported is the report of the `zoo import` that made this entry
+	// runnable: what ran, how it was exported and how it was verified.
+	Imported *Imported `toml:"imported,omitempty"`
+	// Overlay marks an entry that adds to the entry of the same id loaded
+	// before it instead of replacing it: the sections it sets replace the
+	// base's, its metrics are added to the base's. zoo import writes
+	// overlays, so the catalog's description, metrics and provenance stay.
+	Overlay bool `toml:"overlay,omitempty"`
 	// Upstream describes how the original (medigan) package runs, so zoo can
 	// say what running it would need. Nil for models made for zoo.
 	Upstream *Upstream `toml:"upstream"`
@@ -87,6 +97,9 @@ type Model struct {
 	// Line is the line of its [[model]] header there. Set by the parser.
 	Source string `toml:"-"`
 	Line   int    `toml:"-"`
+	// Overlays lists the catalogs whose overlay entries were applied to
+	// this one, in order.
+	Overlays []string `toml:"-"`
 }
 
 // Training records how a model was made: required for demo models so that
@@ -109,10 +122,10 @@ type Metric struct {
 	Value     float64 `toml:"value"`
 	Direction string  `toml:"direction"` // "lower" or "higher" is better
 	Meaning   string  `toml:"meaning"`
-	Source    string  `toml:"source"`    // "self-reported" or "measured by zoo"
-	Extractor string  `toml:"extractor"` // feature extractor, e.g. "inception-v3 (ImageNet)"
-	Images    int     `toml:"images"`    // number of images in the computation
-	Reference string  `toml:"reference"` // reference set
+	Source    string  `toml:"source,omitempty"` // "self-reported" or "measured by zoo"
+	Extractor string  `toml:"extractor"`        // feature extractor, e.g. "inception-v3 (ImageNet)"
+	Images    int     `toml:"images"`           // number of images in the computation
+	Reference string  `toml:"reference"`        // reference set
 }
 
 // Artifact says where a model's files are and how to check them.
@@ -139,8 +152,21 @@ type Signature struct {
 	Distribution string      `toml:"distribution"`
 	Conditions   []Condition `toml:"conditions"`
 	// Input is the image input of image-to-image models.
-	Input   *TensorSpec  `toml:"input"`
+	Input *TensorSpec `toml:"input"`
+	// Inputs are further named image inputs, after Input, for models that
+	// take several images (an inpainting generator takes an image and a
+	// mask). The module receives them in this order, after the conditions.
+	Inputs  []TensorSpec `toml:"inputs,omitempty"`
 	Outputs []TensorSpec `toml:"outputs"`
+	// Args are fixed scalar forward arguments passed after the tensors, in
+	// order (ProGAN's forward(z, step, alpha)).
+	Args []ScalarArg `toml:"args,omitempty"`
+	// Stochastic marks a module that draws random numbers inside forward
+	// (aten::randn, dropout in training mode, ...). zoo seeds LibTorch's
+	// generator from (seed, block start) before each compute block, so runs
+	// repeat on the same device; the draws differ from the original
+	// package's, and provenance says so.
+	Stochastic bool `toml:"stochastic,omitempty"`
 	// Batch is the model's compute block: zoo runs forward on exactly this
 	// many samples at a time, aligned to multiples of it from index 0. Many
 	// LibTorch kernels (MKL's matrix products behind Linear layers, for one)
@@ -153,11 +179,62 @@ type Signature struct {
 // DefaultBatch is the compute block of models that declare none.
 const DefaultBatch = 16
 
-// Condition is a named class condition with its allowed values. The module
-// receives the index of the chosen value as an int64 tensor of shape [N].
+// MaxBatch bounds a declared compute block, so a catalog cannot make zoo
+// allocate a block of a million samples.
+const MaxBatch = 4096
+
+// Condition types.
+const (
+	ConditionIndex = "index" // the default: one of Values, passed as its index (int64 [N])
+	ConditionFloat = "float" // a number, passed as float32 [N]
+)
+
+// Condition is a named condition. An index condition (the default) has
+// allowed values and the module receives the index of the chosen value as
+// an int64 tensor of shape [N]; a float condition is a number (within Range
+// when one is given, Default when not chosen) passed as float32 [N].
 type Condition struct {
-	Name   string   `toml:"name"`
-	Values []string `toml:"values"`
+	Name    string     `toml:"name"`
+	Type    string     `toml:"type,omitempty"` // ConditionIndex (default) or ConditionFloat
+	Values  []string   `toml:"values"`
+	Default float64    `toml:"default,omitempty"` // float conditions
+	Range   [2]float64 `toml:"range,omitempty"`   // float conditions: allowed [low, high]; zero: any
+}
+
+// IsFloat reports whether the condition takes a number.
+func (c Condition) IsFloat() bool { return c.Type == ConditionFloat }
+
+// ScalarArg is one fixed scalar forward argument.
+type ScalarArg struct {
+	Name  string  `toml:"name"`
+	Type  string  `toml:"type,omitempty"` // "int", "float" or "bool"
+	Value float64 `toml:"value"`
+}
+
+// Imported records a zoo import: enough to judge the conversion without
+// rerunning it.
+type Imported struct {
+	Date           string   `toml:"date"`
+	ZooVersion     string   `toml:"zoo_version"`
+	Package        string   `toml:"package"` // where the package came from
+	PackageSHA256  string   `toml:"package_sha256"`
+	Checkpoint     string   `toml:"checkpoint"`
+	CheckpointSHA  string   `toml:"checkpoint_sha256"`
+	Sandbox        string   `toml:"sandbox"` // how the package code was confined
+	Python         string   `toml:"python"`
+	Torch          string   `toml:"torch"`
+	Generate       string   `toml:"generate"` // the call that ran, with its arguments
+	Export         string   `toml:"export"`   // torch.jit.script or torch.jit.trace
+	MaxAbsDiff     float64  `toml:"max_abs_diff"`
+	BitIdentical   bool     `toml:"bit_identical"` // TorchScript raw output = eager's, bit for bit
+	Block          string   `toml:"block"`         // why the compute block is what it is
+	Images         int      `toml:"images"`        // package images compared with zoo's
+	Pixels         int64    `toml:"pixels"`
+	PixelsEqual    int64    `toml:"pixels_equal"`
+	PixelIdentical bool     `toml:"pixel_identical"`
+	Unexpressed    []string `toml:"unexpressed"` // package outputs zoo does not reproduce, and why
+	Warnings       []string `toml:"warnings"`
+	Seconds        float64  `toml:"seconds"`
 }
 
 // TensorSpec declares one image-like tensor of shape [N, Channels, Height, Width].
@@ -168,6 +245,60 @@ type TensorSpec struct {
 	Height   int        `toml:"height"`
 	Width    int        `toml:"width"`
 	Range    [2]float64 `toml:"range"` // value range, e.g. [-1, 1]
+
+	// Outputs only. Source names the module output this one is cut from: a
+	// dict key, or a position ("0", "1", ...) in a tuple result. Empty: the
+	// output's own name (dict results) or position. ChannelOffset is the
+	// first channel taken from it, so one 4-channel tensor can be split
+	// into an RGB image (offset 0, 3 channels) and a mask (offset 3).
+	Source        string `toml:"source,omitempty"`
+	ChannelOffset int    `toml:"channel_offset,omitempty"`
+	// Post, when set, is how the original package turned raw values into
+	// 8-bit pixels; zoo applies it exactly (see Post) and the output's
+	// values become those pixels, 0..255.
+	Post *Post `toml:"post,omitempty"`
+}
+
+// Post describes a package's post-processing of one raw output, as found
+// and verified by zoo import. Per value x (float32), in this order:
+//
+//	t = (x - Map[0]) / (Map[1] - Map[0])     in the first precision
+//	t = min(max(t, 0), 1)                    if Clamp
+//	y = t * (Map[3] - Map[2]) + Map[2]       in the second precision
+//	y = Cast(y)                              truncate, round (half to even) or floor
+//	y = Overflow(y)                          clip to [0, 255], or wrap modulo 256 like a C uint8 cast
+//	y = LUT[y]                               if LUT is set (a colormap lookup)
+//
+// Threshold, when set, replaces all of that: y = Map[3] if x > Threshold,
+// else Map[2]. Transpose swaps height and width first; BGR reverses the
+// channel order (cv2 writes arrays as BGR).
+type Post struct {
+	Map        [4]float64 `toml:"map"`           // [from_low, from_high, to_low, to_high]
+	Clamp      bool       `toml:"clamp"`         // clamp the normalised value to [0, 1]
+	Arithmetic string     `toml:"arithmetic"`    // "float32" (default), "float64", "float32,float64"
+	Cast       string     `toml:"cast"`          // "truncate" (default), "round", "floor"
+	Overflow   string     `toml:"overflow"`      // "clip" (default) or "wrap"
+	LUT        []int      `toml:"lut,omitempty"` // 256 entries, or none
+	Threshold  *float64   `toml:"threshold,omitempty"`
+	Transpose  bool       `toml:"transpose"`
+	BGR        bool       `toml:"bgr"`
+}
+
+// Post arithmetic, cast and overflow values.
+var (
+	PostArithmetics = []string{"float32", "float64", "float32,float64"}
+	PostCasts       = []string{"truncate", "round", "floor"}
+	PostOverflows   = []string{"clip", "wrap"}
+)
+
+// ImageInputs returns the model's image inputs in the order the module
+// takes them: Input, then Inputs.
+func (s *Signature) ImageInputs() []TensorSpec {
+	var out []TensorSpec
+	if s.Input != nil {
+		out = append(out, *s.Input)
+	}
+	return append(out, s.Inputs...)
 }
 
 // Map renders the model with its catalog (TOML) key names, plus whether it
@@ -187,6 +318,17 @@ func (m *Model) Map() (map[string]any, error) {
 	return out, nil
 }
 
+// Reproducibility says what a run of the model repeats, for provenance:
+// the same bytes for the same model, seed and index, or, for a module that
+// draws random numbers inside forward, the same bytes per compute block on
+// the same device only.
+func (m *Model) Reproducibility() string {
+	if m.Signature != nil && m.Signature.Stochastic {
+		return "per compute block on the same device: the module draws random numbers inside forward, from LibTorch's generator seeded with (seed, block start); CPU and CUDA draw differently, and the draws are not the original package's"
+	}
+	return "bitwise: the same model, seed, index and inputs give the same values whatever the batch size or resume point"
+}
+
 // Runnable reports whether zoo can execute the model itself.
 func (m *Model) Runnable() bool {
 	return m.Signature != nil && m.Artifact.Format == FormatTorchScript
@@ -196,9 +338,62 @@ func (m *Model) Runnable() bool {
 // metadata: zoo never runs them, but shows them so users know what the
 // package expects and what converting it to TorchScript would involve.
 type Upstream struct {
-	Package      string   `toml:"package"`      // medigan package name
-	ModelFile    string   `toml:"model_file"`   // checkpoint inside the package, e.g. 1750.pt
-	Dependencies []string `toml:"dependencies"` // Python packages it imports
-	LatentSize   int      `toml:"latent_size"`  // input_latent_vector_size, 0 if none
-	Inputs       []string `toml:"inputs"`       // its generate() options, as documented
+	Package      string   `toml:"package"`          // medigan package name
+	ModelFile    string   `toml:"model_file"`       // checkpoint inside the package, e.g. 1750.pt
+	Dependencies []string `toml:"dependencies"`     // Python packages it imports
+	LatentSize   int      `toml:"latent_size"`      // input_latent_vector_size, 0 if none
+	Inputs       []string `toml:"inputs,omitempty"` // its generate() options, as documented
+	Generate     string   `toml:"generate"`         // generate method's name in __init__.py
+	CustomArgs   string   `toml:"custom_args"`      // its custom arguments as medigan passes them, a JSON object
+}
+
+// ValidID reports whether id may name a catalog entry.
+func ValidID(id string) bool { return idChars.MatchString(id) }
+
+// DescribeOutput says in words how an output is cut from the module's
+// result and turned into pixels: what zoo info and zoo import show.
+func DescribeOutput(o TensorSpec) string {
+	var parts []string
+	parts = append(parts, fmt.Sprintf("%s, %d×%d, %d channel(s)", o.Kind, o.Width, o.Height, o.Channels))
+	if o.Source != "" || o.ChannelOffset != 0 {
+		parts = append(parts, fmt.Sprintf("channels %d..%d of module output %s", o.ChannelOffset, o.ChannelOffset+o.Channels-1, cmpOr(o.Source, "0")))
+	}
+	if o.Post == nil {
+		if o.Range != [2]float64{} {
+			parts = append(parts, fmt.Sprintf("values in [%g, %g]", o.Range[0], o.Range[1]))
+		}
+		return strings.Join(parts, "; ")
+	}
+	p := o.Post
+	if p.Transpose {
+		parts = append(parts, "height and width swapped")
+	}
+	if p.BGR {
+		parts = append(parts, "channels reversed (BGR)")
+	}
+	if p.Threshold != nil {
+		parts = append(parts, fmt.Sprintf("%g where the value > %g, else %g", p.Map[3], *p.Threshold, p.Map[2]))
+		return strings.Join(parts, "; ")
+	}
+	m := fmt.Sprintf("[%g, %g] mapped onto [%g, %g] in %s", p.Map[0], p.Map[1], p.Map[2], p.Map[3], cmpOr(p.Arithmetic, "float32"))
+	if p.Clamp {
+		m += ", clamped"
+	}
+	m += ", " + cmpOr(p.Cast, "truncate") + "d"
+	if p.Overflow == "wrap" {
+		m += ", wrapping around past 255 like a uint8 cast"
+	} else {
+		m += ", clipped to 0..255"
+	}
+	if p.LUT != nil {
+		m += ", then a 256-entry lookup table (colormap)"
+	}
+	return strings.Join(append(parts, m), "; ")
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -392,6 +392,24 @@ func TestParseProblems(t *testing.T) {
 				`t.toml:15: model a: signature.outputs[1].kind "img" is not one of image, mask, label`,
 				`t.toml:15: model a: output "a" declared twice`,
 			}},
+		{"post-processing and signature extensions", "schema = 1\n" + strings.NewReplacer(
+			"latent = [100]", "latent = [100]\nbatch = 100000\n"+
+				"[[model.signature.conditions]]\nname = \"c\"\ntype = \"int\"\n"+
+				"[[model.signature.conditions]]\nname = \"s\"\ntype = \"float\"\ndefault = 3.0\nrange = [0.0, 1.0]\n"+
+				"[[model.signature.args]]\nname = \"step\"\ntype = \"int\"\nvalue = 6.5\n",
+			"range = [-1, 1]\n", "range = [-1, 1]\nchannel_offset = -1\n[model.signature.outputs.post]\nmap = [1.0, 1.0, 0.0, 255.0]\narithmetic = \"float16\"\nlut = [1, 2]\nbgr = true\n",
+		).Replace(validModel),
+			[]string{
+				`t.toml:16: model 90001_TEST_GAN: signature.batch must be between 1 and 4096 (0: the default 16)`,
+				`t.toml:19: model 90001_TEST_GAN: condition "c": type "int" is not index or float`,
+				`t.toml:23: model 90001_TEST_GAN: condition "s": default 3 is outside its range [0 1]`,
+				`t.toml:28: model 90001_TEST_GAN: argument "step" is an int but its value 6.5 is not a whole number`,
+				`t.toml:38: model 90001_TEST_GAN: signature.outputs[0].channel_offset must not be negative`,
+				`t.toml:40: model 90001_TEST_GAN: signature.outputs[0].post.map must be [from_low, from_high, to_low, to_high] with from_low != from_high`,
+				`t.toml:41: model 90001_TEST_GAN: signature.outputs[0].post.arithmetic "float16" is not one of float32, float64, float32,float64`,
+				`t.toml:42: model 90001_TEST_GAN: signature.outputs[0].post.lut must have 256 entries, not 2`,
+				`t.toml:43: model 90001_TEST_GAN: signature.outputs[0].post.bgr needs a 3-channel output, this one has 1`,
+			}},
 		{"demo needs training", "schema = 1\n" + strings.Replace(validModel, "height = 64\n", "height = 64\ndemo = true\n", 1) +
 			"[model.training]\ndata_source = \"shapes\"\n",
 			[]string{
@@ -473,5 +491,53 @@ func TestLoad(t *testing.T) {
 	if !errors.As(err, &ve) || len(ve.Problems) != 4 ||
 		ve.Problems[0].Source != bad1 || ve.Problems[3].String() != bad2+":1: catalog schema 3 is newer than this zoo understands (1): upgrade zoo" {
 		t.Errorf("bad files: %v", err)
+	}
+}
+
+// TestOverlay: an overlay entry adds to the entry of the same id loaded
+// before it; its metrics are added, everything it leaves unset stays.
+func TestOverlay(t *testing.T) {
+	dir := t.TempDir()
+	base := writeFile(t, dir, "base.toml", "schema = 1\n"+validModel+"[model.metrics.FID]\nvalue = 12\ndirection = \"lower\"\n")
+	over := writeFile(t, dir, "over.toml", `schema = 1
+[[model]]
+id = "90001_test_gan"
+overlay = true
+[model.metrics.KID]
+value = 0.5
+direction = "lower"
+`)
+	cat, err := Load(base, over)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cat.Resolve("90001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Title != "Test GAN" || m.Signature == nil || m.Metrics["FID"].Value != 12 || m.Metrics["KID"].Value != 0.5 {
+		t.Fatalf("merged entry: title %q, signature %v, metrics %v", m.Title, m.Signature, m.Metrics)
+	}
+	if len(m.Overlays) != 1 || m.Overlays[0] != over || m.Source != base {
+		t.Errorf("sources: %s, overlays %v", m.Source, m.Overlays)
+	}
+	// UpsertEntry writes an overlay with only what it sets, and replaces it.
+	out := filepath.Join(dir, "catalogs", "written.toml")
+	for _, v := range []float64{1, 2} {
+		if err := UpsertEntry(out, "# test\n", Model{ID: "90001_TEST_GAN", Overlay: true, Metrics: map[string]Metric{"KID": {Value: v, Direction: "lower"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, _ := os.ReadFile(out)
+	if strings.Contains(string(data), "title") || strings.Count(string(data), "[[model]]") != 1 {
+		t.Errorf("written overlay:\n%s", data)
+	}
+	cat, err = Load(base, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ = cat.Resolve("90001")
+	if m.Metrics["KID"].Value != 2 || m.Title != "Test GAN" {
+		t.Errorf("after upsert: %+v", m.Metrics)
 	}
 }

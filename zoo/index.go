@@ -312,9 +312,9 @@ func (b *indexBuilder) add(m *Model) {
 			b.text(fSignature, o.Name)
 			b.text(fSignature, o.Kind)
 		}
-		if s.Input != nil {
-			b.text(fSignature, s.Input.Name)
-			b.text(fSignature, s.Input.Kind)
+		for _, in := range s.ImageInputs() {
+			b.text(fSignature, in.Name)
+			b.text(fSignature, in.Kind)
 		}
 	}
 	b.text(fOther, m.DatasetType)

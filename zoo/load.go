@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -356,7 +357,8 @@ func fetchRemoteCatalog(ctx context.Context, st *Store, spec, from string) (Cata
 	return CatalogSource{Name: rawURL, From: from, Path: path, URL: rawURL, SHA256: digest}, nil
 }
 
-// merge adds src's models to c, replacing those with the same id.
+// merge adds src's models to c, replacing those with the same id, or
+// adding to them for overlay entries.
 func (c *Catalog) merge(src *Catalog) {
 	at := make(map[string]int, len(c.Models))
 	for i, m := range c.Models {
@@ -365,11 +367,49 @@ func (c *Catalog) merge(src *Catalog) {
 	for _, m := range src.Models {
 		k := strings.ToLower(m.ID)
 		if i, ok := at[k]; ok {
-			c.Models[i] = m
+			if m.Overlay {
+				c.Models[i] = ApplyOverlay(c.Models[i], m)
+			} else {
+				c.Models[i] = m
+			}
 			continue
 		}
 		at[k] = len(c.Models)
 		c.Models = append(c.Models, m)
 	}
 	c.Sources = append(c.Sources, src.Sources...)
+}
+
+// ApplyOverlay returns base with overlay's sections on top: every field the
+// overlay sets replaces the base's, and its metrics are added to the base's
+// (same name: the overlay's wins). The result is no overlay itself.
+func ApplyOverlay(base, overlay Model) Model {
+	out := base
+	ov, dst := reflect.ValueOf(overlay), reflect.ValueOf(&out).Elem()
+	for i := 0; i < ov.NumField(); i++ {
+		switch ov.Type().Field(i).Name {
+		case "ID", "Overlay", "Metrics", "Source", "Line", "Overlays":
+			continue
+		}
+		if f := ov.Field(i); !isUnset(f) {
+			dst.Field(i).Set(f)
+		}
+	}
+	if len(overlay.Metrics) > 0 {
+		out.Metrics = make(map[string]Metric, len(base.Metrics)+len(overlay.Metrics))
+		for k, v := range base.Metrics {
+			out.Metrics[k] = v
+		}
+		for k, v := range overlay.Metrics {
+			out.Metrics[k] = v
+		}
+	}
+	out.Overlay = false
+	out.Overlays = append(append([]string(nil), base.Overlays...), overlay.Source)
+	if overlay.Artifact != (Artifact{}) {
+		// Relative artifact paths resolve against the catalog that names
+		// the artifact (Store), so the entry now comes from the overlay.
+		out.Source, out.Line = overlay.Source, overlay.Line
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -387,7 +388,7 @@ func (d *catDecoder) model(p []string, m *Model) {
 	case !idChars.MatchString(m.ID):
 		d.addf(join(p, "id"), "id %q may only hold letters, digits, '.', '_' and '-'", m.ID)
 	}
-	if strings.TrimSpace(m.Title) == "" {
+	if strings.TrimSpace(m.Title) == "" && !m.Overlay {
 		missing(join(p, "title"), "title")
 	}
 	if m.Function != "" && m.Function != FunctionNoiseToImage && m.Function != FunctionImageToImage {
@@ -422,30 +423,9 @@ func (d *catDecoder) model(p []string, m *Model) {
 		}
 	}
 
-	a, ap := m.Artifact, join(p, "artifact")
-	if a.URL == "" {
-		missing(join(ap, "url"), "artifact.url")
-	}
-	switch a.Format {
-	case FormatTorchScript, FormatPythonPackage:
-	case "":
-		missing(join(ap, "format"), fmt.Sprintf("artifact.format (%s or %s)", FormatTorchScript, FormatPythonPackage))
-	default:
-		d.addf(join(ap, "format"), "artifact.format %q is not one of %s, %s", a.Format, FormatTorchScript, FormatPythonPackage)
-	}
-	if a.SHA256 != "" && !sha256Hex.MatchString(a.SHA256) {
-		d.addf(join(ap, "sha256"), "artifact.sha256 must be 64 lower-case hex digits, got %q", a.SHA256)
-	}
-	if a.Size < 0 {
-		d.addf(join(ap, "size"), "artifact.size must not be negative")
-	}
-	if a.Format == FormatTorchScript {
-		if a.SHA256 == "" {
-			missing(join(ap, "sha256"), "artifact.sha256 (zoo runs only TorchScript it can verify)")
-		}
-		if m.Signature == nil {
-			missing(join(p, "signature"), "[model.signature] (a torchscript model needs its inputs and outputs declared)")
-		}
+	// An overlay that only adds metrics leaves the artifact to its base.
+	if !m.Overlay || m.Artifact != (Artifact{}) {
+		d.artifact(p, m)
 	}
 	if m.Signature != nil {
 		d.signature(join(p, "signature"), m)
@@ -465,6 +445,34 @@ func (d *catDecoder) model(p []string, m *Model) {
 			if t.Command == "" {
 				missing(join(tp, "command"), "training.command")
 			}
+		}
+	}
+}
+
+func (d *catDecoder) artifact(p []string, m *Model) {
+	a, ap := m.Artifact, join(p, "artifact")
+	if a.URL == "" {
+		d.missingIfOK(join(ap, "url"), "artifact.url")
+	}
+	switch a.Format {
+	case FormatTorchScript, FormatPythonPackage:
+	case "":
+		d.missingIfOK(join(ap, "format"), fmt.Sprintf("artifact.format (%s or %s)", FormatTorchScript, FormatPythonPackage))
+	default:
+		d.addf(join(ap, "format"), "artifact.format %q is not one of %s, %s", a.Format, FormatTorchScript, FormatPythonPackage)
+	}
+	if a.SHA256 != "" && !sha256Hex.MatchString(a.SHA256) {
+		d.addf(join(ap, "sha256"), "artifact.sha256 must be 64 lower-case hex digits, got %q", a.SHA256)
+	}
+	if a.Size < 0 {
+		d.addf(join(ap, "size"), "artifact.size must not be negative")
+	}
+	if a.Format == FormatTorchScript {
+		if a.SHA256 == "" {
+			d.missingIfOK(join(ap, "sha256"), "artifact.sha256 (zoo runs only TorchScript it can verify)")
+		}
+		if m.Signature == nil {
+			d.missingIfOK(join(p, "signature"), "[model.signature] (a torchscript model needs its inputs and outputs declared)")
 		}
 	}
 }
@@ -499,12 +507,46 @@ func (d *catDecoder) signature(sp []string, m *Model) {
 			d.addf(join(cp, "name"), "condition %q declared twice", c.Name)
 		}
 		seen[c.Name] = true
-		if len(c.Values) == 0 {
-			d.missingIfOK(join(cp, "values"), showPath(join(cp, "values"))+" (the allowed values)")
+		switch c.Type {
+		case "", ConditionIndex:
+			if len(c.Values) == 0 {
+				d.missingIfOK(join(cp, "values"), showPath(join(cp, "values"))+" (the allowed values)")
+			}
+		case ConditionFloat:
+			if c.Range != [2]float64{} && !(c.Range[0] <= c.Default && c.Default <= c.Range[1]) {
+				d.addf(join(cp, "default"), "condition %q: default %v is outside its range %v", c.Name, c.Default, c.Range)
+			}
+		default:
+			d.addf(join(cp, "type"), "condition %q: type %q is not %s or %s", c.Name, c.Type, ConditionIndex, ConditionFloat)
 		}
 	}
 	if s.Input != nil {
 		d.tensor(join(sp, "input"), s.Input, false)
+	}
+	for i := range s.Inputs {
+		ip := join(sp, "inputs", "#"+strconv.Itoa(i))
+		d.tensor(ip, &s.Inputs[i], true)
+		if n := s.Inputs[i].Name; n != "" {
+			if seen["input:"+n] {
+				d.addf(join(ip, "name"), "input %q declared twice", n)
+			}
+			seen["input:"+n] = true
+		}
+	}
+	for i, a := range s.Args {
+		ap := join(sp, "args", "#"+strconv.Itoa(i))
+		switch a.Type {
+		case "int", "bool":
+			if a.Value != math.Trunc(a.Value) {
+				d.addf(join(ap, "value"), "argument %q is an %s but its value %v is not a whole number", a.Name, a.Type, a.Value)
+			}
+		case "float":
+		default:
+			d.addf(join(ap, "type"), "argument %q: type %q is not int, float or bool", a.Name, a.Type)
+		}
+	}
+	if s.Batch < 0 || s.Batch > MaxBatch {
+		d.addf(join(sp, "batch"), "signature.batch must be between 1 and %d (0: the default %d)", MaxBatch, DefaultBatch)
 	}
 	if m.Function == FunctionImageToImage && m.Artifact.Format == FormatTorchScript && s.Input == nil {
 		d.missingIfOK(join(sp, "input"), "[model.signature.input] (an image-to-image model takes an image)")
@@ -552,6 +594,42 @@ func (d *catDecoder) tensor(tp []string, t *TensorSpec, needName bool) {
 	}
 	if t.Range != [2]float64{} && !(t.Range[0] < t.Range[1]) {
 		d.addf(join(tp, "range"), "%s must be [low, high] with low < high", showPath(join(tp, "range")))
+	}
+	if t.ChannelOffset < 0 {
+		d.addf(join(tp, "channel_offset"), "%s must not be negative", showPath(join(tp, "channel_offset")))
+	}
+	if t.Post != nil {
+		d.post(join(tp, "post"), t)
+	}
+}
+
+// post checks a post-processing table; the loader trusts what passes.
+func (d *catDecoder) post(pp []string, t *TensorSpec) {
+	p := t.Post
+	if p.Map[0] == p.Map[1] && p.Threshold == nil {
+		d.addf(join(pp, "map"), "%s must be [from_low, from_high, to_low, to_high] with from_low != from_high", showPath(join(pp, "map")))
+	}
+	for _, f := range []struct {
+		key, v  string
+		allowed []string
+	}{{"arithmetic", p.Arithmetic, PostArithmetics}, {"cast", p.Cast, PostCasts}, {"overflow", p.Overflow, PostOverflows}} {
+		if f.v != "" && !slices.Contains(f.allowed, f.v) {
+			d.addf(join(pp, f.key), "%s %q is not one of %s", showPath(join(pp, f.key)), f.v, strings.Join(f.allowed, ", "))
+		}
+	}
+	if p.LUT != nil {
+		if len(p.LUT) != 256 {
+			d.addf(join(pp, "lut"), "%s must have 256 entries, not %d", showPath(join(pp, "lut")), len(p.LUT))
+		}
+		for _, v := range p.LUT {
+			if v < 0 || v > 255 {
+				d.addf(join(pp, "lut"), "%s entries must be 0..255, found %d", showPath(join(pp, "lut")), v)
+				break
+			}
+		}
+	}
+	if p.BGR && t.Channels != 3 {
+		d.addf(join(pp, "bgr"), "%s needs a 3-channel output, this one has %d", showPath(join(pp, "bgr")), t.Channels)
 	}
 }
 

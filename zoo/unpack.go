@@ -200,3 +200,11 @@ func extractEntry(ctx context.Context, f *zip.File, target string, budget int64,
 func unsafeArchive(format string, args ...any) error {
 	return &storeError{kind: ErrUnsafeArchive, msg: fmt.Sprintf(format, args...)}
 }
+
+// UnpackZip extracts archive into dst (an existing empty directory) with
+// every check of the store's unpacking: no absolute or ".." paths, no
+// symbolic links or special files, and limits on entries and bytes. label
+// names the archive in messages.
+func UnpackZip(ctx context.Context, archive, dst, label string) error {
+	return unpackZip(ctx, archive, dst, unpackOptions{label: label})
+}

@@ -429,7 +429,11 @@ func TestPullVerifyAndOffline(t *testing.T) {
 }
 
 func TestPythonPackageIsNotRun(t *testing.T) {
-	wantFail(t, zoo(t, nil, "generate", "00008", "-n", "1", "-o", t.TempDir()), 1, "TorchScript", "never runs Python")
+	wantFail(t, zoo(t, nil, "generate", "00008", "-n", "1", "-o", t.TempDir()), 1, "TorchScript", "never runs Python",
+		"zoo import 00008_C-DCGAN_MMG_MASSES --allow-unpinned", "zenodo.org", "once in a sandbox")
+	// Offline, it says what is missing and how to get it anyway.
+	wantFail(t, zoo(t, []string{"ZOO_OFFLINE=1"}, "generate", "8", "-o", t.TempDir()), 1,
+		"zoo import 00008", "offline", "not in the cache", "zoo import --package ZIP --id 00008_C-DCGAN_MMG_MASSES")
 	// Without a pinned checksum, pull refuses before any download.
 	wantFail(t, zoo(t, nil, "pull", "8"), 1, "--allow-unpinned")
 }
