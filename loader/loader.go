@@ -97,7 +97,7 @@ func NotRunnableError(m *zoo.Model) error {
 		}
 		return errors.New(b.String())
 	}
-	fmt.Fprintf(&b, "model %s is not runnable yet: its artifact is the original medigan Python package, and zoo never runs Python when it generates. "+
+	fmt.Fprintf(&b, "model %s is not runnable yet: its artifact is the original medigan Python package (format python-package), and zoo never runs Python when it generates. "+
 		"Import it once: `zoo import %s", m.ID, m.ID)
 	if m.Artifact.SHA256 == "" {
 		b.WriteString(" --allow-unpinned")
