@@ -44,23 +44,12 @@ type Report struct {
 		MaxAbsDiff   float64 `json:"max_abs_diff"`
 		BitIdentical bool    `json:"bit_identical"`
 	} `json:"export"`
-	Stochastic    bool     `json:"stochastic"`
-	StochasticOps []string `json:"stochastic_ops"`
-	Block         int      `json:"block"`
-	BlockNote     string   `json:"block_note"`
-	Inputs        []struct {
-		Name         string     `json:"name"`
-		Role         string     `json:"role"` // latent, condition, image
-		Shape        []int64    `json:"shape"`
-		Distribution string     `json:"distribution"`
-		Values       []string   `json:"values"`
-		Channels     int        `json:"channels"`
-		Height       int        `json:"height"`
-		Width        int        `json:"width"`
-		Range        [2]float64 `json:"range"`
-		File         string     `json:"file"`
-	} `json:"inputs"`
-	Outputs []struct {
+	Stochastic    bool          `json:"stochastic"`
+	StochasticOps []string      `json:"stochastic_ops"`
+	Block         int           `json:"block"`
+	BlockNote     string        `json:"block_note"`
+	Inputs        []ReportInput `json:"inputs"`
+	Outputs       []struct {
 		Name          string     `json:"name"`
 		Kind          string     `json:"kind"`
 		Source        any        `json:"source"` // tuple position or dict key
@@ -90,6 +79,20 @@ type Report struct {
 	PackageFiles []PackageFile `json:"package_files"`
 	Unmatched    []any         `json:"unmatched_files"`
 	Warnings     []string      `json:"warnings"`
+}
+
+// ReportInput is one tensor input of the module, in forward order.
+type ReportInput struct {
+	Name         string     `json:"name"`
+	Role         string     `json:"role"` // latent, condition, image
+	Shape        []int64    `json:"shape"`
+	Distribution string     `json:"distribution"`
+	Values       []string   `json:"values"`
+	Channels     int        `json:"channels"`
+	Height       int        `json:"height"`
+	Width        int        `json:"width"`
+	Range        [2]float64 `json:"range"`
+	File         string     `json:"file"`
 }
 
 // PackageFile is one image the package saved, and which sample and output

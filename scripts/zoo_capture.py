@@ -1237,7 +1237,7 @@ def search_post(sources, pkg, luts, fit=False):
                 if frac == 1.0:
                     eq = int(np.count_nonzero(apply_post(win, post) == pkg))
                     if eq == pkg.size:
-                        return dict(cand, post=post, equal=eq), True
+                        return dict(cand, post=post, equal=eq, also_exact=also_exact(win, pkg, post)), True
                     frac = eq / pkg.size
                 if best is None or frac > best[0]:
                     best = (frac, dict(cand, post=post))
@@ -1246,6 +1246,24 @@ def search_post(sources, pkg, luts, fit=False):
     c = best[1]
     c["equal"] = int(np.count_nonzero(apply_post(c["window"], c["post"]) == pkg))
     return c, False
+
+
+def also_exact(win, pkg, post):
+    """The arithmetic/clamp variants of an exact post that are exact too. They
+    can only differ where a value lies within a float32 rounding of a pixel
+    boundary, so the recorded samples may not tell them apart; the report
+    says so instead of claiming more than was shown."""
+    if post.get("threshold") is not None:
+        return []
+    found = []
+    for ar in ARITHMETIC:
+        for clamp in (True, False):
+            if ar == post["arithmetic"] and clamp == post["clamp"]:
+                continue
+            alt = dict(post, arithmetic=ar, clamp=clamp)
+            if np.array_equal(apply_post(win, alt), pkg):
+                found.append(f"arithmetic {ar}" + (", clamp" if clamp else ", no clamp"))
+    return found
 
 
 def _is_binary(a):
@@ -1570,6 +1588,16 @@ def capture(opts):
                "width": r["width"], "raw_range": r["raw_range"], "observed_range": r["observed_range"],
                "post": r["post"], "equal_pixels": r["equal"], "pixels": r["total"]}
         outputs.append(out)
+        if r.get("also_exact"):
+            # clamp variants of a bounded (tanh) output are the same function; only
+            # arithmetic differences are a real ambiguity worth a warning
+            alts = [a for a in r["also_exact"] if not a.startswith("arithmetic " + r["post"]["arithmetic"] + ",")]
+            out["also_exact"] = r["also_exact"]
+            if alts:
+                warn.append(f"output {r['name']}: the recorded samples fit {r['post']['arithmetic']} arithmetic "
+                            f"(kept) and also {'; '.join(alts)}; these differ only where a value lies within a "
+                            f"float32 rounding of a pixel boundary, which these samples never hit. Import with "
+                            f"more --samples to tell them apart.")
         if not r["exact"]:
             unexpressed.append({"output": r["name"], "kind": r["kind"], "element": r["element"],
                                 "why": r["why"], "best": r["post"],
@@ -1696,7 +1724,8 @@ def infer_outputs(gcalls, samples, names, kinds, luts):
             exact = False
         results.append(dict(base, source=found["source"], offset=found["offset"], channels=found["channels"],
                             post=_clean_post(found["post"]), equal=found["equal"], total=found["total"],
-                            raw_range=nominal_range(lo, hi), observed_range=[lo, hi], exact=exact, why=why))
+                            raw_range=nominal_range(lo, hi), observed_range=[lo, hi], exact=exact, why=why,
+                            also_exact=found.get("also_exact") or []))
     return results
 
 

@@ -7,6 +7,7 @@
 #include <torch/script.h>
 #include <torch/utils.h>
 #include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <ATen/Parallel.h>
 
@@ -98,6 +99,9 @@ char *zt_module_forward(zt_module m, zt_tensor *inputs, int n_in,
   *n_out = 0;
   return run([&] {
     c10::InferenceMode guard;
+    // The executor's optimize switch is thread-local and Go calls from any
+    // OS thread, so it is set for each call (see torch.go's init).
+    torch::jit::GraphOptimizerEnabledGuard plain(false);
     std::vector<torch::jit::IValue> args;
     args.reserve(n_in + n_scalars);
     for (int i = 0; i < n_in; i++) args.emplace_back(*as_tensor(inputs[i]));

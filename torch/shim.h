@@ -29,7 +29,8 @@ void zt_module_free(zt_module m);
 // optimizations (oneDNN layouts on CPU). Only forward survives. On error the
 // module is left as it was.
 char *zt_module_optimize(zt_module m);
-// zt_module_forward runs forward(inputs...) in inference mode. The result
+// zt_module_forward runs forward(inputs...) in inference mode, with the
+// graph executor's profiling and re-optimisation off. The result
 // must be a Tensor, a tuple or list of Tensors, or a Dict[str, Tensor]. On
 // success *outputs is a malloc'd array of *n_out tensors (free the array with
 // zt_free_array, each tensor with zt_tensor_free); *names is a malloc'd array

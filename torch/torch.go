@@ -212,6 +212,15 @@ func (r *Result) Close() {
 }
 
 // Forward runs the module's forward method on inputs in inference mode.
+//
+// The graph executor's optimisation is off (shim.cc): the profiling
+// executor spends a module's first two calls profiling and re-optimising
+// it, 5 s each for a 54M-parameter pix2pix U-Net on 2 CPU cores, more than
+// its whole steady-state gain, as the CPU fusers are off in LibTorch 1.13.
+// zoo calls a module at one fixed block shape, and modules that want
+// inference optimisations get them explicitly (Module.Optimize).
+// Unoptimised graphs also run the kernels eager PyTorch runs, which zoo
+// import's pixel check against the original package relies on.
 func (m *Module) Forward(inputs ...Tensor) (*Result, error) { return m.ForwardWith(inputs, nil) }
 
 // ForwardWith runs forward(inputs..., scalars...): scalar arguments (bool,
