@@ -3,10 +3,7 @@
 package cli
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync"
@@ -15,6 +12,7 @@ import (
 
 	"medzoo/evaluate"
 	"medzoo/features"
+	"medzoo/internal/files"
 	"medzoo/internal/progress"
 	"medzoo/loader"
 	"medzoo/torch"
@@ -199,7 +197,7 @@ func openExtractor(c *cli.Context, e *env) (*features.Extractor, error) {
 			return nil, fmt.Errorf("feature extractor %s: %w\n(or give a local copy: --features FILE.pt with FILE.toml; %s)", spec.Name, err, spec.Export)
 		}
 	}
-	sum, err := fileSHA256(path)
+	sum, err := files.SHA256(path)
 	if err != nil {
 		return nil, err
 	}
@@ -212,17 +210,4 @@ func openExtractor(c *cli.Context, e *env) (*features.Extractor, error) {
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"medzoo/figure"
 	"medzoo/imagein"
+	"medzoo/internal/files"
 	"medzoo/internal/version"
 	"medzoo/loader"
 	"medzoo/output"
@@ -216,23 +217,7 @@ func writeFigure(c *cli.Context, m *zoo.Model, rows [][]figure.Cell, what string
 		return err
 	}
 	out := c.String("output")
-	dir := filepath.Dir(out)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".zoo-figure-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	if err := files.WriteAtomicBytes(out, buf.Bytes()); err != nil {
 		return err
 	}
 	b := canvas.Bounds()

@@ -17,7 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"medzoo/imagein"
-	"medzoo/importer"
+	"medzoo/internal/files"
 	"medzoo/internal/progress"
 	"medzoo/internal/version"
 	"medzoo/loader"
@@ -130,7 +130,7 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	bar := progress.New(c.App.ErrWriter, "generate "+m.ID, "images", int64(n), int64(run.Done), c.Bool("quiet"))
 	w := &sampleWriter{run: run, enc: enc, model: m, seed: c.Uint64("seed"), bar: bar}
 	if p := c.String("latents"); p != "" {
-		sum, err := importer.SHA256File(p)
+		sum, err := files.SHA256(p)
 		if err != nil {
 			return err
 		}

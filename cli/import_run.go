@@ -11,10 +11,11 @@ import (
 	"image/color"
 	_ "image/png"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"medzoo/importer"
+	"medzoo/internal/files"
 	"medzoo/internal/progress"
 	"medzoo/internal/version"
 	"medzoo/loader"
@@ -110,7 +112,7 @@ func runImport(c *cli.Context) error {
 		if fi.IsDir() {
 			pkgDir = pkgArg
 		} else {
-			if pkgSHA, err = importer.SHA256File(pkgArg); err != nil {
+			if pkgSHA, err = files.SHA256(pkgArg); err != nil {
 				return err
 			}
 			tmp, err := os.MkdirTemp("", "zoo-package-")
@@ -196,7 +198,7 @@ func runImport(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("zoo import %s: %w; nothing was imported", modelID, err)
 	}
-	sha, err := importer.SHA256File(capt.Module())
+	sha, err := files.SHA256(capt.Module())
 	if err != nil {
 		return err
 	}
@@ -642,29 +644,17 @@ func writeNPYs(dir string, n, c, h, w int, data func(i int) []float32) ([]string
 }
 
 // installArtifact copies the exported module to its place in the config
-// directory, through a temporary file and a rename.
+// directory, atomically.
 func installArtifact(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".generator-*")
-	if err != nil {
+	return files.WriteAtomic(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+	})
 }
 
 // copyTree copies the regular files under src into dst (for --keep).
@@ -725,14 +715,7 @@ func printImport(c *cli.Context, s importSummary, sig *zoo.Signature) error {
 	return nil
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
 func jsonString(v any) string {
 	b, err := json.Marshal(v)

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"medzoo/internal/files"
 )
 
 // Files a run keeps in its output directory.
@@ -313,22 +315,7 @@ func (r *Run) Close() error {
 
 // writeFileAtomic writes data to a temporary file beside path and renames
 // it into place, so readers never see a half-written file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+func writeFileAtomic(path string, data []byte) error { return files.WriteAtomicBytes(path, data) }
 
 // ReadManifest parses a manifest file.
 func ReadManifest(path string) ([]Record, error) {

@@ -143,9 +143,15 @@ def main():
                 inside.append(res["generate_s"])
                 shutil.rmtree(pout)
             z, p = median(zoo_runs), median(pkg_runs)
+            ceiling = None
+            if not image_to_image:
+                # zoo's forward-only rate: what generation can reach at best
+                b = json.loads(sh([zoo, "bench", model, "-n", str(n), "--threads", str(a.threads), "--json"], env))
+                ceiling = b.get("images_per_second")
             rows.append({"package": folder, "kind": kind, "block": report["report"]["Block"].split(":")[0],
                          "import_s": imp_wall, "n": n, "zoo_s": z, "pkg_s": p,
                          "pkg_generate_s": median(inside), "ratio": p / z, "zoo_ips": n / z, "pkg_ips": n / p,
+                         "ceiling": ceiling,
                          "pixels": report["report"]["Pixels"], "identical": report["report"]["PixelIdentical"]})
             print("%-40s import %5.1fs  zoo %6.2fs  package %6.2fs  ratio %.2f" % (folder, imp_wall, z, p, p / z), flush=True)
     finally:
@@ -159,12 +165,22 @@ def main():
              "`generate(num_samples=N, save_images=True)` in a fresh `/usr/bin/python3`, both whole processes",
              "(interpreter, imports and checkpoint loading included), %d threads each, median of %d; the package's" % (a.threads, a.repeat),
              "time inside generate() alone is shown too. Stand-in weights (make_checkpoint.py --seed 0).", "",
-             "| package | kind | block | import | pixel check | N | zoo generate | package generate() (inside) | zoo images/s | package images/s | ratio |",
-             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "| package | kind | block | import | pixel check | N | zoo generate | package generate() (inside) | zoo images/s | zoo forward only | package images/s | ratio |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append("| %s | %s | %s | %.1f s | %s (%d values) | %d | %.2f s | %.2f s (%.2f s) | %.1f | %.1f | **%.2f×** |" % (
+        lines.append("| %s | %s | %s | %.1f s | %s (%d values) | %d | %.2f s | %.2f s (%.2f s) | %.1f | %s | %.1f | **%.2f×** |" % (
             r["package"], r["kind"], r["block"], r["import_s"], "identical" if r["identical"] else "differs",
-            r["pixels"], r["n"], r["zoo_s"], r["pkg_s"], r["pkg_generate_s"], r["zoo_ips"], r["pkg_ips"], r["ratio"]))
+            r["pixels"], r["n"], r["zoo_s"], r["pkg_s"], r["pkg_generate_s"], r["zoo_ips"],
+            "%.1f" % r["ceiling"] if r["ceiling"] else "–", r["pkg_ips"], r["ratio"]))
+    lines += ["",
+              "Why the ratios are near 1 (the aim was 2× on noise-to-image models): the imported module runs the",
+              "same LibTorch convolution kernels on the same data as the package, whose generate() batches all N",
+              "samples into one forward call (00005, 00008) or runs one sample at a time (00009, whose larger blocks",
+              "are not bit-identical to the package). On 2 CPU cores the convolutions are nearly all of both runs:",
+              "zoo generate sits at its forward-only rate (column 'zoo forward only'), and what zoo saves is Python's",
+              "start-up, checkpoint unpickling and serial image saving. Faster arithmetic (frozen graphs with",
+              "BatchNorm folded, oneDNN layouts) changes the last bits, so zoo's images would no longer be the",
+              "package's pixel for pixel; zoo import does not trade that away."]
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

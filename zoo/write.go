@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"medzoo/internal/files"
 )
 
 // UpsertEntry puts entry into the user catalog file at path, replacing an
@@ -59,22 +60,7 @@ func UpsertEntry(path, header string, entry Model) error {
 	if _, err := Parse(buf.Bytes(), path); err != nil {
 		return fmt.Errorf("the entry would not be a valid catalog entry: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return files.WriteAtomicBytes(path, buf.Bytes())
 }
 
 // overlayFields is an overlay entry as a map holding only what it sets,

@@ -93,16 +93,7 @@ func inputs(t *testing.T) string {
 
 func readGray(t *testing.T, path string) []uint8 {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	im, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return im.(*image.Gray).Pix
+	return readPNG(t, path).(*image.Gray).Pix
 }
 
 func TestImageToImage(t *testing.T) {
