@@ -177,10 +177,13 @@ def main():
               "same LibTorch convolution kernels on the same data as the package, whose generate() batches all N",
               "samples into one forward call (00005, 00008) or runs one sample at a time (00009, whose larger blocks",
               "are not bit-identical to the package). On 2 CPU cores the convolutions are nearly all of both runs:",
-              "zoo generate sits at its forward-only rate (column 'zoo forward only'), and what zoo saves is Python's",
-              "start-up, checkpoint unpickling and serial image saving. Faster arithmetic (frozen graphs with",
-              "BatchNorm folded, oneDNN layouts) changes the last bits, so zoo's images would no longer be the",
-              "package's pixel for pixel; zoo import does not trade that away."]
+              "the package spends all but its ~1.5 s start-up inside generate(), and zoo generate runs 00005/00008",
+              "at about its forward-only rate (`zoo bench`, same threads; this shared VM varies ±20% between runs,",
+              "so the two columns cross). For 00009 (256×256 RGB image + mask per one-sample forward) zoo's PNG",
+              "encoding competes with the forward pass for the same 2 cores. What zoo saves is Python's start-up,",
+              "checkpoint unpickling and serial image saving. Faster arithmetic (frozen graphs with BatchNorm",
+              "folded, oneDNN layouts) changes the last bits, so zoo's images would no longer be the package's",
+              "pixel for pixel; zoo import does not trade that away."]
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

@@ -169,11 +169,20 @@ func TestImport00005(t *testing.T) {
 	pkg := referencePackage(t, "00005_DCGAN_MMG_MASS_ROI")
 	ck := checkpoint(t, pkg, "500.pt")
 	e := newImportEnv(t)
-	out := runImport(t, e, "--package", pkg, "--checkpoint", ck)
+	keep := filepath.Join(t.TempDir(), "keep")
+	out := runImport(t, e, "--package", pkg, "--checkpoint", ck, "--keep", keep)
 	if out.Model != "00005_DCGAN_MMG_MASS_ROI" || !out.Overlay {
 		t.Fatalf("imported as %s (overlay %v), want an overlay on 00005_DCGAN_MMG_MASS_ROI", out.Model, out.Overlay)
 	}
 	mustOK(t, zoo(t, e.vars(), "catalog", "validate", "--load", e.importedCatalog()))
+	// From the command line too: the recorded latents give the package's images.
+	again := filepath.Join(t.TempDir(), "again")
+	mustOK(t, zoo(t, e.vars(), "generate", "5", "--latents", filepath.Join(keep, "out", "inputs", "z.npy"), "-n", "16", "-o", again))
+	for i := 0; i < 16; i++ {
+		if !samePixels(readPNG(t, filepath.Join(keep, "out", "package_out", fmt.Sprintf("%d.png", i))), readPNG(t, filepath.Join(again, fmt.Sprintf("%05d.png", i)))) {
+			t.Fatalf("zoo generate --latents: sample %d differs from the package's %d.png", i, i)
+		}
+	}
 	inf := info(t, e, "5")
 	for _, want := range []string{"pixel-identical", "wrapping around", "FID", "180.04", "torch.jit.", "overlay"} {
 		if !strings.Contains(inf, want) {
@@ -194,9 +203,9 @@ func TestImport00005(t *testing.T) {
 	if !strings.HasPrefix(recs[0].Reproducible, "bitwise") {
 		t.Errorf("manifest reproducible = %q", recs[0].Reproducible)
 	}
-	again := t.TempDir()
-	mustOK(t, zoo(t, e.vars(), "generate", "5", "-n", "20", "-o", again, "--seed", "3", "--batch-size", "48"))
-	sameDirs(t, dir, again)
+	batched := t.TempDir()
+	mustOK(t, zoo(t, e.vars(), "generate", "5", "-n", "20", "-o", batched, "--seed", "3", "--batch-size", "48"))
+	sameDirs(t, dir, batched)
 }
 
 // TestImportConditional: the 00008-like package's label input becomes a
