@@ -9,6 +9,7 @@ package importer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -330,7 +331,7 @@ func MetadataFromCatalog(m *zoo.Model) ([]byte, error) {
 		return nil, fmt.Errorf("model %s has no [model.upstream] section saying how its package runs", m.ID)
 	}
 	name, ext := strings.TrimSuffix(u.ModelFile, filepath.Ext(u.ModelFile)), filepath.Ext(u.ModelFile)
-	method := cmpOr(u.Generate, "generate")
+	method := cmp.Or(u.Generate, "generate")
 	custom := map[string]any{}
 	if u.CustomArgs != "" {
 		if err := json.Unmarshal([]byte(u.CustomArgs), &custom); err != nil {
@@ -351,11 +352,4 @@ func MetadataFromCatalog(m *zoo.Model) ([]byte, error) {
 		"execution":   exec,
 		"description": map[string]any{"title": m.Title, "inputs": u.Inputs},
 	}})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

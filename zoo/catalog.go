@@ -5,6 +5,7 @@ package zoo
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -356,7 +357,7 @@ func DescribeOutput(o TensorSpec) string {
 	var parts []string
 	parts = append(parts, fmt.Sprintf("%s, %d×%d, %d channel(s)", o.Kind, o.Width, o.Height, o.Channels))
 	if o.Source != "" || o.ChannelOffset != 0 {
-		parts = append(parts, fmt.Sprintf("channels %d..%d of module output %s", o.ChannelOffset, o.ChannelOffset+o.Channels-1, cmpOr(o.Source, "0")))
+		parts = append(parts, fmt.Sprintf("channels %d..%d of module output %s", o.ChannelOffset, o.ChannelOffset+o.Channels-1, cmp.Or(o.Source, "0")))
 	}
 	if o.Post == nil {
 		if o.Range != [2]float64{} {
@@ -375,11 +376,11 @@ func DescribeOutput(o TensorSpec) string {
 		parts = append(parts, fmt.Sprintf("%g where the value > %g, else %g", p.Map[3], *p.Threshold, p.Map[2]))
 		return strings.Join(parts, "; ")
 	}
-	m := fmt.Sprintf("[%g, %g] mapped onto [%g, %g] in %s", p.Map[0], p.Map[1], p.Map[2], p.Map[3], cmpOr(p.Arithmetic, "float32"))
+	m := fmt.Sprintf("[%g, %g] mapped onto [%g, %g] in %s", p.Map[0], p.Map[1], p.Map[2], p.Map[3], cmp.Or(p.Arithmetic, "float32"))
 	if p.Clamp {
 		m += ", clamped"
 	}
-	m += ", " + cmpOr(p.Cast, "truncate") + "d"
+	m += ", " + cmp.Or(p.Cast, "truncate") + "d"
 	if p.Overflow == "wrap" {
 		m += ", wrapping around past 255 like a uint8 cast"
 	} else {
@@ -389,11 +390,4 @@ func DescribeOutput(o TensorSpec) string {
 		m += ", then a 256-entry lookup table (colormap)"
 	}
 	return strings.Join(append(parts, m), "; ")
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
