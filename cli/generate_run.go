@@ -361,12 +361,12 @@ func latentsFrom(path string, gen *loader.Generator, n int) (func(int, []float32
 	if err != nil {
 		return nil, fmt.Errorf("--latents %s: %w", path, err)
 	}
-	if arr.f32 == nil || arr.per() != gen.LatentSize() {
-		return nil, fmt.Errorf("--latents %s: shape %v, want float32 (N, %d values per sample) for model %s", path, arr.shape, gen.LatentSize(), gen.Model.ID)
+	latent, err := latentRows(arr, gen)
+	if err != nil {
+		return nil, fmt.Errorf("--latents %s: %w", path, err)
 	}
 	if arr.rows() < n {
 		return nil, fmt.Errorf("--latents %s holds %d latents, fewer than -n %d", path, arr.rows(), n)
 	}
-	per := arr.per()
-	return func(i int, dst []float32) { copy(dst, arr.f32[i*per:(i+1)*per]) }, nil
+	return latent, nil
 }

@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"medzoo/imagein"
 	"medzoo/importer"
 	"medzoo/internal/files"
 	"medzoo/internal/progress"
@@ -376,11 +376,13 @@ func verifyImport(c *cli.Context, capt *importer.Capture, entry *zoo.Model) (imp
 		n = min(n, arr.rows())
 		switch in.Role {
 		case "latent":
-			if arr.per() != gen.LatentSize() {
-				return importCheck{}, fmt.Errorf("recorded latents have %d values per sample, the signature %d", arr.per(), gen.LatentSize())
+			if opt.Latent, err = latentRows(arr, gen); err != nil {
+				return importCheck{}, fmt.Errorf("recorded latents %s: %w", in.File, err)
 			}
-			opt.Latent = func(i int, dst []float32) { copy(dst, arr.f32[i*arr.per():]) }
 		case "condition":
+			if arr.i64 == nil {
+				return importCheck{}, fmt.Errorf("recorded condition %s has shape %v and dtype float32, want int64 (N,)", in.File, arr.shape)
+			}
 			name, values := in.Name, in.Values
 			prev := opt.ConditionsAt
 			opt.ConditionsAt = func(i int) map[string]string {
@@ -527,79 +529,40 @@ func (a *npyArray) per() int {
 	return n
 }
 
-// readNPYArray reads the capture's own NPY files (little-endian float32
-// or int64, C order). Sizes are checked against the file before anything
-// is allocated.
+// latentRows makes sample i's latent row i of arr, a float32 (N, latent...)
+// array (--latents, and zoo import's recorded latents).
+func latentRows(arr *npyArray, gen *loader.Generator) (func(int, []float32), error) {
+	if arr.f32 == nil || arr.per() != gen.LatentSize() {
+		return nil, fmt.Errorf("shape %v, want float32 (N, %d values per sample) for model %s", arr.shape, gen.LatentSize(), gen.Model.ID)
+	}
+	per := arr.per()
+	return func(i int, dst []float32) { copy(dst, arr.f32[i*per:(i+1)*per]) }, nil
+}
+
+// readNPYArray reads a recorded input, float32 (N, ...) or int64 (N,),
+// with imagein's NPY reader (which checks the header against the file).
 func readNPYArray(p string) (*npyArray, error) {
-	data, err := os.ReadFile(p)
+	raw, err := imagein.ReadNPYArray(p)
 	if err != nil {
 		return nil, err
 	}
-	if len(data) < 10 || string(data[:6]) != "\x93NUMPY" {
-		return nil, errors.New("not an NPY file")
-	}
-	var hlen, off int
-	if data[6] == 1 {
-		hlen, off = int(binary.LittleEndian.Uint16(data[8:])), 10
-	} else {
-		if len(data) < 12 {
-			return nil, errors.New("truncated NPY header")
-		}
-		hlen, off = int(binary.LittleEndian.Uint32(data[8:])), 12
-	}
-	if off+hlen > len(data) {
-		return nil, errors.New("truncated NPY header")
-	}
-	header := string(data[off : off+hlen])
-	body := data[off+hlen:]
-	if strings.Contains(header, "'fortran_order': True") {
-		return nil, errors.New("NPY array in Fortran order")
-	}
-	i, j := strings.Index(header, "'shape': ("), -1
-	if i >= 0 {
-		j = strings.Index(header[i:], ")")
-	}
-	if i < 0 || j < 0 {
-		return nil, errors.New("NPY header has no shape")
-	}
-	a := &npyArray{}
-	count := 1
-	for _, s := range strings.Split(header[i+len("'shape': ("):i+j], ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		d, err := strconv.Atoi(s)
-		if err != nil || d < 0 || d > len(body) {
-			return nil, fmt.Errorf("bad NPY shape in %q", header)
-		}
-		a.shape = append(a.shape, d)
-		count *= d
-		if count > len(body) {
-			return nil, errors.New("NPY data is truncated")
-		}
-	}
-	if len(a.shape) == 0 {
+	if len(raw.Shape) == 0 {
 		return nil, errors.New("NPY array is a scalar")
 	}
-	switch {
-	case strings.Contains(header, "'<f4'"):
-		if len(body) < 4*count {
-			return nil, errors.New("NPY data is truncated")
-		}
-		a.f32 = make([]float32, count)
+	a := &npyArray{shape: raw.Shape}
+	switch raw.Descr {
+	case "<f4":
+		a.f32 = make([]float32, raw.Len())
 		for k := range a.f32 {
-			a.f32[k] = math.Float32frombits(binary.LittleEndian.Uint32(body[4*k:]))
+			a.f32[k] = float32(raw.Value(k))
 		}
-	case strings.Contains(header, "'<i8'"):
-		if len(body) < 8*count {
-			return nil, errors.New("NPY data is truncated")
-		}
-		a.i64 = make([]int64, count)
+	case "<i8":
+		a.i64 = make([]int64, raw.Len())
 		for k := range a.i64 {
-			a.i64[k] = int64(binary.LittleEndian.Uint64(body[8*k:]))
+			a.i64[k] = int64(raw.Value(k))
 		}
 	default:
-		return nil, fmt.Errorf("NPY dtype in %q is not float32 or int64", header)
+		return nil, fmt.Errorf("NPY dtype %s is not float32 or int64", raw.Descr)
 	}
 	return a, nil
 }

@@ -17,14 +17,53 @@ var (
 	npyShape   = regexp.MustCompile(`'shape':\s*\(([^)]*)\)`)
 )
 
-// readNPY reads an (H, W) or (C, H, W) array, values as they are.
-func readNPY(path string) (Image, error) {
+// npyTypes are the element types zoo reads: size and little-endian decoder.
+var npyTypes = map[string]struct {
+	size int
+	get  func(b []byte) float64
+}{
+	"<f4": {4, func(b []byte) float64 { return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))) }},
+	"<f8": {8, func(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) }},
+	"|u1": {1, func(b []byte) float64 { return float64(b[0]) }},
+	"<u1": {1, func(b []byte) float64 { return float64(b[0]) }},
+	"<u2": {2, func(b []byte) float64 { return float64(binary.LittleEndian.Uint16(b)) }},
+	"<i2": {2, func(b []byte) float64 { return float64(int16(binary.LittleEndian.Uint16(b))) }},
+	"<i4": {4, func(b []byte) float64 { return float64(int32(binary.LittleEndian.Uint32(b))) }},
+	"<i8": {8, func(b []byte) float64 { return float64(int64(binary.LittleEndian.Uint64(b))) }},
+}
+
+// NPYArray is an array read from a NumPy .npy file (little-endian, C order).
+type NPYArray struct {
+	Shape []int
+	Descr string // NumPy dtype string, e.g. "<f4"
+	body  []byte
+	size  int // bytes per value
+	get   func([]byte) float64
+}
+
+// Len is the number of values.
+func (a *NPYArray) Len() int {
+	n := 1
+	for _, d := range a.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Value returns value i (C order) as a float64, exact for every type zoo
+// reads: float32, float64 and integers below 2^53.
+func (a *NPYArray) Value(i int) float64 { return a.get(a.body[i*a.size:]) }
+
+// ReadNPYArray reads a .npy file of any shape. The header is checked
+// against the file's size before anything is allocated, so a lying header
+// is an error, not an out-of-memory.
+func ReadNPYArray(path string) (*NPYArray, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Image{}, err
+		return nil, err
 	}
 	if len(data) < 10 || !bytes.HasPrefix(data, []byte("\x93NUMPY")) {
-		return Image{}, fmt.Errorf("not an NPY file")
+		return nil, fmt.Errorf("not an NPY file")
 	}
 	var hlen, off int
 	switch data[6] {
@@ -32,71 +71,69 @@ func readNPY(path string) (Image, error) {
 		hlen, off = int(binary.LittleEndian.Uint16(data[8:])), 10
 	case 2, 3:
 		if len(data) < 12 {
-			return Image{}, fmt.Errorf("truncated NPY header")
+			return nil, fmt.Errorf("truncated NPY header")
 		}
 		hlen, off = int(binary.LittleEndian.Uint32(data[8:])), 12
 	default:
-		return Image{}, fmt.Errorf("NPY format version %d is not supported", data[6])
+		return nil, fmt.Errorf("NPY format version %d is not supported", data[6])
 	}
 	if off+hlen > len(data) {
-		return Image{}, fmt.Errorf("truncated NPY header")
+		return nil, fmt.Errorf("truncated NPY header")
 	}
 	header := string(data[off : off+hlen])
 	body := data[off+hlen:]
 	d, fo, sh := npyDescr.FindStringSubmatch(header), npyFortran.FindStringSubmatch(header), npyShape.FindStringSubmatch(header)
 	if d == nil || fo == nil || sh == nil {
-		return Image{}, fmt.Errorf("unreadable NPY header %q", header)
+		return nil, fmt.Errorf("unreadable NPY header %q", header)
 	}
 	if fo[1] == "True" {
-		return Image{}, fmt.Errorf("NPY array is in Fortran order; save it in C order (numpy.ascontiguousarray)")
+		return nil, fmt.Errorf("NPY array is in Fortran order; save it in C order (numpy.ascontiguousarray)")
 	}
-	var shape []int
+	t, ok := npyTypes[d[1]]
+	if !ok {
+		return nil, fmt.Errorf("NPY dtype %s is not supported (float32, float64, uint8, uint16, int16, int32, int64, little-endian)", d[1])
+	}
+	a := &NPYArray{Descr: d[1], body: body, size: t.size, get: t.get}
+	n := 1
 	for _, s := range strings.Split(sh[1], ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return Image{}, fmt.Errorf("bad NPY shape (%s)", sh[1])
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("bad NPY shape (%s)", sh[1])
 		}
-		shape = append(shape, n)
+		a.Shape = append(a.Shape, v)
+		// Checked as it grows, so the product cannot overflow.
+		if n *= v; n > len(body) {
+			return nil, fmt.Errorf("NPY data is truncated: %d bytes for shape (%s) of %s", len(body), sh[1], d[1])
+		}
+	}
+	if len(body) < n*t.size {
+		return nil, fmt.Errorf("NPY data is truncated: %d bytes for %d values of %s", len(body), n, d[1])
+	}
+	return a, nil
+}
+
+// readNPY reads an (H, W) or (C, H, W) array, values as they are.
+func readNPY(path string) (Image, error) {
+	a, err := ReadNPYArray(path)
+	if err != nil {
+		return Image{}, err
 	}
 	var img Image
-	switch len(shape) {
+	switch len(a.Shape) {
 	case 2:
-		img = Image{Channels: 1, Height: shape[0], Width: shape[1]}
+		img = Image{Channels: 1, Height: a.Shape[0], Width: a.Shape[1]}
 	case 3:
-		img = Image{Channels: shape[0], Height: shape[1], Width: shape[2]}
+		img = Image{Channels: a.Shape[0], Height: a.Shape[1], Width: a.Shape[2]}
 	default:
-		return Image{}, fmt.Errorf("NPY array has shape (%s); zoo reads (H, W) or (C, H, W) arrays", sh[1])
+		return Image{}, fmt.Errorf("NPY array has shape %v; zoo reads (H, W) or (C, H, W) arrays", a.Shape)
 	}
-	n := img.Channels * img.Height * img.Width
-	descr := d[1]
-	var size int
-	var get func(b []byte) float64
-	switch descr {
-	case "<f4":
-		size, get = 4, func(b []byte) float64 { return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))) }
-	case "<f8":
-		size, get = 8, func(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) }
-	case "|u1", "<u1":
-		size, get = 1, func(b []byte) float64 { return float64(b[0]) }
-	case "<u2":
-		size, get = 2, func(b []byte) float64 { return float64(binary.LittleEndian.Uint16(b)) }
-	case "<i2":
-		size, get = 2, func(b []byte) float64 { return float64(int16(binary.LittleEndian.Uint16(b))) }
-	case "<i4":
-		size, get = 4, func(b []byte) float64 { return float64(int32(binary.LittleEndian.Uint32(b))) }
-	default:
-		return Image{}, fmt.Errorf("NPY dtype %s is not supported (float32, float64, uint8, uint16, int16, int32, little-endian)", descr)
-	}
-	if len(body) < n*size {
-		return Image{}, fmt.Errorf("NPY data is truncated: %d bytes for %d values of %s", len(body), n, descr)
-	}
-	img.Kind = "NPY " + descr
-	img.Data = make([]float32, n)
+	img.Kind = "NPY " + a.Descr
+	img.Data = make([]float32, a.Len())
 	for i := range img.Data {
-		v := get(body[i*size:])
+		v := a.Value(i)
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return Image{}, fmt.Errorf("NPY value %d is %v; inputs must be finite", i, v)
 		}

@@ -186,14 +186,15 @@ func Run(ctx context.Context, o Options) (*Capture, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the sandboxed package run: %w", err)
 	}
-	tail := logLines(stderr, o.Log)
+	// Wait only after stderr is read to its end: Wait closes the pipe, and
+	// the last lines (the failure's reason) would be lost.
+	lastLines := <-logLines(stderr, o.Log)
 	waitErr := cmd.Wait()
 	cap.Seconds = time.Since(started).Seconds()
-	lastLines := <-tail
-	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	switch err := ctx.Err(); {
+	case errors.Is(err, context.DeadlineExceeded):
 		return nil, fmt.Errorf("the package run took longer than %s and was stopped (raise it with --timeout)", o.Timeout)
-	}
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	case err != nil: // interrupted
 		return nil, err
 	}
 	if ce := readCaptureError(filepath.Join(scratch, "out")); ce != nil {

@@ -19,13 +19,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import cpu_name, median, must, write_section  # noqa: E402
+from bench import cpu_name, median, must, run, write_section  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = os.path.join(os.path.dirname(ROOT), "shared", "data", "medigan_packages")
@@ -62,10 +60,8 @@ print(json.dumps({"generate_s": time.perf_counter() - t1, "startup_s": t1 - t0})
 
 
 def sh(cmd, env=None):
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit("%s failed (%d):\n%s%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-    return p.stdout
+    """bench.run's stdout (it exits with the command's errors)."""
+    return run(cmd, env)[1]
 
 
 def write_inputs(kind, folder, n, size, tmp):
@@ -118,10 +114,9 @@ def main():
                 inputs = os.path.join(tmp, folder + "-inputs")
                 write_inputs(folder[:5], inputs, n, 256, tmp)
                 extra += ["--arg", "input_path=" + json.dumps(inputs)]
-            t0 = time.perf_counter()
-            report = json.loads(sh([zoo, "import", "--json", "--package", pkg, "--checkpoint", ck,
-                                    "--threads", str(a.threads)] + extra, env))
-            imp_wall = time.perf_counter() - t0
+            imp_wall, out = run([zoo, "import", "--json", "--package", pkg, "--checkpoint", ck,
+                                 "--threads", str(a.threads)] + extra, env)
+            report = json.loads(out)
             model = report["model"]
             zoo_runs, pkg_runs, inside = [], [], []
             custom = {}
@@ -137,9 +132,9 @@ def main():
                 zoo_runs.append(must(cmd, env)[0])
                 shutil.rmtree(out)
                 pout = os.path.join(tmp, "pkg-out-%d" % r)
-                t0 = time.perf_counter()
-                res = json.loads(sh([PY, "-B", "-c", PACKAGE_RUN, pkg, ck, str(n), pout, str(a.threads), json.dumps(custom)], env))
-                pkg_runs.append(time.perf_counter() - t0)
+                wall, out = run([PY, "-B", "-c", PACKAGE_RUN, pkg, ck, str(n), pout, str(a.threads), json.dumps(custom)], env)
+                res = json.loads(out)
+                pkg_runs.append(wall)
                 inside.append(res["generate_s"])
                 shutil.rmtree(pout)
             z, p = median(zoo_runs), median(pkg_runs)
