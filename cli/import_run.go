@@ -232,7 +232,7 @@ func runImport(c *cli.Context) error {
 			modelID, check.pixels-check.equal, check.pixels)
 	}
 
-	if err := installArtifact(capt.Module(), artifactPath); err != nil {
+	if err := copyFile(capt.Module(), artifactPath); err != nil {
 		return err
 	}
 	header := "# Written by zoo import: models converted from medigan packages to verified TorchScript.\n" +
@@ -606,9 +606,9 @@ func writeNPYs(dir string, n, c, h, w int, data func(i int) []float32) ([]string
 	return files, nil
 }
 
-// installArtifact copies the exported module to its place in the config
-// directory, atomically.
-func installArtifact(src, dst string) error {
+// copyFile copies src to dst atomically, streaming (modules are hundreds of
+// MB): the exported module to its place in the config directory, --keep.
+func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -632,11 +632,7 @@ func copyTree(src, dst string) error {
 		case fi.IsDir():
 			return os.MkdirAll(target, 0o755)
 		case fi.Mode().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(target, data, 0o644)
+			return copyFile(p, target)
 		}
 		return nil
 	})
