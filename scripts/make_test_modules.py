@@ -1,16 +1,19 @@
 #!/usr/bin/python3
 """Build the small TorchScript modules the Go tests run through LibTorch.
 
-Usage: /usr/bin/python3 scripts/make_test_modules.py OUTDIR
+Usage: /usr/bin/python3 scripts/make_test_modules.py [--only NAME ...] [--list] OUTDIR
 
 They are made at test time with Debian's python3-torch rather than
 committed, so the tests always exercise files written by the same PyTorch
 generation that users export with. Each module has a fixed, documented
 behaviour the tests check exactly.
 """
+import argparse
+import io
 import os
+import pickle
 import sys
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -201,11 +204,64 @@ class WantsDCGANLatent(torch.nn.Module):
         return torch.tanh(self.up(z))
 
 
-def main():
-    out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    torch.manual_seed(0)
-    modules = {
+# Hostile modules for the reliability corpus (docs/reliability.md): each
+# misbehaves in one way zoo must survive with a clear error.
+
+
+class Hang(torch.nn.Module):
+    """z [N, 8] -> never returns: a loop whose condition stays true."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        y = z
+        i = 0
+        while i >= 0:
+            y = y * 1.0
+            i = (i + 1) % 1000
+        return y.reshape(z.shape[0], 1, 4, 4)
+
+
+class DtypeOut(torch.nn.Module):
+    """z [N, 8] -> [N, 1, 4, 4] zeros of one dtype (int64, bool, float16, complex64, float64)."""
+
+    def __init__(self, dtype: torch.dtype):
+        super().__init__()
+        self.dtype = dtype
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (torch.tanh(z.repeat(1, 2)).reshape(z.shape[0], 1, 4, 4) > 0).to(self.dtype)
+
+
+class HugeOut(torch.nn.Module):
+    """z [N, 8] -> [N, 1, 4096, 4096]: 64 MiB a sample, far beyond a declared 4x4."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(z.shape[0], 1, 4096, 4096)
+
+
+class RaiseAlways(torch.nn.Module):
+    """z [N, 8] -> raises on every call."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("this model always fails")
+
+
+class Truncating(torch.nn.Module):
+    """z [N, 8] -> [N-1, 1, 4, 4]: one sample too few."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(z.shape[0] - 1, 1, 4, 4)
+
+
+class EmptyTuple(torch.nn.Module):
+    """z [N, 8] -> an empty list of tensors."""
+
+    def forward(self, z: torch.Tensor) -> List[torch.Tensor]:
+        return []
+
+
+def modules():
+    """Every scripted module, by file name."""
+    return {
         "affine.pt": Affine(),
         "pair.pt": Pair(),
         "named.pt": Named(),
@@ -226,27 +282,84 @@ def main():
         "noisy_gen.pt": NoisyGen(),
         "step_alpha.pt": StepAlpha(),
         "wants_dcgan_latent.pt": WantsDCGANLatent(),
+        "hang.pt": Hang(),
+        "int64_out.pt": DtypeOut(torch.int64),
+        "bool_out.pt": DtypeOut(torch.bool),
+        "half_out.pt": DtypeOut(torch.float16),
+        "complex_out.pt": DtypeOut(torch.complex64),
+        "double_out.pt": DtypeOut(torch.float64),
+        "huge_out.pt": HugeOut(),
+        "raise_always.pt": RaiseAlways(),
+        "truncating.pt": Truncating(),
+        "empty_list.pt": EmptyTuple(),
     }
-    for name, module in modules.items():
-        torch.jit.save(torch.jit.script(module.eval()), os.path.join(out, name))
 
-    # Broken files: a truncated module, random bytes, an empty file and a
-    # plain pickled state dict (what torch.save writes, not TorchScript).
-    with open(os.path.join(out, "affine.pt"), "rb") as f:
-        data = f.read()
-    with open(os.path.join(out, "truncated.pt"), "wb") as f:
-        f.write(data[: len(data) // 2])
-    with open(os.path.join(out, "garbage.pt"), "wb") as f:
-        f.write(bytes((i * 7919) % 251 for i in range(4096)))
-    open(os.path.join(out, "empty.pt"), "wb").close()
-    torch.save(TinyGenerator().state_dict(), os.path.join(out, "state_dict.pt"))
+
+# Files that are not TorchScript, or not whole: what users hand zoo by mistake.
+BROKEN = ["truncated.pt", "garbage.pt", "empty.pt", "state_dict.pt", "pickled_module.pt"]
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Build the TorchScript modules (and broken files) the Go tests load.",
+        epilog="Example: /usr/bin/python3 scripts/make_test_modules.py --only hang.pt /tmp/mods",
+    )
+    parser.add_argument("outdir", nargs="?", help="directory to write the modules into (created if missing)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="write only these files (e.g. affine.pt)")
+    parser.add_argument("--list", action="store_true", help="print the file names this script writes, then exit")
+    args = parser.parse_args(argv)
+    known = list(modules()) + BROKEN + ["tiny_generator_expected.txt"]
+    if args.list:
+        print("\n".join(known))
+        sys.exit(0)
+    if not args.outdir:
+        parser.error("OUTDIR is required (the directory to write the modules into)")
+    if args.outdir.startswith("-"):
+        parser.error("OUTDIR %r looks like an option; put ./ in front if you mean a directory" % args.outdir)
+    for name in args.only or []:
+        if name not in known:
+            parser.error("--only %s: no such file; --list shows the names" % name)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    out = args.outdir
+    wanted = set(args.only or [])
+
+    def want(name):
+        return not wanted or name in wanted
+
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    for name, module in modules().items():
+        if want(name):
+            torch.jit.save(torch.jit.script(module.eval()), os.path.join(out, name))
+
+    # Broken files: a truncated module, random bytes, an empty file, a plain
+    # pickled state dict (what torch.save writes, not TorchScript) and a whole
+    # pickled module (torch.save(model)), the other common mistake.
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(Affine().eval()), buf)
+    broken = {
+        "truncated.pt": lambda path: open(path, "wb").write(buf.getvalue()[: len(buf.getvalue()) // 2]),
+        "garbage.pt": lambda path: open(path, "wb").write(bytes((i * 7919) % 251 for i in range(4096))),
+        "empty.pt": lambda path: open(path, "wb").close(),
+        "state_dict.pt": lambda path: torch.save(TinyGenerator().state_dict(), path),
+        "pickled_module.pt": lambda path: torch.save(TinyGenerator(), path, pickle_module=pickle),
+    }
+    assert sorted(broken) == sorted(BROKEN)
+    for name, write in broken.items():
+        if want(name):
+            write(os.path.join(out, name))
 
     # Reference output of TinyGenerator for z = arange(16).reshape(2, 8) / 10.
-    z = torch.arange(16, dtype=torch.float32).reshape(2, 8) / 10
-    with torch.no_grad():
-        y = TinyGenerator()(z)
-    with open(os.path.join(out, "tiny_generator_expected.txt"), "w") as f:
-        f.write(" ".join(repr(float(v)) for v in y.flatten()))
+    if want("tiny_generator_expected.txt"):
+        z = torch.arange(16, dtype=torch.float32).reshape(2, 8) / 10
+        with torch.no_grad():
+            y = TinyGenerator()(z)
+        with open(os.path.join(out, "tiny_generator_expected.txt"), "w") as f:
+            f.write(" ".join(repr(float(v)) for v in y.flatten()))
 
 
 if __name__ == "__main__":

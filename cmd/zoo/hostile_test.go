@@ -1,0 +1,122 @@
+package main_test
+
+// The hostile-input corpus (docs/reliability.md): inputs an attacker or a
+// careless user gives zoo, each asserting the exit code, a message naming
+// the problem, and that nothing outside the output directory changed.
+// Cases live in hostile_*_test.go by area; this file holds what they share.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"medzoo/internal/testmodules"
+)
+
+// treeState records every entry under the roots: a file's sha256, a link's
+// target, a directory's mode, so a later call can prove nothing changed.
+func treeState(t *testing.T, roots ...string) map[string]string {
+	t.Helper()
+	state := map[string]string{}
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				return err
+			}
+			switch {
+			case fi.Mode()&fs.ModeSymlink != 0:
+				target, _ := os.Readlink(p)
+				state[p] = "link -> " + target
+			case fi.IsDir():
+				state[p] = "dir " + fi.Mode().String()
+			case fi.Mode().IsRegular():
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				h := sha256.Sum256(b)
+				state[p] = "file " + hex.EncodeToString(h[:])
+			default:
+				state[p] = "special " + fi.Mode().String()
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return state
+}
+
+// unchanged fails when anything under the roots differs from before.
+func unchanged(t *testing.T, before map[string]string, roots ...string) {
+	t.Helper()
+	after := treeState(t, roots...)
+	var diff []string
+	for p, v := range before {
+		if after[p] != v {
+			diff = append(diff, fmt.Sprintf("%s: was %q, now %q", p, v, after[p]))
+		}
+	}
+	for p, v := range after {
+		if _, ok := before[p]; !ok {
+			diff = append(diff, fmt.Sprintf("%s: new (%s)", p, v))
+		}
+	}
+	sort.Strings(diff)
+	if len(diff) > 0 {
+		t.Fatalf("changed outside the output directory:\n%s", strings.Join(diff, "\n"))
+	}
+}
+
+// moduleCatalog writes a user catalog holding one model, id 90009_HOSTILE,
+// whose artifact is the test module file (from scripts/make_test_modules.py)
+// and whose [model.signature] body is sig (TOML lines). It returns the
+// catalog path, for ZOO_CATALOG.
+func moduleCatalog(t *testing.T, module, sig string) string {
+	t.Helper()
+	path := testmodules.Path(t, module)
+	return catalogFile(t, fmt.Sprintf(`schema = 1
+[[model]]
+id = "90009_HOSTILE"
+title = "Hostile test module %s"
+version = "0.0.1"
+function = "noise-to-image"
+[model.artifact]
+url = %q
+sha256 = %q
+format = "torchscript"
+[model.signature]
+%s
+`, module, path, sha256File(t, path), sig))
+}
+
+// tinySignature is the signature of the 8 -> 1x4x4 test modules.
+const tinySignature = `latent = [8]
+[[model.signature.outputs]]
+name = "image"
+kind = "image"
+channels = 1
+height = 4
+width = 4
+range = [-1.0, 1.0]`
+
+// catalogFile writes text as a catalog file in a temporary directory.
+func catalogFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "user.toml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
