@@ -11,7 +11,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -44,7 +46,7 @@ func Main(args []string) int {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	originalArgs = args
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal(stderr)
 	defer stop()
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
@@ -57,6 +59,59 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// stopGrace is how long a command may take to stop after SIGINT or SIGTERM
+// cancelled its context. Commands stop between model calls, but a LibTorch
+// call cannot be interrupted: one that never returns (a model stuck in a
+// loop) must not keep zoo running, so after the grace, or at a second
+// signal, the process exits. What it leaves is consistent: output files are
+// written atomically and the manifest only lists finished samples.
+var stopGrace = 5 * time.Second
+
+// selfStopping, set by a command that bounds its own shutdown (zoo serve
+// drains requests for up to its --timeout), leaves the first signal to it;
+// a second signal still exits at once.
+var selfStopping atomic.Bool
+
+// stopOnSignal returns a context cancelled by SIGINT or SIGTERM, and starts
+// the watchdog that exits the process when the command does not stop.
+func stopOnSignal(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-done:
+			return
+		}
+		cancel()
+		grace := time.After(stopGrace)
+		if selfStopping.Load() {
+			grace = nil
+		}
+		select {
+		case <-done:
+			return
+		case <-sigs:
+		case <-grace:
+		}
+		fmt.Fprintf(stderr, "zoo: stopped by %v while a model call was still running (a LibTorch call cannot be interrupted); "+
+			"files already listed in the manifest are complete, and --resume continues a generate run\n", sig)
+		code := 130
+		if sig == syscall.SIGTERM {
+			code = 143
+		}
+		os.Exit(code)
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -99,6 +154,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			interpolateCommand(),
 			serveCommand(),
 			catalogCommand(),
+			runnerCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}

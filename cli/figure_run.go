@@ -36,6 +36,9 @@ func figureSetup(c *cli.Context) (*zoo.Model, *loader.Generator, map[string]stri
 	if !strings.EqualFold(filepath.Ext(out), ".png") {
 		return nil, nil, nil, usagef("-o %s: figures are PNG files; name it .png", out)
 	}
+	if err := files.CheckRegular(out); err != nil {
+		return nil, nil, nil, usagef("-o: %v", err)
+	}
 	if _, err := os.Stat(out); err == nil && !c.Bool("force") {
 		return nil, nil, nil, usagef("-o %s exists; --force overwrites it", out)
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -142,6 +141,11 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 		genErr = cerr
 	}
 	done := run.Committed()
+	if genErr != nil && done == 0 {
+		// Nothing to resume: leave a directory that was empty empty, so
+		// the rerun after a fix is not refused as non-empty.
+		run.Abandon()
+	}
 	if genErr != nil {
 		if errors.Is(genErr, context.Canceled) {
 			in := ""
@@ -279,9 +283,10 @@ func (w *sampleWriter) generate(ctx context.Context, gen *loader.Generator, star
 	return firstErr
 }
 
-// write encodes one sample's outputs into files, then commits it. Files are
-// written in place: the manifest, appended only after a sample's files are
-// complete, is what marks them done, and a resume rewrites anything after it.
+// write encodes one sample's outputs into files, then commits it. Each file
+// is written atomically (never through a link planted in the directory);
+// the manifest, appended only after a sample's files are complete, is what
+// marks them done, and a resume rewrites anything after it.
 func (w *sampleWriter) write(s loader.Sample) error {
 	rec := output.Record{Index: s.Index, Files: map[string]string{}, Conditions: s.Conditions, Input: s.Input,
 		Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256, Seed: w.seed, Synthetic: true,
@@ -301,7 +306,7 @@ func (w *sampleWriter) write(s loader.Sample) error {
 		if err := w.enc.Encode(&buf, img, prov); err != nil {
 			return fmt.Errorf("sample %d, output %s: %w", s.Index, o.Spec.Name, err)
 		}
-		if err := os.WriteFile(filepath.Join(w.run.Dir, name), buf.Bytes(), 0o644); err != nil {
+		if err := w.run.WriteFile(name, buf.Bytes()); err != nil {
 			return err
 		}
 		rec.Files[o.Spec.Name] = name

@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
+
+	"medzoo/internal/files"
 )
 
 func digest(s string) string {
@@ -36,7 +36,7 @@ func (c featureCache) load(key string, n, dim int) ([]float32, bool) {
 	if c.dir == "" {
 		return nil, false
 	}
-	f, err := os.Open(c.path(key))
+	f, err := files.OpenRegular(c.path(key))
 	if err != nil {
 		return nil, false
 	}
@@ -68,29 +68,22 @@ func (c featureCache) store(key string, rows []float32, n, dim int) error {
 	if c.dir == "" {
 		return nil
 	}
-	p := c.path(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	head := make([]byte, 16)
-	binary.LittleEndian.PutUint64(head, uint64(n))
-	binary.LittleEndian.PutUint64(head[8:], uint64(dim))
-	w.WriteString(featureMagic)
-	w.Write(head)
-	var b [4]byte
-	for _, v := range rows {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-		w.Write(b[:])
-	}
-	err = errors.Join(w.Flush(), tmp.Close())
+	err := files.WriteAtomic(c.path(key), func(out io.Writer) error {
+		w := bufio.NewWriterSize(out, 1<<20)
+		head := make([]byte, 16)
+		binary.LittleEndian.PutUint64(head, uint64(n))
+		binary.LittleEndian.PutUint64(head[8:], uint64(dim))
+		w.WriteString(featureMagic)
+		w.Write(head)
+		var b [4]byte
+		for _, v := range rows {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+			w.Write(b[:])
+		}
+		return w.Flush()
+	})
 	if err != nil {
 		return fmt.Errorf("feature cache: %w", err)
 	}
-	return os.Rename(tmp.Name(), p)
+	return nil
 }

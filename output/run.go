@@ -86,13 +86,19 @@ type Run struct {
 	// Done is the number of samples already committed when the run opened.
 	Done int
 
+	// fresh is true when the directory was empty: a run that then fails
+	// before its first sample leaves it empty again (Abandon).
+	fresh bool
+
 	mu       sync.Mutex
 	manifest *os.File
 	next     int
 	pending  map[int]Record
 }
 
-// Open prepares dir for info according to mode.
+// Open prepares dir for info according to mode. A directory holding a
+// symbolic link or a special file is refused whatever the mode, naming the
+// entry: zoo writes only regular files it creates or replaces itself.
 func Open(dir string, info RunInfo, mode Mode) (*Run, error) {
 	if info.Width == 0 {
 		info.Width = max(5, len(fmt.Sprint(max(info.N-1, 0))))
@@ -104,7 +110,12 @@ func Open(dir string, info RunInfo, mode Mode) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
-	r := &Run{Dir: dir, Info: info, pending: map[int]Record{}}
+	for _, e := range entries {
+		if !e.Type().IsRegular() && !e.IsDir() {
+			return nil, fmt.Errorf("output directory: %w", files.CheckRegular(filepath.Join(dir, e.Name())))
+		}
+	}
+	r := &Run{Dir: dir, Info: info, pending: map[int]Record{}, fresh: len(entries) == 0}
 	switch {
 	case len(entries) == 0 || mode == Force:
 		if err := r.start(); err != nil {
@@ -125,8 +136,14 @@ func (r *Run) start() error {
 	if err := writeFileAtomic(filepath.Join(r.Dir, RunFile), r.infoJSON()); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(r.Dir, ManifestFile), os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := files.OpenAppend(filepath.Join(r.Dir, ManifestFile))
+	if err == nil {
+		err = f.Truncate(0)
+	}
 	if err != nil {
+		if f != nil {
+			f.Close()
+		}
 		return fmt.Errorf("manifest: %w", err)
 	}
 	r.manifest = f
@@ -142,7 +159,7 @@ func (r *Run) infoJSON() []byte {
 // valid prefix of the manifest (a killed process can leave a partial last
 // line, which is cut off).
 func (r *Run) resume() error {
-	raw, err := os.ReadFile(filepath.Join(r.Dir, RunFile))
+	raw, err := readSmall(filepath.Join(r.Dir, RunFile), 1<<20)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("cannot resume in %s: it holds no %s, so it is not a zoo run; use an empty directory, or --force to write into it anyway", r.Dir, RunFile)
 	}
@@ -157,51 +174,66 @@ func (r *Run) resume() error {
 		return fmt.Errorf("cannot resume in %s: the recorded run differs (%s); rerun with the same settings, or use --force to start over", r.Dir, diff)
 	}
 	r.Info.Width = old.Width
-	if old.N != r.Info.N {
-		// A resumed run may ask for more (or fewer) samples.
-		if err := writeFileAtomic(filepath.Join(r.Dir, RunFile), r.infoJSON()); err != nil {
-			return err
-		}
-	}
 
 	path := filepath.Join(r.Dir, ManifestFile)
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	valid := 0
-	for len(data[valid:]) > 0 {
-		line := data[valid:]
-		nl := bytes.IndexByte(line, '\n')
-		if nl < 0 {
-			break // partial last line
-		}
-		var rec Record
-		if json.Unmarshal(line[:nl], &rec) != nil || rec.Index != r.Done {
-			break
-		}
-		for _, name := range rec.Files {
-			if _, err := os.Stat(filepath.Join(r.Dir, name)); err != nil {
-				return fmt.Errorf("cannot resume: sample %d is in the manifest but its file %s is missing (%v); use --force to start over", rec.Index, name, err)
-			}
-		}
-		r.Done++
-		valid += nl + 1
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := files.OpenAppend(path)
 	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
-	if err := f.Truncate(int64(valid)); err != nil {
-		f.Close()
-		return fmt.Errorf("manifest: %w", err)
+	valid, err := r.validPrefix(f)
+	if err == nil && r.Info.N < r.Done {
+		err = fmt.Errorf("cannot resume with -n %d: %s already holds %d samples; ask for -n %d or more, or use --force to start over", r.Info.N, r.Dir, r.Done, r.Done)
 	}
-	if _, err := f.Seek(int64(valid), io.SeekStart); err != nil {
+	if err == nil && old.N != r.Info.N {
+		// A resumed run may ask for more samples, or fewer than it first
+		// asked for but not fewer than it holds.
+		err = writeFileAtomic(filepath.Join(r.Dir, RunFile), r.infoJSON())
+	}
+	if err == nil {
+		err = f.Truncate(valid)
+	}
+	if err == nil {
+		_, err = f.Seek(valid, io.SeekStart)
+	}
+	if err != nil {
 		f.Close()
 		return err
 	}
 	r.manifest = f
 	return nil
+}
+
+// validPrefix counts the manifest's complete records whose files are there
+// into r.Done and returns the prefix's length in bytes. It streams: a
+// manifest holds a line per sample, and a line longer than any record
+// (64 KiB) ends the prefix like a damaged one instead of filling memory.
+func (r *Run) validPrefix(f *os.File) (int64, error) {
+	in := bufio.NewReaderSize(f, 64<<10)
+	var valid int64
+	for {
+		line, err := in.ReadSlice('\n')
+		if err != nil {
+			if err == io.EOF || err == bufio.ErrBufferFull {
+				return valid, nil // partial or overlong last line: cut off
+			}
+			return 0, fmt.Errorf("manifest: %w", err)
+		}
+		var rec Record
+		if json.Unmarshal(line, &rec) != nil || rec.Index != r.Done {
+			return valid, nil
+		}
+		for _, name := range rec.Files {
+			fi, err := os.Lstat(filepath.Join(r.Dir, name))
+			if err != nil {
+				return 0, fmt.Errorf("cannot resume: sample %d is in the manifest but its file %s is missing (%v); use --force to start over", rec.Index, name, err)
+			}
+			if !fi.Mode().IsRegular() || filepath.Base(name) != name {
+				return 0, fmt.Errorf("cannot resume: sample %d's file %s is not a regular file in %s; use --force to start over", rec.Index, name, r.Dir)
+			}
+		}
+		r.Done++
+		valid += int64(len(line))
+	}
 }
 
 func differences(old, cur RunInfo) string {
@@ -311,6 +343,54 @@ func (r *Run) Close() error {
 	}
 	r.manifest = nil
 	return err
+}
+
+// readSmall reads a file expected to be small, refusing one over limit
+// bytes rather than reading it whole.
+func readSmall(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("%s is over %d bytes, too large to be what zoo wrote", path, limit)
+	}
+	return data, err
+}
+
+// Abandon undoes a run that failed before its first sample in a directory
+// that was empty: its run and manifest files are removed, so a rerun is a
+// fresh start rather than a refused non-empty directory. Any other run is
+// kept for --resume. It closes the run.
+func (r *Run) Abandon() {
+	r.Close()
+	if !r.fresh || r.Committed() > 0 {
+		return
+	}
+	entries, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		switch e.Name() {
+		case RunFile, ManifestFile:
+		default:
+			return // files of a sample in flight: keep what is there
+		}
+	}
+	os.Remove(filepath.Join(r.Dir, RunFile))
+	os.Remove(filepath.Join(r.Dir, ManifestFile))
+}
+
+// WriteFile writes one output file of the run, atomically, refusing an
+// entry that is not a regular file (files.NotRegularError).
+func (r *Run) WriteFile(name string, data []byte) error {
+	if filepath.Base(name) != name || name == "." || name == ".." {
+		return fmt.Errorf("output file name %q is not a plain file name", name)
+	}
+	return writeFileAtomic(filepath.Join(r.Dir, name), data)
 }
 
 // writeFileAtomic writes data to a temporary file beside path and renames

@@ -1,23 +1,79 @@
-// Package files does the two file operations that several of zoo's
-// packages need done the same careful way: write a file so that readers
-// see the old content or the new, never half of it, and hash one.
+// Package files does the file operations that several of zoo's packages
+// need done the same careful way: write a file so that readers see the old
+// content or the new, never half of it, and never through a link someone
+// planted; open a file for appending the same way; hash one.
 package files
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
+// NotRegularError says a path zoo was to write is a link, a directory or a
+// special file. zoo refuses it rather than write through it or replace it:
+// a link planted in an output directory must not make zoo overwrite its
+// target (as root, /etc/passwd), and replacing it silently would hide that.
+type NotRegularError struct {
+	Path string
+	What string // "a symbolic link to /etc/passwd", "a directory", ...
+}
+
+func (e *NotRegularError) Error() string {
+	return fmt.Sprintf("%s is %s, not a regular file: zoo never writes through links or over special files; remove it, or choose another location", e.Path, e.What)
+}
+
+// CheckRegular returns nil when path does not exist or is a regular file,
+// and a *NotRegularError naming what it is otherwise.
+func CheckRegular(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case os.IsNotExist(err):
+		return nil
+	case err != nil:
+		return err
+	case fi.Mode().IsRegular():
+		return nil
+	}
+	return &NotRegularError{Path: path, What: describe(path, fi.Mode())}
+}
+
+func describe(path string, mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		if target, err := os.Readlink(path); err == nil {
+			return "a symbolic link to " + target
+		}
+		return "a symbolic link"
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file (" + mode.String() + ")"
+}
+
 // WriteAtomic creates or replaces path with what write writes, through a
-// temporary file in the same directory (created if missing) and a rename.
-// On any error the old file is untouched and no temporary file is left.
-// A symbolic link at path is replaced, not followed.
+// temporary file in the same directory (created if missing, opened with
+// O_EXCL) and a rename. On any error the old file is untouched and no
+// temporary file is left. A path that is a link, a directory or a special
+// file is refused (NotRegularError); even if one appears between the check
+// and the rename, the rename replaces the entry and never writes through it.
 func WriteAtomic(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := CheckRegular(path); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -44,6 +100,54 @@ func WriteAtomicBytes(path string, data []byte) error {
 		_, err := w.Write(data)
 		return err
 	})
+}
+
+// OpenAppend opens path for reading and appending (a manifest or log),
+// creating it if missing, and refuses
+// (NotRegularError) a link or special file: O_NOFOLLOW makes the open fail
+// on a link, O_NONBLOCK keeps a FIFO from blocking it, and the opened file
+// is checked to be regular.
+func OpenAppend(path string) (*os.File, error) {
+	if err := CheckRegular(path); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	if err != nil {
+		if cerr := CheckRegular(path); cerr != nil {
+			return nil, cerr // became a link since the check
+		}
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		return nil, &NotRegularError{Path: path, What: describe(path, fi.Mode())}
+	}
+	return f, nil
+}
+
+// OpenRegular opens path for reading only if it is a regular file, not
+// through a link: O_NONBLOCK keeps a FIFO planted under a cache name from
+// blocking the open, and the opened file is checked to be regular.
+func OpenRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if cerr := CheckRegular(path); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = &NotRegularError{Path: path, What: describe(path, fi.Mode())}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // SHA256 is the lower-case hex sha256 of the file at path.
