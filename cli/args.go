@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"runtime"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"medzoo/internal/limits"
 )
 
 // interspersed reorders a command line so flags may follow positional
@@ -95,3 +99,40 @@ func flagSet(flags []cli.Flag) map[string]bool {
 	}
 	return out
 }
+
+// checkThreads is the Action of every --threads flag: 0 means one thread
+// per CPU core; more than limits.ThreadsPerCPU per core (at most
+// limits.MaxThreads) only costs memory and start-up time, and a negative
+// count is a typo.
+func checkThreads(_ *cli.Context, n int) error {
+	if most := limits.MaxThreadsHere(); n < 0 || n > most {
+		return usagef("--threads %d is out of range: give 0 (one per CPU core) to %d (%d per core on this machine's %d cores, at most %d)",
+			n, most, limits.ThreadsPerCPU, runtime.NumCPU(), limits.MaxThreads)
+	}
+	return nil
+}
+
+// intBetween is the Action of an integer flag whose value must lie in
+// [lo, hi]; what says what the flag counts, for the message.
+func intBetween(flag string, lo, hi int, what string) func(*cli.Context, int) error {
+	return func(_ *cli.Context, n int) error {
+		if n < lo || n > hi {
+			return usagef("%s %d is out of range: give %d to %d (%s)", flag, n, lo, hi, what)
+		}
+		return nil
+	}
+}
+
+// positiveDuration is the Action of a duration flag that must be > 0.
+func positiveDuration(flag string) func(*cli.Context, time.Duration) error {
+	return func(_ *cli.Context, d time.Duration) error {
+		if d <= 0 {
+			return usagef("%s %v must be positive (e.g. 10m)", flag, d)
+		}
+		return nil
+	}
+}
+
+// checkBatchSize is the Action of the --batch-size flags of commands that
+// run generators: 0 means one compute block.
+var checkBatchSize = intBetween("--batch-size", 0, limits.BatchSize, "samples per forward step, rounded up to the model's compute block; 0: one block")

@@ -13,9 +13,9 @@ func benchCommand() *cli.Command {
 			"This is the ceiling zoo generate can reach on this machine.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Value: 1024, Usage: "samples to time (after one warm-up block)"},
-			&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Usage: "samples per forward step (default one compute block)"},
+			&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Usage: "samples per forward step (default one compute block)", Action: checkBatchSize},
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
-			&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)"},
+			&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)", Action: checkThreads},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error {

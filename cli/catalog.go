@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -88,7 +87,7 @@ func catalogValidate(c *cli.Context, files []string) error {
 	firstSeen := map[string]string{} // id -> file:line, across files
 	for _, f := range files {
 		r := validateReport{File: f}
-		data, err := os.ReadFile(f)
+		data, err := zoo.ReadCatalogFile(f)
 		if err != nil {
 			r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", f, errors.Unwrap(err)))
 			reports = append(reports, r)
@@ -194,7 +193,7 @@ func catalogList(c *cli.Context) error {
 				ids = append(ids, m.ID)
 			}
 		} else {
-			data, err := os.ReadFile(s.Path)
+			data, err := zoo.ReadCatalogFile(s.Path)
 			if err != nil {
 				return err
 			}

@@ -18,8 +18,8 @@ func gridCommand() *cli.Command {
 			"   zoo grid 102 -n 8 -o planes.png            # 3 rows: axial, coronal, sagittal\n" +
 			"   zoo grid 104 --input docs/models/00104_inputs -o masks_to_t1.png",
 		Flags: append(figureFlags(),
-			&cli.IntFlag{Name: "n", Value: 16, Usage: "samples (per row, for conditional models)"},
-			&cli.IntFlag{Name: "cols", Usage: "columns (default: about √n, or n for one row per condition value)"},
+			&cli.IntFlag{Name: "n", Value: 16, Usage: "samples (per row, for conditional models)", Action: intBetween("-n", 1, 1024, "samples in the grid")},
+			&cli.IntFlag{Name: "cols", Usage: "columns (default: about √n, or n for one row per condition value)", Action: intBetween("--cols", 0, 1024, "columns of the grid; 0: about √n")},
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input images of an image-to-image model (`DIR` or file)"},
 		),
 		Action: func(c *cli.Context) error {
@@ -45,7 +45,7 @@ func interpolateCommand() *cli.Command {
 		Flags: append(figureFlags(),
 			&cli.Uint64Flag{Name: "from", Usage: "seed of the first endpoint"},
 			&cli.Uint64Flag{Name: "to", Value: 1, Usage: "seed of the last endpoint"},
-			&cli.IntFlag{Name: "steps", Value: 8, Usage: "images along the walk, endpoints included (2..256)"},
+			&cli.IntFlag{Name: "steps", Value: 8, Usage: "images along the walk, endpoints included (2..256)", Action: intBetween("--steps", 2, 256, "images along the walk, endpoints included")},
 		),
 		Action: func(c *cli.Context) error {
 			if interpolateAction == nil {
@@ -62,7 +62,7 @@ func figureFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "seed", Usage: "latent seed"},
 		&cli.StringSliceFlag{Name: "condition", Aliases: []string{"c"}, Usage: "`NAME=VALUE` for a conditional model (repeatable)"},
 		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
-		&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)"},
+		&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)", Action: checkThreads},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite the output file"},
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"medzoo/imagein"
 	"medzoo/importer"
 	"medzoo/internal/files"
+	"medzoo/internal/limits"
 	"medzoo/internal/progress"
 	"medzoo/internal/version"
 	"medzoo/loader"
@@ -504,11 +505,24 @@ func comparePNG(pkgFile, zooFile string) (int64, int64, error) {
 }
 
 func decodeImage(p string) (image.Image, error) {
-	f, err := os.Open(p)
+	// The package wrote this file: its header is checked before decoding,
+	// so a lying one cannot make zoo allocate what it declares.
+	f, err := files.OpenRegular(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	cfg, format, err := image.DecodeConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if _, ok := limits.ProductInts(limits.SampleValues, cfg.Width, cfg.Height, 4); !ok {
+		return nil, fmt.Errorf("%s: the %s header declares %d×%d pixels, more than zoo reads (%s values per image)",
+			p, format, cfg.Width, cfg.Height, limits.Human(limits.SampleValues))
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
 	img, _, err := image.Decode(f)
 	return img, err
 }
@@ -585,25 +599,17 @@ func writeNPYs(dir string, n, c, h, w int, data func(i int) []float32) ([]string
 		return nil, err
 	}
 	enc, _ := output.Lookup("npy")
-	var files []string
+	var paths []string
 	for i := 0; i < n; i++ {
 		p := filepath.Join(dir, fmt.Sprintf("%06d.npy", i))
-		f, err := os.Create(p)
-		if err != nil {
-			return nil, err
-		}
 		// NPY stores values as they are; the range only satisfies the check.
 		img := output.Image{Channels: c, Height: h, Width: w, Data: data(i), Range: [2]float64{-math.MaxFloat32, math.MaxFloat32}}
-		err = enc.Encode(f, img, output.Provenance{})
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := files.WriteAtomic(p, func(f io.Writer) error { return enc.Encode(f, img, output.Provenance{}) }); err != nil {
 			return nil, err
 		}
-		files = append(files, p)
+		paths = append(paths, p)
 	}
-	return files, nil
+	return paths, nil
 }
 
 // copyFile copies src to dst atomically, streaming (modules are hundreds of

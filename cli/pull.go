@@ -15,20 +15,29 @@ func pullCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pull",
 		Usage:     "download a model's artifact into the cache and verify its checksum",
-		UsageText: "zoo pull ID [--allow-unpinned] [--json]",
+		UsageText: "zoo pull ID [--allow-unpinned] [--max-download SIZE] [--json]",
 		Description: "The artifact is stored under the cache directory by its sha256, so it is fetched once and\n" +
 			"then works offline. medigan's packages publish no checksum: --allow-unpinned downloads them\n" +
-			"anyway and pins the digest seen on first use, so later fetches must match it.",
+			"anyway and pins the digest seen on first use, so later fetches must match it.\n" +
+			"A download stops at the size the catalog declares, and at most at --max-download\n" +
+			"($" + zoo.EnvMaxDownload + ", default 4GiB); one that receives nothing for $" + zoo.EnvStallTimeout + "\n" +
+			"(default 2m) is abandoned. Nothing partial is ever left in the cache.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "allow-unpinned", Usage: "fetch an artifact whose catalog entry pins no sha256, pinning it on first use"},
+			&cli.StringFlag{Name: "max-download", Usage: "largest download accepted, e.g. 500MB or 8GiB (default $" + zoo.EnvMaxDownload + ", else 4GiB)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error {
+			limit, err := maxDownloadFlag(c)
+			if err != nil {
+				return err
+			}
 			e, m, err := loadModel(c)
 			if err != nil {
 				return err
 			}
 			e.store.AllowUnpinned = c.Bool("allow-unpinned")
+			e.store.MaxDownloadBytes = limit
 			path, err := fetch(c, e, m)
 			if err != nil {
 				return err
@@ -43,6 +52,19 @@ func pullCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// maxDownloadFlag reads --max-download (0 when not given: the store then
+// uses $ZOO_MAX_DOWNLOAD or its default).
+func maxDownloadFlag(c *cli.Context) (int64, error) {
+	if !c.IsSet("max-download") {
+		return 0, nil
+	}
+	n, err := zoo.ParseSize(c.String("max-download"))
+	if err != nil {
+		return 0, usagef("--max-download: %v", err)
+	}
+	return n, nil
 }
 
 // fetch gets a model's artifact with a progress bar on stderr.

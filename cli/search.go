@@ -71,10 +71,10 @@ func searchCommand() *cli.Command {
 			// zoo generate's flags, for --generate.
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `DIR` for --generate"},
 			&cli.Uint64Flag{Name: "seed", Usage: "--generate: random seed"},
-			&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Usage: "--generate: samples per forward step"},
+			&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Usage: "--generate: samples per forward step", Action: checkBatchSize},
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "--generate: auto, cpu, cuda or cuda:N"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "png", Usage: "--generate: " + strings.Join(output.FormatNames(), ", ")},
-			&cli.IntFlag{Name: "threads", Usage: "--generate: LibTorch intra-op threads"},
+			&cli.IntFlag{Name: "threads", Usage: "--generate: LibTorch intra-op threads", Action: checkThreads},
 			&cli.StringSliceFlag{Name: "condition", Aliases: []string{"c"}, Usage: "--generate: fix a condition, `NAME=VALUE`"},
 			&cli.BoolFlag{Name: "resume", Usage: "--generate: continue a stopped run in DIR"},
 			&cli.BoolFlag{Name: "force", Usage: "--generate: write into a non-empty DIR"},

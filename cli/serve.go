@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"time"
+
 	"github.com/urfave/cli/v2"
 )
 
@@ -8,26 +10,39 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "web explorer of the catalog and its models, and an HTTP API (loopback by default)",
-		UsageText: "zoo serve [--addr 127.0.0.1:8080] [--device D] [--max-n 64] [--timeout 30s]",
+		UsageText: "zoo serve [--addr 127.0.0.1:8080] [--device D] [--max-n 64] [--timeout 30s] [--max-concurrent 4] [--max-conns 128] [--idle-timeout 30s] [--grace 5s]",
 		Description: "Open http://127.0.0.1:8080/ for the catalog (search, filters, a page per model with its metrics\n" +
 			"and a live sample grid) and the explorer (latent sliders, seed, condition, image beside mask).\n\n" +
-			"API (JSON errors {\"error\": ...} with 400/404/422/503):\n" +
+			"API (GET only; errors are JSON {\"error\": ...}):\n" +
 			"   GET /api/models?q=TERMS&modality=M&runnable=1&rank_by=FID&limit=K   search, as zoo search --json\n" +
 			"   GET /api/models/ID                                                  the catalog entry\n" +
 			"   GET /api/models/ID/image?n=16&seed=S&cols=C&condition=NAME=VALUE     a PNG figure of n samples\n" +
 			"       &index=I&groups=K&offsets=o1,...,oK&shift=G                      explorer: latent moved by groups\n" +
 			"       &format=zip                                                      one PNG per output, zipped\n\n" +
+			"Status codes: 200; 400 a bad parameter; 404 no such model or endpoint; 405 not GET; 413 a request\n" +
+			"body; 422 the model cannot run or failed (raised, non-finite values, wrong shape or count); 431\n" +
+			"headers too large; 502 the model's runner process died, or its artifact could not be fetched;\n" +
+			"503 busy, out of time (the model's runner is stopped) or shutting down; 500 a fault of zoo itself.\n\n" +
+			"Each model runs in its own child process, started on first use: a forward that never returns or\n" +
+			"crashes costs one request, and the next request starts a fresh process. SIGTERM or Ctrl-C lets\n" +
+			"requests in flight finish for --grace, then stops the models and exits.\n\n" +
 			"Binding another address than loopback exposes the models to the network: there is no\n" +
 			"authentication.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "`HOST:PORT` to listen on"},
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
-			&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)"},
-			&cli.IntFlag{Name: "max-n", Value: 64, Usage: "most samples one request may ask for"},
-			&cli.DurationFlag{Name: "timeout", Value: 30e9, Usage: "longest a generate request may take, waiting included"},
-			&cli.IntFlag{Name: "max-concurrent", Value: 4, Usage: "generate requests running at once (others wait)"},
+			&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads of each model process, 1 to 1024 (default: one per CPU core)"},
+			&cli.IntFlag{Name: "max-n", Value: 64, Usage: "most samples one request may ask for, 1 to 4096"},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "longest a generate request may take, waiting included (1ms to 24h)"},
+			&cli.IntFlag{Name: "max-concurrent", Value: 4, Usage: "generate requests running at once, 1 to 256 (others wait)"},
+			&cli.IntFlag{Name: "max-conns", Value: 128, Usage: "open connections at once, 1 to 65536 (when full, the longest idle one is closed)"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Second, Usage: "how long a keep-alive connection may wait for its next request (1s to 1h)"},
+			&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "on SIGTERM or Ctrl-C, how long requests in flight may finish (0 to 10m)"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := checkServeFlags(c); err != nil {
+				return err
+			}
 			if serveAction == nil {
 				return delegate(c)
 			}
@@ -38,3 +53,43 @@ func serveCommand() *cli.Command {
 
 // serveAction is nil in a build without LibTorch (see delegate.go).
 var serveAction cli.ActionFunc
+
+// checkServeFlags refuses out-of-range flags before anything starts (and
+// before the fast binary hands over to zoo-torch).
+func checkServeFlags(c *cli.Context) error {
+	ints := []struct {
+		name   string
+		lo, hi int
+		what   string
+	}{
+		{"max-n", 1, 4096, "samples per request"},
+		{"max-concurrent", 1, 256, "generate requests at once"},
+		{"max-conns", 1, 65536, "open connections"},
+	}
+	if c.IsSet("threads") {
+		ints = append(ints, struct {
+			name   string
+			lo, hi int
+			what   string
+		}{"threads", 1, 1024, "LibTorch threads per model process"})
+	}
+	for _, f := range ints {
+		if v := c.Int(f.name); v < f.lo || v > f.hi {
+			return usagef("--%s %d: want %s from %d to %d", f.name, v, f.what, f.lo, f.hi)
+		}
+	}
+	durations := []struct {
+		name   string
+		lo, hi time.Duration
+	}{
+		{"timeout", time.Millisecond, 24 * time.Hour},
+		{"idle-timeout", time.Second, time.Hour},
+		{"grace", 0, 10 * time.Minute},
+	}
+	for _, f := range durations {
+		if v := c.Duration(f.name); v < f.lo || v > f.hi {
+			return usagef("--%s %s: want a duration from %s to %s", f.name, v, f.lo, f.hi)
+		}
+	}
+	return nil
+}

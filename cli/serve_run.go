@@ -3,14 +3,10 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,9 +24,6 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.IsSet("threads") {
-		torch.SetThreads(c.Int("threads"))
-	}
 	dev, err := torch.ResolveDevice(c.String("device"))
 	if err != nil {
 		return usageError{err}
@@ -39,25 +32,20 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w (is another zoo serve running? try --addr 127.0.0.1:0 for any free port)", err)
 	}
-	srv := server.New(server.Options{Catalog: e.catalog, Store: e.store, Device: dev, MaxN: c.Int("max-n"),
-		Timeout: c.Duration("timeout"), MaxConcurrent: c.Int("max-concurrent")})
-	defer srv.Close()
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := server.New(server.Options{Catalog: e.catalog, Store: e.store, Device: dev, Threads: c.Int("threads"),
+		MaxN: c.Int("max-n"), Timeout: c.Duration("timeout"), MaxConcurrent: c.Int("max-concurrent"),
+		Log: c.App.ErrWriter, MaxConns: c.Int("max-conns"), IdleTimeout: c.Duration("idle-timeout"),
+		// Zero grace means none; the server's zero value means its default.
+		Grace: max(c.Duration("grace"), 1)})
+	// serve bounds its own shutdown (--grace, then its runners are
+	// killed), so the process-wide stop watchdog leaves the first signal
+	// to it; a second one still exits at once.
+	selfStopping.Store(true)
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(c.App.ErrWriter, "zoo serve: http://%s/ (%d models, device %s; Ctrl-C stops)\n", ln.Addr(), len(e.catalog.Models), dev)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	// Finish requests in flight, then stop.
-	shutdown, cancel := context.WithTimeout(context.Background(), c.Duration("timeout")+5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if err := srv.Serve(ctx, ln); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	fmt.Fprintln(c.App.ErrWriter, "zoo serve: stopped")
 	return nil

@@ -36,7 +36,7 @@ func (c featureCache) load(key string, n, dim int) ([]float32, bool) {
 	if c.dir == "" {
 		return nil, false
 	}
-	f, err := files.OpenRegular(c.path(key))
+	f, err := files.OpenNoFollow(c.path(key))
 	if err != nil {
 		return nil, false
 	}

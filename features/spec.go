@@ -8,10 +8,14 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"medzoo/internal/files"
+	"medzoo/internal/limits"
 )
 
 // Spec describes a feature extractor: what it expects and what it returns.
@@ -72,11 +76,15 @@ func Builtin() ([]Spec, error) {
 // LoadSpec reads the spec file (TOML) of a user's extractor.
 func LoadSpec(path string) (Spec, error) {
 	var s Spec
-	md, err := toml.DecodeFile(path, &s)
+	data, err := readSpec(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return s, fmt.Errorf("%s: no spec file; a TorchScript extractor FILE.pt needs FILE.toml saying how to feed it, e.g.\n%s", path, specExample)
 		}
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	md, err := toml.Decode(string(data), &s)
+	if err != nil {
 		return s, fmt.Errorf("%s: %w", path, err)
 	}
 	if u := md.Undecoded(); len(u) > 0 {
@@ -86,6 +94,25 @@ func LoadSpec(path string) (Spec, error) {
 		return s, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
+}
+
+// readSpec reads a spec file: a regular file of at most 1 MiB (a spec is a
+// dozen lines) within the TOML limits, checked before the recursive TOML
+// parser sees it.
+func readSpec(path string) ([]byte, error) {
+	f, err := files.OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > 1<<20 {
+		return nil, errors.New("spec file is larger than 1 MiB; an extractor spec is a few lines")
+	}
+	return data, limits.CheckTOML(data)
 }
 
 const specExample = `  name = "my-extractor"

@@ -1,19 +1,36 @@
 package imagein
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"medzoo/internal/limits"
 )
 
 // readDICOM returns modality values (rescaled, not clipped) and the file's
 // window (or the stored type's rescaled range) as the natural range.
 func readDICOM(path string) (Image, Units, error) {
-	ds, err := dicom.ParseFile(path, nil)
+	data, err := readAll(path)
+	if err != nil {
+		return Image{}, Units{}, err
+	}
+	// The header alone first (pixel data skipped): the dicom package
+	// allocates Rows × Columns × frames from it before reading a pixel.
+	head, err := dicom.Parse(bytes.NewReader(data), int64(len(data)), nil, dicom.SkipPixelData())
+	if err != nil {
+		return Image{}, Units{}, fmt.Errorf("not a readable DICOM file: %w", err)
+	}
+	if err := checkDICOMHeader(&head, int64(len(data))); err != nil {
+		return Image{}, Units{}, err
+	}
+	ds, err := dicom.Parse(bytes.NewReader(data), int64(len(data)), nil)
 	if err != nil {
 		return Image{}, Units{}, fmt.Errorf("not a readable DICOM file: %w", err)
 	}
@@ -25,11 +42,27 @@ func readDICOM(path string) (Image, Units, error) {
 		signed = v == 1
 	}
 	slope, intercept := 1.0, 0.0
-	if v, ok := dicomFloat(&ds, tag.RescaleSlope); ok && v != 0 {
+	if v, ok := dicomFloat(&ds, tag.RescaleSlope); ok {
+		// A NaN, infinite or zero slope would turn every pixel into NaN or
+		// one value, which the model would then be blamed for.
+		if math.IsNaN(v) || math.IsInf(v, 0) || v == 0 {
+			return Image{}, Units{}, fmt.Errorf("DICOM attribute RescaleSlope (0028,1053) is %v; it must be a finite, non-zero number: fix or remove it in the file", v)
+		}
 		slope = v
 	}
 	if v, ok := dicomFloat(&ds, tag.RescaleIntercept); ok {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return Image{}, Units{}, fmt.Errorf("DICOM attribute RescaleIntercept (0028,1052) is %v; it must be a finite number: fix or remove it in the file", v)
+		}
 		intercept = v
+	}
+	for _, w := range []struct {
+		t    tag.Tag
+		name string
+	}{{tag.WindowCenter, "WindowCenter (0028,1050)"}, {tag.WindowWidth, "WindowWidth (0028,1051)"}} {
+		if v, ok := dicomFloat(&ds, w.t); ok && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			return Image{}, Units{}, fmt.Errorf("DICOM attribute %s is %v; it must be a finite number: fix or remove it in the file", w.name, v)
+		}
 	}
 	el, err := ds.FindElementByTag(tag.PixelData)
 	if err != nil {
@@ -146,4 +179,57 @@ func dicomFloat(ds *dicom.Dataset, t tag.Tag) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// checkDICOMHeader checks the image geometry a DICOM header declares before
+// its pixel data is parsed: positive Rows and Columns within
+// limits.SampleValues, one frame, and pixel bytes the file can hold.
+func checkDICOMHeader(ds *dicom.Dataset, fileSize int64) error {
+	rows, okr := dicomInt(ds, tag.Rows)
+	cols, okc := dicomInt(ds, tag.Columns)
+	if !okr || !okc {
+		return errors.New("DICOM file has no Rows or Columns attribute, so it holds no image zoo can read")
+	}
+	spp := 1
+	if v, ok := dicomInt(ds, tag.SamplesPerPixel); ok {
+		spp = v
+	}
+	if spp != 1 && spp != 3 {
+		return fmt.Errorf("DICOM image has %d samples per pixel; zoo reads 1 (gray) or 3 (RGB)", spp)
+	}
+	if err := checkDims("DICOM", spp, rows, cols); err != nil {
+		return err
+	}
+	if v, ok := dicomInt(ds, tag.NumberOfFrames); ok && v != 1 {
+		return fmt.Errorf("DICOM file holds %d frames; zoo reads single-frame images: split it first", v)
+	}
+	bits := 16
+	if v, ok := dicomInt(ds, tag.BitsAllocated); ok {
+		bits = v
+	}
+	if bits != 8 && bits != 16 && bits != 32 {
+		return fmt.Errorf("DICOM BitsAllocated is %d; zoo reads 8, 16 or 32", bits)
+	}
+	if _, ok := limits.ProductInts(fileSize, rows, cols, spp, bits/8); !ok && nativePixels(ds) {
+		return fmt.Errorf("DICOM header declares %d×%d pixels of %d bits, more bytes than the %d-byte file holds; the file is truncated or its header lies", cols, rows, bits, fileSize)
+	}
+	return nil
+}
+
+// nativePixels reports whether the file's transfer syntax stores pixels
+// uncompressed, so their size follows from the header.
+func nativePixels(ds *dicom.Dataset) bool {
+	el, err := ds.FindElementByTag(tag.TransferSyntaxUID)
+	if err != nil {
+		return true // implicit VR little endian, the default: native
+	}
+	v, ok := el.Value.GetValue().([]string)
+	if !ok || len(v) == 0 {
+		return true
+	}
+	switch strings.TrimRight(strings.TrimSpace(v[0]), "\x00") {
+	case "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2":
+		return true
+	}
+	return false
 }

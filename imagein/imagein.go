@@ -20,12 +20,18 @@
 package imagein
 
 import (
+	"errors"
 	"fmt"
+	"image/color"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"medzoo/internal/files"
+	"medzoo/internal/limits"
 	"medzoo/zoo"
 )
 
@@ -60,6 +66,9 @@ func List(path string) ([]string, error) {
 		return nil, fmt.Errorf("--input: %w", err)
 	}
 	if !st.IsDir() {
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("--input %s is %s, not an image file or a folder of them", path, files.Kind(st.Mode()))
+		}
 		if !Supported(path) {
 			return nil, fmt.Errorf("--input %s: not a supported image file (%s)", path, strings.Join(Extensions, ", "))
 		}
@@ -74,7 +83,14 @@ func List(path string) ([]string, error) {
 		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !Supported(e.Name()) {
 			continue
 		}
-		out = append(out, filepath.Join(path, e.Name()))
+		p := filepath.Join(path, e.Name())
+		// Named like an image but a FIFO, socket or device: reading it
+		// would block or never end, so the whole input is refused, naming
+		// it. A symbolic link to a regular file is read like the file.
+		if err := files.CheckReadable(p); err != nil {
+			return nil, fmt.Errorf("--input %s: %s %s; remove it or give a folder of image files", path, e.Name(), notRegular(err))
+		}
+		out = append(out, p)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("--input %s holds no input images (%s files)", path, strings.Join(Extensions, ", "))
@@ -185,4 +201,82 @@ func linear(v, a, b float64, rng [2]float64) float32 {
 		return float32(rng[0])
 	}
 	return float32(rng[0] + (v-a)/(b-a)*(rng[1]-rng[0]))
+}
+
+// MaxFileBytes bounds an input file: every reader reads whole files, and
+// no image within limits.SampleValues needs more.
+const MaxFileBytes = 1 << 30
+
+// notRegular words a CheckRegular or OpenRegular error for a file already
+// named: "is a FIFO (named pipe), not a regular file".
+func notRegular(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// open opens an input file for reading, refusing what is not a regular
+// file (a FIFO would block forever) and files over MaxFileBytes. It returns
+// the file's size.
+func open(path string) (*os.File, int64, error) {
+	f, err := files.OpenRegular(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Op == "read" {
+			return nil, 0, errors.New(pe.Err.Error())
+		}
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if st.Size() > MaxFileBytes {
+		f.Close()
+		return nil, 0, fmt.Errorf("file is %d bytes, more than the %d MiB zoo reads as one input image", st.Size(), MaxFileBytes>>20)
+	}
+	return f, st.Size(), nil
+}
+
+// readAll reads a whole input file through open.
+func readAll(path string) ([]byte, error) {
+	f, _, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileBytes))
+}
+
+// checkDims refuses image dimensions from a file header that are not
+// positive or hold more than limits.SampleValues values, before anything
+// is decoded: a 100-byte PNG may declare 10^6 × 10^6 pixels.
+func checkDims(format string, channels, height, width int) error {
+	if channels <= 0 || height <= 0 || width <= 0 {
+		return fmt.Errorf("%s header declares an empty image (%d×%d with %s)", format, width, height, channels1(channels))
+	}
+	if _, ok := limits.ProductInts(limits.SampleValues, channels, height, width); !ok {
+		return fmt.Errorf("%s header declares %d×%d pixels with %s, more than the %s values (%d) zoo reads per image; the file is corrupt or not a single image",
+			format, width, height, channels1(channels), limits.Human(limits.SampleValues), limits.SampleValues)
+	}
+	return nil
+}
+
+func channels1(n int) string {
+	if n == 1 {
+		return "1 channel"
+	}
+	return fmt.Sprintf("%d channels", n)
+}
+
+// modelChannels is how many channels zoo reads from an image of colour
+// model m: 1 for gray, 3 for everything else (alpha is dropped).
+func modelChannels(m color.Model) int {
+	if m == color.GrayModel || m == color.Gray16Model {
+		return 1
+	}
+	return 3
 }

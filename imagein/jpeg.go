@@ -4,16 +4,28 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"os"
+	"io"
 )
 
 // readJPEG returns 8-bit sample values, gray (1 channel) or RGB.
 func readJPEG(path string) (Image, Units, error) {
-	f, err := os.Open(path)
+	f, _, err := open(path)
 	if err != nil {
 		return Image{}, Units{}, err
 	}
 	defer f.Close()
+	// The header first: its dimensions are checked before the decoder
+	// allocates for them.
+	cfg, err := jpeg.DecodeConfig(f)
+	if err != nil {
+		return Image{}, Units{}, fmt.Errorf("not a readable JPEG: %w", err)
+	}
+	if err := checkDims("JPEG", modelChannels(cfg.ColorModel), cfg.Height, cfg.Width); err != nil {
+		return Image{}, Units{}, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return Image{}, Units{}, err
+	}
 	src, err := jpeg.Decode(f)
 	if err != nil {
 		return Image{}, Units{}, fmt.Errorf("not a readable JPEG: %w", err)

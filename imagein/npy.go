@@ -5,10 +5,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"medzoo/internal/limits"
 )
 
 var (
@@ -58,7 +59,7 @@ func (a *NPYArray) Value(i int) float64 { return a.get(a.body[i*a.size:]) }
 // against the file's size before anything is allocated, so a lying header
 // is an error, not an out-of-memory.
 func ReadNPYArray(path string) (*NPYArray, error) {
-	data, err := os.ReadFile(path)
+	data, err := readAll(path)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +95,7 @@ func ReadNPYArray(path string) (*NPYArray, error) {
 		return nil, fmt.Errorf("NPY dtype %s is not supported (float32, float64, uint8, uint16, int16, int32, int64, little-endian)", d[1])
 	}
 	a := &NPYArray{Descr: d[1], body: body, size: t.size, get: t.get}
-	n := 1
+	zero := false
 	for _, s := range strings.Split(sh[1], ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
@@ -104,13 +105,16 @@ func ReadNPYArray(path string) (*NPYArray, error) {
 			return nil, fmt.Errorf("bad NPY shape (%s)", sh[1])
 		}
 		a.Shape = append(a.Shape, v)
-		// Checked as it grows, so the product cannot overflow.
-		if n *= v; n > len(body) {
-			return nil, fmt.Errorf("NPY data is truncated: %d bytes for shape (%s) of %s", len(body), sh[1], d[1])
-		}
+		zero = zero || v == 0
 	}
-	if len(body) < n*t.size {
-		return nil, fmt.Errorf("NPY data is truncated: %d bytes for %d values of %s", len(body), n, d[1])
+	if zero {
+		return a, nil // no values, nothing to allocate
+	}
+	// One overflow-checked product, bounded by what the file holds: a
+	// header claiming (2^31, 2^31) is an error, not a makeslice panic.
+	dims := append([]int{t.size}, a.Shape...)
+	if _, ok := limits.ProductInts(int64(len(body)), dims...); !ok {
+		return nil, fmt.Errorf("NPY data is truncated: %d bytes, but shape (%s) of %s needs more; the file is damaged or its header lies", len(body), sh[1], d[1])
 	}
 	return a, nil
 }
@@ -131,6 +135,9 @@ func readNPY(path string) (Image, error) {
 		return Image{}, fmt.Errorf("NPY array has shape %v; zoo reads (H, W) or (C, H, W) arrays", a.Shape)
 	}
 	img.Kind = "NPY " + a.Descr
+	if err := checkDims("NPY", img.Channels, img.Height, img.Width); err != nil {
+		return Image{}, err
+	}
 	img.Data = make([]float32, a.Len())
 	for i := range img.Data {
 		v := a.Value(i)

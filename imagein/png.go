@@ -5,16 +5,28 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"os"
+	"io"
 )
 
 // readPNG returns stored values (0..255 or 0..65535) and that range.
 func readPNG(path string) (Image, Units, error) {
-	f, err := os.Open(path)
+	f, _, err := open(path)
 	if err != nil {
 		return Image{}, Units{}, err
 	}
 	defer f.Close()
+	// The header first: its dimensions are checked before the decoder
+	// allocates for them.
+	cfg, err := png.DecodeConfig(f)
+	if err != nil {
+		return Image{}, Units{}, fmt.Errorf("not a readable PNG: %w", err)
+	}
+	if err := checkDims("PNG", modelChannels(cfg.ColorModel), cfg.Height, cfg.Width); err != nil {
+		return Image{}, Units{}, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return Image{}, Units{}, err
+	}
 	src, err := png.Decode(f)
 	if err != nil {
 		return Image{}, Units{}, fmt.Errorf("not a readable PNG: %w", err)

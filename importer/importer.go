@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"medzoo/scripts"
@@ -201,7 +202,7 @@ func Run(ctx context.Context, o Options) (*Capture, error) {
 		return nil, ce
 	}
 	if waitErr != nil {
-		return nil, fmt.Errorf("the package run failed (%v): %s", waitErr, lastLines)
+		return nil, fmt.Errorf("the package run failed: %s; its last output: %s", exitReason(waitErr), lastLines)
 	}
 	r, err := readReport(filepath.Join(scratch, "out"))
 	if err != nil {
@@ -228,28 +229,71 @@ func pathValue(v string) string {
 	return s
 }
 
-// logLines copies lines from r to w (indented) and returns the last few
-// lines when r ends.
+// Package output shown to the user is bounded: a package printing without
+// end (or a progress bar per step) must not flood the terminal or zoo's
+// memory. The last lines are still kept for the error message.
+const (
+	maxLogLines    = 200
+	maxLogLineLen  = 500
+	lastLinesKept  = 8
+	maxLineScanned = 1 << 20
+)
+
+// logLines copies up to maxLogLines lines from r to w (indented, each cut
+// to maxLogLineLen) and returns the last few lines when r ends.
 func logLines(r io.Reader, w io.Writer) <-chan string {
 	done := make(chan string, 1)
 	go func() {
 		var last []string
+		shown, hidden := 0, 0
 		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		sc.Buffer(make([]byte, 64*1024), maxLineScanned)
 		for sc.Scan() {
-			line := sc.Text()
-			if w != nil {
+			line := cutLine(sc.Text())
+			if w != nil && shown < maxLogLines {
 				fmt.Fprintln(w, "  | "+line)
+				shown++
+			} else {
+				hidden++
 			}
 			last = append(last, line)
-			if len(last) > 8 {
+			if len(last) > lastLinesKept {
 				last = last[1:]
 			}
 		}
 		io.Copy(io.Discard, r)
+		if w != nil && hidden > 0 {
+			fmt.Fprintf(w, "  | ... %d more lines of package output not shown\n", hidden)
+		}
 		done <- strings.Join(last, " / ")
 	}()
 	return done
+}
+
+func cutLine(s string) string {
+	if len(s) <= maxLogLineLen {
+		return s
+	}
+	return s[:maxLogLineLen] + fmt.Sprintf("... (%d bytes)", len(s))
+}
+
+// exitReason says how the package's process ended, in words: a crash by
+// signal is the package's (or a native library's) fault, not zoo's.
+func exitReason(err error) string {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return err.Error()
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmt.Sprintf("the package's process was killed by signal %d (%v): a crash in its code or in a native library it calls", int(ws.Signal()), ws.Signal())
+	}
+	code := ee.ExitCode()
+	if code > 128 && code < 128+65 {
+		// bwrap and unshare report a child killed by a signal as 128+signal.
+		sig := syscall.Signal(code - 128)
+		return fmt.Sprintf("the package's process was killed by signal %d (%v): a crash in its code or in a native library it calls", int(sig), sig)
+	}
+	return fmt.Sprintf("the package's process exited with status %d before zoo's capture finished (the package called exit?)", code)
 }
 
 // FindPackage returns the folder of an unpacked package: dir itself when it

@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"medzoo/imagein"
+	"medzoo/internal/limits"
 	"medzoo/torch"
 	"medzoo/zoo"
 )
@@ -56,6 +57,9 @@ func Open(m *zoo.Model, path, device string) (*Generator, error) {
 		if in.Channels <= 0 || in.Height <= 0 || in.Width <= 0 {
 			return nil, fmt.Errorf("model %s: the catalog entry's image input %q needs channels, height and width", m.ID, in.Name)
 		}
+		if _, ok := limits.ProductInts(limits.SampleValues, in.Channels, in.Height, in.Width); !ok {
+			return nil, fmt.Errorf("model %s: the catalog entry's image input %q is %d×%d×%d, more than the limit of %d values", m.ID, in.Name, in.Channels, in.Height, in.Width, limits.SampleValues)
+		}
 	}
 	dev, err := torch.ResolveDevice(device)
 	if err != nil {
@@ -63,6 +67,11 @@ func Open(m *zoo.Model, path, device string) (*Generator, error) {
 	}
 	mod, err := torch.Load(path, dev)
 	if err != nil {
+		// path may be a cache blob; the artifact URL is what the user
+		// recognises.
+		if m.Artifact.URL != "" && m.Artifact.URL != path {
+			return nil, fmt.Errorf("model %s (artifact %s): %w", m.ID, m.Artifact.URL, err)
+		}
 		return nil, fmt.Errorf("model %s: %w", m.ID, err)
 	}
 	g := &Generator{Model: m, Device: dev, sig: m.Signature, module: mod, latentN: 1, inputs: m.Signature.ImageInputs()}
@@ -77,11 +86,17 @@ func Open(m *zoo.Model, path, device string) (*Generator, error) {
 		}
 	}
 	g.latentSh = append([]int64(nil), m.Signature.Latent...)
-	for _, d := range g.latentSh {
-		g.latentN *= int(d)
-	}
 	if len(g.latentSh) == 0 {
 		g.latentN = 0
+	} else {
+		// Catalogs are checked when parsed; an entry built in code gets
+		// the same limit, so no latent size can overflow or exhaust memory.
+		n, ok := limits.Product(limits.LatentValues, g.latentSh...)
+		if !ok {
+			mod.Close()
+			return nil, fmt.Errorf("model %s: signature.latent %v is not a positive shape of at most %d values per sample", m.ID, g.latentSh, limits.LatentValues)
+		}
+		g.latentN = int(n)
 	}
 	return g, nil
 }
@@ -295,7 +310,9 @@ func (g *Generator) Generate(ctx context.Context, start, count int, opt Options)
 		return nil, err
 	}
 	q := g.Block()
-	out := make([]Sample, 0, count)
+	// The capacity is only a hint: a caller's count is not trusted with
+	// an allocation.
+	out := make([]Sample, 0, min(count, limits.BatchSize))
 	for b := start / q * q; b < start+count; b += q {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -420,7 +437,7 @@ func (g *Generator) forwardBlock(start, count int, opt Options) ([]Sample, error
 		ti := tensors[oi]
 		raw, ok := copied[ti]
 		if !ok {
-			if raw, err = copyRaw(res.Tensors[ti], count); err != nil {
+			if raw, err = g.copyRaw(res.Tensors[ti], spec, count); err != nil {
 				return nil, fmt.Errorf("model %s: output %q: %w", g.Model.ID, spec.Name, err)
 			}
 			copied[ti] = raw
@@ -515,29 +532,90 @@ func (r *rawOutput) per() int {
 	return int(r.shape[1] * r.shape[2] * r.shape[3])
 }
 
-func copyRaw(t torch.Tensor, count int) (*rawOutput, error) {
+// copyRaw copies a module output into Go memory as float32, after checking
+// its element type (see checkDType) and, before anything is allocated, its
+// shape against spec: a module that returns 1×4096×4096 where 1×4×4 is
+// declared costs one shape query, not a 64 MiB copy per sample. A shape
+// that does not fit comes back without data, for checkShape to explain.
+func (g *Generator) copyRaw(t torch.Tensor, spec zoo.TensorSpec, count int) (*rawOutput, error) {
 	shape, err := torch.Shape(t)
 	if err != nil {
 		return nil, err
 	}
-	if len(shape) != 4 || shape[0] != int64(count) {
-		return &rawOutput{shape: shape}, nil // checkShape explains
+	dtype, err := torch.DType(t)
+	if err != nil {
+		return nil, err
 	}
-	n := int64(1)
-	for _, d := range shape {
-		if d <= 0 || d > 1<<24 {
-			return &rawOutput{shape: shape}, nil
-		}
-		n *= d
+	if err := checkDType(dtype, spec); err != nil {
+		return nil, err
 	}
-	if n > 1<<31 {
-		return nil, fmt.Errorf("tensor of shape %v is too large to copy", shape)
+	if !shapeFits(shape, spec, count) {
+		return &rawOutput{shape: shape}, nil
+	}
+	n, ok := limits.Product(limits.BlockValues, shape...)
+	if !ok {
+		return nil, fmt.Errorf("tensor of shape %v holds more than %d values, the limit for one block", shape, limits.BlockValues)
 	}
 	buf := make([]float32, n)
 	if err := torch.CopyFloat32(t, buf); err != nil {
 		return nil, err
 	}
 	return &rawOutput{data: buf, shape: shape}, nil
+}
+
+// checkDType enforces zoo's policy on output element types. float32 is
+// taken as it is; float64, float16 and bfloat16 are converted to float32
+// (float16 and bfloat16 exactly, float64 rounded to nearest), because
+// images are written from float32 anyway. Integer and bool outputs are
+// whole values (exact in float32 up to 2^24) and make sense only as class
+// labels or masks, so they are accepted only for outputs declared kind =
+// "label" or "mask". Complex outputs are refused: no image format stores
+// them and dropping the imaginary part would be a silent guess.
+func checkDType(dtype string, spec zoo.TensorSpec) error {
+	switch {
+	case torch.IsFloatingDType(dtype):
+		return nil
+	case torch.IsComplexDType(dtype):
+		return fmt.Errorf("the module returns complex values (%s), which no image holds; return real values from forward (x.abs() or x.real) and export it again", dtype)
+	case spec.Kind == zoo.KindLabel || spec.Kind == zoo.KindMask:
+		return nil
+	default:
+		return fmt.Errorf("the module returns %s values, but integer and bool outputs are accepted only for outputs declared kind = \"mask\" or \"label\", and this one is kind = %q; declare its kind, or return floating-point values from forward", describeDType(dtype), spec.Kind)
+	}
+}
+
+func describeDType(d string) string {
+	switch d {
+	case torch.Bool:
+		return "bool"
+	case "Long":
+		return "integer (int64)"
+	case "Int":
+		return "integer (int32)"
+	case "Short":
+		return "integer (int16)"
+	case "Char":
+		return "integer (int8)"
+	case "Byte":
+		return "integer (uint8)"
+	}
+	return d
+}
+
+// shapeFits reports whether a module output of shape can hold spec for
+// count samples; checkShape says what is wrong when it cannot.
+func shapeFits(shape []int64, spec zoo.TensorSpec, count int) bool {
+	h, w := int64(spec.Height), int64(spec.Width)
+	if spec.Post != nil && spec.Post.Transpose {
+		h, w = w, h
+	}
+	if len(shape) != 4 || shape[0] != int64(count) || shape[2] != h || shape[3] != w {
+		return false
+	}
+	if spec.Source != "" {
+		return shape[1] >= int64(spec.ChannelOffset+spec.Channels)
+	}
+	return spec.ChannelOffset == 0 && shape[1] == int64(spec.Channels)
 }
 
 // output cuts sample i's declared output from the raw tensor: its
@@ -743,6 +821,9 @@ func (g *Generator) BatchSize(requested int) int {
 	if requested <= q {
 		return q
 	}
+	// Capped before rounding up, which would overflow near MaxInt; the
+	// commands refuse such sizes, this keeps library callers safe too.
+	requested = min(requested, max(limits.BatchSize, q))
 	return (requested + q - 1) / q * q
 }
 

@@ -1,8 +1,12 @@
 // Package server is `zoo serve`: a web explorer of the catalog and an HTTP
 // API over the same search engine and generators as the command line. One
-// process, assets embedded, loopback by default. Models are loaded once and
-// shared by concurrent requests; generation runs under a concurrency limit
-// and a per-request timeout, so a slow request never blocks the rest.
+// process, assets embedded, loopback by default. Each model runs in its own
+// child runner process (package runner), started on first use and kept, so
+// a forward that never returns or a crash inside LibTorch costs one request,
+// not the server: a request that runs out of time kills its model's runner,
+// and the next request starts a fresh one. Generation runs under a
+// concurrency limit and a per-request timeout, connections under header,
+// idle and write timeouts and a connection limit (see Serve).
 package server
 
 import (
@@ -13,8 +17,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,24 +30,40 @@ import (
 	"medzoo/internal/version"
 	"medzoo/loader"
 	"medzoo/output"
+	"medzoo/runner"
 	"medzoo/zoo"
 )
 
 //go:embed web
 var webFS embed.FS
 
-// Options configure a Server.
+// Options configure a Server. Zero values take the defaults.
 type Options struct {
 	Catalog *zoo.Catalog
 	Store   *zoo.Store
 	Device  string // auto, cpu, cuda:N
+	// Threads is LibTorch's intra-op thread count in each runner (0: one
+	// per CPU core).
+	Threads int
 	// MaxN caps the samples of one generate request (default 64).
 	MaxN int
-	// Timeout bounds one generate request, waiting included (default 30 s).
+	// Timeout bounds a generate request's wait for its model and a slot,
+	// and then, separately, its run (default 30 s).
 	Timeout time.Duration
 	// MaxConcurrent is how many generate requests run at once (default 4);
 	// the others wait for a slot until their timeout.
 	MaxConcurrent int
+	// Runner starts a model's child process (default: this executable's
+	// hidden `runner` subcommand, which zoo-torch has).
+	Runner runner.Command
+	// Log receives runner lifecycle lines and the runners' own standard
+	// error (default os.Stderr).
+	Log io.Writer
+
+	// Connection limits, used by Serve.
+	MaxConns    int           // open connections at once (default 128)
+	IdleTimeout time.Duration // a keep-alive connection's wait for its next request (default 30 s)
+	Grace       time.Duration // how long shutdown lets requests in flight finish (default 5 s)
 }
 
 // Server serves the explorer and the API.
@@ -50,15 +72,52 @@ type Server struct {
 	slots chan struct{}
 
 	mu     sync.Mutex
-	models map[string]*loaded // by model id
+	models map[string]*modelSlot // by model id
+	closed bool                  // Close was called: refuse new generation
 }
 
-// loaded is a model opened once and shared; ready is closed when gen or
-// err is set, so concurrent first requests wait for one load.
-type loaded struct {
-	ready chan struct{}
-	gen   *loader.Generator
+// modelSlot is one model's runner. turn holds one token: a request takes it
+// to use the runner, so requests to one model run one after another (their
+// forwards would be serial inside LibTorch anyway) and a timed-out request
+// can kill the runner without hurting a neighbour's forward.
+type modelSlot struct {
+	turn chan struct{}
+	proc *runner.Process // guarded by Server.mu; nil or exited: start one
+
+	// A model whose artifact does not load fails the same way every time:
+	// remember why, for the artifact file as it is (path, size, mtime),
+	// instead of paying a runner start per request. Guarded by turn.
+	loadErr   error
+	loadStamp string
+
+	// starting is a runner being started, nil when none is. Starting
+	// LibTorch and a model takes a second or more, several under load: a
+	// start is never cut short by a request's timeout (that would kill
+	// every runner mid-load, under load, in a spiral of restarts). A
+	// request that runs out of time while its model loads gets 503, and
+	// the load goes on for the next one. Guarded by turn.
+	starting *pendingStart
+}
+
+// pendingStart is a runner start running on its own, with a time limit of
+// its own (runnerLoadTimeout).
+type pendingStart struct {
+	done  chan struct{}
+	stamp string
+	p     *runner.Process
 	err   error
+}
+
+// runnerLoadTimeout bounds one runner start (LibTorch and the model
+// loading), independently of any request's --timeout.
+const runnerLoadTimeout = 5 * time.Minute
+
+// errLoading answers a request whose time ran out while its model's runner
+// was still starting.
+type errLoading struct{ id string }
+
+func (e errLoading) Error() string {
+	return fmt.Sprintf("model %s is still loading (its runner process is starting); retry in a moment", e.id)
 }
 
 // New makes a server over the catalog.
@@ -75,23 +134,61 @@ func New(opt Options) *Server {
 	if opt.Device == "" {
 		opt.Device = "auto"
 	}
-	return &Server{opt: opt, slots: make(chan struct{}, opt.MaxConcurrent), models: map[string]*loaded{}}
+	if opt.Runner.Path == "" {
+		self, _ := os.Executable()
+		opt.Runner = runner.Command{Path: self, Args: []string{"runner"}}
+	}
+	if opt.Log == nil {
+		opt.Log = os.Stderr
+	}
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = 128
+	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = 30 * time.Second
+	}
+	if opt.Grace <= 0 {
+		opt.Grace = 5 * time.Second
+	}
+	return &Server{opt: opt, slots: make(chan struct{}, opt.MaxConcurrent), models: map[string]*modelSlot{}}
 }
 
-// Close frees the loaded models.
+// Close stops every runner at once, forward in progress or not, and makes
+// later generate requests answer 503. Requests waiting on a runner get 503.
 func (s *Server) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, l := range s.models {
-		select {
-		case <-l.ready:
-			if l.gen != nil {
-				l.gen.Close()
-			}
-		default: // still loading: its loader closes nothing else
+	s.closed = true
+	var procs []*runner.Process
+	for _, slot := range s.models {
+		if slot.proc != nil {
+			procs = append(procs, slot.proc)
+			slot.proc = nil
 		}
-		delete(s.models, id)
 	}
+	s.mu.Unlock()
+	for _, p := range procs {
+		p.Kill()
+	}
+	for _, p := range procs {
+		p.Wait(2 * time.Second)
+	}
+}
+
+// Runners returns the process ids of the runners alive now.
+func (s *Server) Runners() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var pids []int
+	for _, slot := range s.models {
+		if slot.proc != nil && !slot.proc.Exited() {
+			pids = append(pids, slot.proc.Pid)
+		}
+	}
+	return pids
+}
+
+func (s *Server) logf(format string, args ...any) {
+	fmt.Fprintf(s.opt.Log, "zoo serve: "+format+"\n", args...)
 }
 
 // Handler routes the API and the embedded assets.
@@ -107,7 +204,25 @@ func (s *Server) Handler() http.Handler {
 	// http.FileServerFS serves only what is embedded; cleaned paths cannot
 	// leave it.
 	mux.Handle("GET /", http.FileServerFS(web))
-	return securityHeaders(mux)
+	return securityHeaders(onlyGET(mux))
+}
+
+// onlyGET refuses what the API never takes, with a JSON reason instead of
+// the mux's plain text: other methods, and request bodies (parameters go
+// in the query string), which are never read, so their size cannot matter.
+func onlyGET(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			httpError(w, http.StatusMethodNotAllowed, "method %s is not allowed: the explorer and the API take GET requests only", r.Method)
+			return
+		}
+		if r.ContentLength != 0 {
+			httpError(w, http.StatusRequestEntityTooLarge, "a %s request takes no body: give the parameters in the query string (see /api/models)", r.Method)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -255,7 +370,7 @@ func (s *Server) parseRequest(r *http.Request) (*request, error) {
 	if s := v.Get("offsets"); s != "" {
 		for _, f := range strings.Split(s, ",") {
 			x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-			if err != nil || x < -10 || x > 10 {
+			if err != nil || !(x >= -10 && x <= 10) { // NaN fails both
 				return nil, fmt.Errorf("offsets: %q is not a number from -10 to 10", f)
 			}
 			req.offsets = append(req.offsets, x)
@@ -264,7 +379,7 @@ func (s *Server) parseRequest(r *http.Request) (*request, error) {
 	}
 	if s := v.Get("shift"); s != "" {
 		x, err := strconv.ParseFloat(s, 64)
-		if err != nil || x < -10 || x > 10 {
+		if err != nil || !(x >= -10 && x <= 10) {
 			return nil, fmt.Errorf("shift=%q: want a number from -10 to 10", s)
 		}
 		req.shift, req.hasLatentOp = x, true
@@ -303,115 +418,251 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
+	if status, err := checkSize(m, req.n); err != nil {
+		httpError(w, status, "%v", err)
+		return
+	}
+	// Waiting ends at the timeout or when the client leaves, and costs
+	// nothing. The run then gets a timeout of its own, counted from when it
+	// starts: ending a forward means killing the runner, so it must not
+	// happen to a healthy one just because its request queued (under load
+	// that would restart runners in a spiral), nor because the client left
+	// (a client could then kill runners at will).
+	wait, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
+	// First the model's turn, then a generation slot: a request queued
+	// behind a busy model holds no slot that other models could use.
+	slot := s.slotFor(m.ID)
+	select {
+	case slot.turn <- struct{}{}:
+		defer func() { <-slot.turn }()
+	case <-wait.Done():
+		httpError(w, http.StatusServiceUnavailable, "busy: model %s was busy with other requests for %s; retry later", m.ID, s.opt.Timeout)
+		return
+	}
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
-	case <-ctx.Done():
+	case <-wait.Done():
 		httpError(w, http.StatusServiceUnavailable, "busy: no generation slot within %s; retry later", s.opt.Timeout)
 		return
 	}
-	gen, err := s.generator(ctx, m)
+	run, cancelRun := context.WithTimeout(context.WithoutCancel(r.Context()), s.opt.Timeout)
+	defer cancelRun()
+	samples, err := s.generate(run, slot, m, req)
 	if err != nil {
-		s.failed(w, ctx, err)
-		return
-	}
-	if err := gen.ValidateConditions(req.conditions); err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	opt := loader.Options{Seed: req.seed, Conditions: req.conditions}
-	if req.hasLatentOp {
-		if gen.LatentSize() == 0 {
-			httpError(w, http.StatusBadRequest, "model %s has no latent to move", m.ID)
-			return
-		}
-		if req.groups > gen.LatentSize() {
-			httpError(w, http.StatusBadRequest, "groups=%d: the latent has only %d values", req.groups, gen.LatentSize())
-			return
-		}
-		opt.Latent = shiftedLatent(req, m.Signature.Distribution, gen.LatentSize())
-	}
-	type result struct {
-		samples []loader.Sample
-		err     error
-	}
-	done := make(chan result, 1)
-	go func() {
-		smp, err := gen.Generate(ctx, req.index, req.n, opt)
-		done <- result{smp, err}
-	}()
-	var res result
-	select {
-	case res = <-done:
-	case <-ctx.Done():
-		s.failed(w, ctx, ctx.Err())
-		return
-	}
-	if res.err != nil {
-		s.failed(w, ctx, res.err)
+		s.failed(w, m, err)
 		return
 	}
 	if req.format == "zip" {
-		s.writeZip(w, m, req, res.samples)
+		s.writeZip(w, m, req, samples)
 		return
 	}
-	s.writeFigure(w, m, req, res.samples)
+	s.writeFigure(w, m, req, samples)
 }
 
-// failed answers a failed load or generation: 503 when the request ran out
-// of time (whichever step noticed it), else 500.
-func (s *Server) failed(w http.ResponseWriter, ctx context.Context, err error) {
-	if ctx.Err() != nil {
-		httpError(w, http.StatusServiceUnavailable, "generation took longer than %s; ask for fewer samples or retry", s.opt.Timeout)
-		return
+// maxRequestValues bounds the float32 values one request may make a runner
+// hold (latents and outputs of its compute blocks), so that a request, or
+// a catalog declaring a 100000x100000 output, cannot exhaust memory: 1 GiB.
+const maxRequestValues = 1 << 28
+
+// checkSize refuses, before anything is allocated, a request whose samples
+// would not fit: 422 when even the model's one compute block is too large,
+// 400 when n is.
+func checkSize(m *zoo.Model, n int) (int, error) {
+	per, ok := valuesPerSample(m.Signature)
+	block := m.Signature.Batch
+	if block <= 0 {
+		block = zoo.DefaultBatch
 	}
-	httpError(w, http.StatusInternalServerError, "%v", err)
+	if !ok || per > maxRequestValues/int64(block) {
+		return http.StatusUnprocessableEntity, fmt.Errorf("model %s declares more values per sample (latent and outputs) than zoo serve computes in one request (%d in all, for its compute block of %d): it is too large to serve; use zoo generate", m.ID, maxRequestValues, block)
+	}
+	if per*int64(n+block) > maxRequestValues {
+		return http.StatusBadRequest, fmt.Errorf("n=%d: samples of model %s are too large to make %d in one request; ask for at most %d", n, m.ID, n, max(1, maxRequestValues/per-int64(block)))
+	}
+	return 0, nil
 }
 
-// shiftedLatent is the explorer's latent: sample (seed, index)'s latent
-// with offsets[g] added to the g-th of `groups` equal runs of values, and
-// shift added to all of them (medigan's visualizer sliders).
-func shiftedLatent(req *request, dist string, size int) func(int, []float32) {
-	return func(i int, dst []float32) {
-		loader.FillLatent(dst, req.seed, uint64(i), dist)
-		for j := range dst {
-			d := req.shift
-			if req.groups > 0 && len(req.offsets) > 0 {
-				d += req.offsets[j*req.groups/size]
+// valuesPerSample is one sample's latent plus output values, with every
+// product checked for overflow; ok is false when a dimension is not
+// positive where it must be, or the total is past maxRequestValues.
+func valuesPerSample(sig *zoo.Signature) (int64, bool) {
+	var total int64
+	add := func(dims ...int64) bool {
+		prod := int64(1)
+		for _, d := range dims {
+			if d <= 0 || prod > maxRequestValues/d {
+				return false
 			}
-			dst[j] += float32(d)
+			prod *= d
+		}
+		total += prod
+		return total <= maxRequestValues
+	}
+	if len(sig.Latent) > 0 && !add(sig.Latent...) {
+		return 0, false
+	}
+	for _, o := range sig.Outputs {
+		if !add(int64(o.Channels), int64(o.Height), int64(o.Width)) {
+			return 0, false
 		}
 	}
+	return total, true
 }
 
-func (s *Server) generator(ctx context.Context, m *zoo.Model) (*loader.Generator, error) {
+func (s *Server) slotFor(id string) *modelSlot {
 	s.mu.Lock()
-	l, ok := s.models[m.ID]
+	defer s.mu.Unlock()
+	slot, ok := s.models[id]
 	if !ok {
-		l = &loaded{ready: make(chan struct{})}
-		s.models[m.ID] = l
+		slot = &modelSlot{turn: make(chan struct{}, 1)}
+		s.models[id] = slot
+	}
+	return slot
+}
+
+// errClosing answers requests that reach a runner after Close.
+var errClosing = errors.New("zoo serve is shutting down; retry when it is back")
+
+// fetchError is an artifact that could not be fetched.
+type fetchError struct{ err error }
+
+func (e fetchError) Error() string { return e.err.Error() }
+func (e fetchError) Unwrap() error { return e.err }
+
+// generate runs the request in the model's runner, starting one when there
+// is none. The caller holds slot.turn.
+func (s *Server) generate(ctx context.Context, slot *modelSlot, m *zoo.Model, req *request) ([]loader.Sample, error) {
+	p, err := s.process(ctx, slot, m)
+	if err != nil {
+		return nil, err
+	}
+	samples, err := p.Generate(ctx, runner.Request{Start: req.index, Count: req.n, Seed: req.seed, Conditions: req.conditions,
+		MoveLatent: req.hasLatentOp, Groups: req.groups, Offsets: req.offsets, Shift: req.shift})
+	var me *runner.ModelError
+	if err != nil && !errors.As(err, &me) {
+		s.mu.Lock()
+		if slot.proc == p {
+			slot.proc = nil // killed or dead: the next request starts a fresh one
+		}
 		s.mu.Unlock()
-		path, err := s.opt.Store.Fetch(context.Background(), m)
-		if err == nil {
-			l.gen, err = loader.Open(m, path, s.opt.Device)
-		}
-		l.err = err
-		close(l.ready)
-		if err != nil { // let a later request try again
+	}
+	switch {
+	case err == nil || errors.As(err, &me): // the runner is fine
+	case ctx.Err() != nil:
+		s.logf("model %s: a request ran past %s; stopped its runner (pid %d)", m.ID, s.opt.Timeout, p.Pid)
+	default:
+		s.logf("model %s: %v", m.ID, err)
+	}
+	return samples, err
+}
+
+// process returns the model's live runner, or starts one.
+func (s *Server) process(ctx context.Context, slot *modelSlot, m *zoo.Model) (*runner.Process, error) {
+	s.mu.Lock()
+	p, closed := slot.proc, s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, errClosing
+	}
+	if p != nil && !p.Exited() {
+		return p, nil
+	}
+	path, err := s.opt.Store.Fetch(ctx, m)
+	if err != nil {
+		return nil, fetchError{err}
+	}
+	stamp := fileStamp(path)
+	if slot.loadErr != nil && slot.loadStamp == stamp {
+		return nil, slot.loadErr
+	}
+	if slot.starting == nil {
+		start := &pendingStart{done: make(chan struct{}), stamp: stamp}
+		slot.starting = start
+		go func() {
+			lctx, cancel := context.WithTimeout(context.Background(), runnerLoadTimeout)
+			defer cancel()
+			start.p, start.err = runner.Start(lctx, s.opt.Runner, m, path, s.opt.Device, s.opt.Threads, s.opt.Log)
 			s.mu.Lock()
-			delete(s.models, m.ID)
+			closed := s.closed
 			s.mu.Unlock()
-		}
-		return l.gen, l.err
+			if closed && start.p != nil { // Close ran while it loaded and never saw it
+				start.p.Kill()
+				start.p, start.err = nil, errClosing
+			}
+			close(start.done)
+		}()
+	}
+	start := slot.starting
+	select {
+	case <-start.done:
+		slot.starting = nil
+	case <-ctx.Done():
+		return nil, errLoading{m.ID}
+	}
+	p, err = start.p, start.err
+	var me *runner.ModelError
+	if errors.As(err, &me) {
+		slot.loadErr, slot.loadStamp = err, start.stamp
+	}
+	if err != nil {
+		return nil, err
+	}
+	slot.loadErr = nil
+	s.mu.Lock()
+	closed = s.closed
+	if !closed {
+		slot.proc = p
 	}
 	s.mu.Unlock()
-	select {
-	case <-l.ready:
-		return l.gen, l.err
-	case <-ctx.Done():
-		return nil, errors.New("model still loading; retry")
+	if closed { // Close ran while this one loaded: it never saw it
+		p.Kill()
+		return nil, errClosing
+	}
+	s.logf("model %s: runner started (pid %d)", m.ID, p.Pid)
+	return p, nil
+}
+
+// fileStamp identifies a file's current content cheaply.
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s %d %d", path, fi.Size(), fi.ModTime().UnixNano())
+}
+
+// failed answers a failed generation with the status that says whose
+// fault it is (README, "zoo serve", lists them): 400 a condition the model
+// does not take; 422 the model failed (cannot load, raised, returned
+// non-finite values or the wrong shape); 502 its runner process died or its
+// artifact could not be fetched; 503 out of time (the runner was stopped)
+// or shutting down; 500 anything else, a fault of zoo itself.
+func (s *Server) failed(w http.ResponseWriter, m *zoo.Model, err error) {
+	var me *runner.ModelError
+	var died *runner.DiedError
+	var fe fetchError
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	switch {
+	case closed || errors.Is(err, errClosing):
+		httpError(w, http.StatusServiceUnavailable, "%v", errClosing)
+	case errors.As(err, new(errLoading)):
+		httpError(w, http.StatusServiceUnavailable, "%v", err)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		httpError(w, http.StatusServiceUnavailable, "model %s did not finish within %s, so its runner was stopped and the next request starts a fresh one; ask for fewer samples or retry", m.ID, s.opt.Timeout)
+	case errors.As(err, &me) && me.BadRequest:
+		httpError(w, http.StatusBadRequest, "%v", err)
+	case errors.As(err, &me):
+		httpError(w, http.StatusUnprocessableEntity, "%v", err)
+	case errors.As(err, &died):
+		httpError(w, http.StatusBadGateway, "%v; the next request starts a fresh runner", err)
+	case errors.As(err, &fe):
+		httpError(w, http.StatusBadGateway, "fetching the artifact of model %s: %v", m.ID, err)
+	default:
+		httpError(w, http.StatusInternalServerError, "%v", err)
 	}
 }
 

@@ -2,13 +2,17 @@ package server
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +20,34 @@ import (
 
 	"medzoo/bundled"
 	"medzoo/output"
+	"medzoo/runner"
 	"medzoo/zoo"
 )
+
+// runnerEnv makes this test binary a model runner (package runner's child)
+// instead of running tests: the servers under test start it as their
+// runner, so tests run the real child process without building zoo-torch.
+const runnerEnv = "ZOO_SERVER_TEST_RUNNER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runnerEnv) == "1" {
+		if err := runner.ServeStdio(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// testRunner is this test binary as a runner.
+func testRunner(t *testing.T) runner.Command {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runner.Command{Path: self, Env: []string{runnerEnv + "=1"}}
+}
 
 // testServer serves the embedded catalog with the bundled models, on
 // 127.0.0.1, with real LibTorch.
@@ -26,7 +56,7 @@ func testServer(t *testing.T, opt Options) *httptest.Server {
 	cat := mustEmbedded(t)
 	st := zoo.NewStore(t.TempDir())
 	st.Bundled = bundled.FS
-	opt.Catalog, opt.Store, opt.Device = cat, st, "cpu"
+	opt.Catalog, opt.Store, opt.Device, opt.Runner = cat, st, "cpu", testRunner(t)
 	srv := New(opt)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); srv.Close() })
@@ -213,4 +243,76 @@ func TestSearchLimitAndReasons(t *testing.T) {
 	if reason, _ := m["runnable_reason"].(string); !strings.Contains(reason, "TorchScript") {
 		t.Errorf("no reason for 00008: %v", m["runnable_reason"])
 	}
+}
+
+// Request sizes are checked before anything is allocated, with every
+// product checked for overflow.
+func TestCheckSize(t *testing.T) {
+	out := func(c, h, w int) zoo.TensorSpec {
+		return zoo.TensorSpec{Name: "image", Channels: c, Height: h, Width: w}
+	}
+	cases := []struct {
+		name   string
+		sig    zoo.Signature
+		n      int
+		status int
+	}{
+		{"small", zoo.Signature{Latent: []int64{100}, Outputs: []zoo.TensorSpec{out(1, 64, 64)}}, 64, 0},
+		{"n-too-many", zoo.Signature{Batch: 1, Outputs: []zoo.TensorSpec{out(1, 8192, 8192)}}, 64, 400},
+		{"block-too-large", zoo.Signature{Outputs: []zoo.TensorSpec{out(1, 8192, 8192)}}, 1, 422},
+		{"output-overflows", zoo.Signature{Outputs: []zoo.TensorSpec{out(1<<40, 1<<40, 1<<40)}}, 1, 422},
+		{"latent-huge", zoo.Signature{Latent: []int64{10000000000}, Outputs: []zoo.TensorSpec{out(1, 4, 4)}}, 1, 422},
+		{"latent-overflows", zoo.Signature{Latent: []int64{1 << 32, 1 << 32}, Outputs: []zoo.TensorSpec{out(1, 4, 4)}}, 1, 422},
+		{"latent-negative", zoo.Signature{Latent: []int64{-5}, Outputs: []zoo.TensorSpec{out(1, 4, 4)}}, 1, 422},
+		{"output-zero", zoo.Signature{Outputs: []zoo.TensorSpec{out(0, 4, 4)}}, 1, 422},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, err := checkSize(&zoo.Model{ID: "00000_X", Signature: &c.sig}, c.n)
+			if status != c.status || (err == nil) != (c.status == 0) {
+				t.Fatalf("status %d, %v; want %d", status, err, c.status)
+			}
+			if err != nil && !strings.Contains(err.Error(), "00000_X") {
+				t.Errorf("error does not name the model: %v", err)
+			}
+		})
+	}
+}
+
+// When every connection slot is taken, the longest idle connection is
+// closed to make room, so a new client gets in at once.
+func TestConnGuardEvictsIdle(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Options{Catalog: mustEmbedded(t), Store: zoo.NewStore(t.TempDir()), MaxConns: 2, Runner: testRunner(t), Log: io.Discard})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	// Two idle keep-alive connections fill the server.
+	for range 2 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /api/models/101 HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%v %v", resp, err)
+		}
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + ln.Addr().String() + "/api/models/101")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a third client: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

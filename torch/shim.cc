@@ -192,6 +192,11 @@ char *zt_tensor_shape(zt_tensor t, int64_t *shape, int max_dims, int *ndim) {
   });
 }
 
+char *zt_tensor_dtype(zt_tensor t, char **name) {
+  *name = nullptr;
+  return run([&] { *name = dup_string(c10::toString(as_tensor(t)->scalar_type())); });
+}
+
 void zt_tensor_free(zt_tensor t) { delete as_tensor(t); }
 
 namespace {

@@ -54,6 +54,9 @@ char *zt_tensor_from_int64(const int64_t *data, const int64_t *shape, int ndim,
 // exactly n values into dst (an error if the tensor has another size).
 char *zt_tensor_copy_float32(zt_tensor t, float *dst, int64_t n);
 char *zt_tensor_shape(zt_tensor t, int64_t *shape, int max_dims, int *ndim);
+// zt_tensor_dtype sets *name to a malloc'd name of the tensor's element type
+// as LibTorch prints it ("Float", "Long", "Bool", "Half", "ComplexFloat").
+char *zt_tensor_dtype(zt_tensor t, char **name);
 void zt_tensor_free(zt_tensor t);
 
 // Dense float64 linear algebra on row-major n x n matrices in caller memory

@@ -21,14 +21,18 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
 
 	gotorch "github.com/wangkuiyi/gotorch"
+
+	"medzoo/internal/limits"
 )
 
 // Tensor is gotorch's tensor handle.
@@ -50,7 +54,10 @@ func init() {
 }
 
 // SetThreads sets LibTorch's intra-op thread count; n <= 0 means one per CPU
-// core (or OMP_NUM_THREADS when the user set it).
+// core (or OMP_NUM_THREADS when the user set it). Counts above
+// limits.MaxThreadsHere are lowered to it: commands refuse them as usage
+// errors, and an environment variable must not start threads without bound
+// either.
 func SetThreads(n int) {
 	if n <= 0 {
 		n = runtime.NumCPU()
@@ -58,7 +65,7 @@ func SetThreads(n int) {
 			n = v
 		}
 	}
-	C.zt_set_num_threads(C.int(n))
+	C.zt_set_num_threads(C.int(min(n, limits.MaxThreadsHere())))
 }
 
 // Threads returns LibTorch's intra-op thread count.
@@ -138,12 +145,18 @@ var ErrClosed = errors.New("torch: module is closed")
 // ResolveDevice). A missing, truncated, corrupt or non-TorchScript file is
 // an error naming the file.
 func Load(path, device string) (*Module, error) {
+	if err := checkModuleFile(path); err != nil {
+		return nil, err
+	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	cdev := C.CString(device)
 	defer C.free(unsafe.Pointer(cdev))
 	var h C.zt_module
 	if err := shimError("load TorchScript module "+path, C.zt_module_load(cpath, cdev, &h)); err != nil {
+		if why := explainLoadError(path); why != "" {
+			return nil, errors.New(why)
+		}
 		return nil, err
 	}
 	m := &Module{h: h, path: path, device: device}
@@ -313,12 +326,19 @@ func Free(t Tensor) {
 }
 
 func checkShape(data int, shape []int64) error {
-	n := int64(1)
 	for _, d := range shape {
 		if d < 0 {
 			return fmt.Errorf("negative dimension in shape %v", shape)
 		}
-		n *= d
+	}
+	// The product is overflow-checked: [2^32, 2^32] would wrap to 0 and
+	// pass for empty data.
+	n := int64(0)
+	if !slices.Contains(shape, 0) {
+		var ok bool
+		if n, ok = limits.Product(math.MaxInt64, shape...); !ok {
+			return fmt.Errorf("shape %v has more values than an int64 counts", shape)
+		}
 	}
 	if n != int64(data) {
 		return fmt.Errorf("shape %v needs %d values, got %d", shape, n, data)
@@ -388,6 +408,39 @@ func Shape(t Tensor) ([]int64, error) {
 	}
 	return shape, nil
 }
+
+// Element types as DType names them (LibTorch's names).
+const (
+	Float32  = "Float"
+	Float64  = "Double"
+	Float16  = "Half"
+	BFloat16 = "BFloat16"
+	Bool     = "Bool"
+)
+
+// DType returns the name of a tensor's element type as LibTorch prints it:
+// Float, Double, Half, BFloat16, Long, Int, Short, Char, Byte, Bool,
+// ComplexFloat, ComplexDouble, ...
+func DType(t Tensor) (string, error) {
+	h := handle(t)
+	if h == nil {
+		return "", errors.New("dtype of a freed or empty tensor")
+	}
+	var name *C.char
+	if err := shimError("tensor dtype", C.zt_tensor_dtype(h, &name)); err != nil {
+		return "", err
+	}
+	defer C.zt_free_string(name)
+	return C.GoString(name), nil
+}
+
+// IsFloatingDType reports whether a DType name is a real floating-point type.
+func IsFloatingDType(d string) bool {
+	return d == Float32 || d == Float64 || d == Float16 || d == BFloat16
+}
+
+// IsComplexDType reports whether a DType name is a complex type.
+func IsComplexDType(d string) bool { return strings.HasPrefix(d, "Complex") }
 
 // CopyFloat32 copies a tensor's values, converted to float32 and moved to
 // the CPU, into dst, whose length must equal the tensor's element count.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"medzoo/internal/testmodules"
@@ -166,10 +167,11 @@ func TestErrorsNeverCrash(t *testing.T) {
 	for _, tc := range []struct {
 		file, want string
 	}{
-		{"truncated.pt", "truncated.pt"},
-		{"garbage.pt", "garbage.pt"},
-		{"empty.pt", "empty.pt"},
-		{"state_dict.pt", "state_dict.pt"},
+		{"truncated.pt", "truncated.pt is truncated or corrupt"},
+		{"garbage.pt", "garbage.pt is not a TorchScript module (not a zip archive"},
+		{"empty.pt", "empty.pt is empty (0 bytes), not a TorchScript module"},
+		{"state_dict.pt", "state_dict.pt is a PyTorch state dict"},
+		{"pickled_module.pt", "pickled_module.pt is a pickled Python object (torch.save(model))"},
 		{"does-not-exist.pt", "does-not-exist.pt"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -312,5 +314,61 @@ func TestThreads(t *testing.T) {
 	torch.SetThreads(1)
 	if got := torch.Threads(); got != 1 {
 		t.Fatalf("threads = %d after SetThreads(1)", got)
+	}
+}
+
+// TestNotTorchScriptSaysWhatToDo: LibTorch's own words for these files
+// ("PytorchStreamReader failed locating file constants.pkl") name an archive
+// member, not the mistake or its fix.
+func TestNotTorchScriptSaysWhatToDo(t *testing.T) {
+	for _, f := range []string{"state_dict.pt", "pickled_module.pt", "garbage.pt"} {
+		_, err := torch.Load(testmodules.Path(t, f), "cpu")
+		if err == nil || strings.Contains(err.Error(), "constants.pkl") ||
+			!strings.Contains(err.Error(), "zoo import") || !strings.Contains(err.Error(), "scripts/export_generator.py") {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestLoadRefusesFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "m.pt")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip("no FIFOs:", err)
+	}
+	// LibTorch would block opening it until a writer came.
+	if _, err := torch.Load(fifo, "cpu"); err == nil || !strings.Contains(err.Error(), "m.pt") || !strings.Contains(err.Error(), "FIFO") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDType(t *testing.T) {
+	z := tensor(t, make([]float32, 8), 1, 8)
+	for _, tc := range []struct{ module, want string }{
+		{"tiny_generator.pt", "Float"},
+		{"double_out.pt", "Double"},
+		{"half_out.pt", "Half"},
+		{"int64_out.pt", "Long"},
+		{"bool_out.pt", "Bool"},
+		{"complex_out.pt", "ComplexFloat"},
+	} {
+		res, err := load(t, tc.module).Forward(z)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.module, err)
+		}
+		got, err := torch.DType(res.Tensors[0])
+		res.Close()
+		if err != nil || got != tc.want {
+			t.Errorf("%s: DType = %q, %v; want %q", tc.module, got, err, tc.want)
+		}
+	}
+	if !torch.IsFloatingDType("Half") || torch.IsFloatingDType("Long") || !torch.IsComplexDType("ComplexDouble") {
+		t.Error("dtype classes wrong")
+	}
+}
+
+func TestShapeProductChecked(t *testing.T) {
+	// [2^32, 2^32] wraps to 0 unchecked and would match empty data.
+	if _, err := torch.FromFloat32(nil, []int64{1 << 32, 1 << 32}, "cpu"); err == nil {
+		t.Fatal("a wrapping shape was accepted for empty data")
 	}
 }

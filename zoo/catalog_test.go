@@ -400,7 +400,7 @@ func TestParseProblems(t *testing.T) {
 			"range = [-1, 1]\n", "range = [-1, 1]\nchannel_offset = -1\n[model.signature.outputs.post]\nmap = [1.0, 1.0, 0.0, 255.0]\narithmetic = \"float16\"\nlut = [1, 2]\nbgr = true\n",
 		).Replace(validModel),
 			[]string{
-				`t.toml:16: model 90001_TEST_GAN: signature.batch must be between 1 and 4096 (0: the default 16)`,
+				`t.toml:16: model 90001_TEST_GAN: signature.batch must be between 1 and 4096 (0: the default 16), not 100000`,
 				`t.toml:19: model 90001_TEST_GAN: condition "c": type "int" is not index or float`,
 				`t.toml:23: model 90001_TEST_GAN: condition "s": default 3 is outside its range [0 1]`,
 				`t.toml:28: model 90001_TEST_GAN: argument "step" is an int but its value 6.5 is not a whole number`,

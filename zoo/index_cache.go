@@ -336,7 +336,7 @@ func buildIndexFile(path string, srcs []CatalogSource) (*Index, error) {
 const mapSourceMin = 64 << 20
 
 func readSourceForIndex(src CatalogSource) ([]byte, func() error, error) {
-	if fi, err := os.Stat(src.Path); err == nil && fi.Size() >= mapSourceMin {
+	if fi, err := os.Stat(src.Path); err == nil && fi.Mode().IsRegular() && fi.Size() >= mapSourceMin && fi.Size() <= MaxCatalogBytes {
 		if data, unmap, err := mapFileAt(src.Path); err == nil {
 			return data, unmap, nil
 		}

@@ -146,7 +146,7 @@ func loadSources(srcs []CatalogSource) (*Catalog, error) {
 
 // readSource reads a catalog file, naming it in errors.
 func readSource(s CatalogSource) ([]byte, error) {
-	data, err := os.ReadFile(s.Path)
+	data, err := ReadCatalogFile(s.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("catalog %s (from %s) does not exist: %w", s.Name, s.From, err)
@@ -285,11 +285,14 @@ type remoteList struct {
 // readRemoteList returns catalogs.toml's entries as specs (URL#sha256=HEX,
 // or paths). A missing file is no list.
 func readRemoteList(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadCatalogFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := scanTOMLLimits(data); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var rl remoteList

@@ -2,6 +2,7 @@ package zoo
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"medzoo/internal/limits"
 )
 
 // Problem is one thing wrong with a catalog, at a line of its source.
@@ -56,6 +59,11 @@ func (e *ValidationError) Error() string {
 // the same struct tags, and lines come from a small scan of the text that
 // knows which [[model]] each key belongs to.
 func Parse(data []byte, source string) (*Catalog, error) {
+	// The limits first: toml.Decode recurses and builds a tree of every
+	// value, so a small hostile file could exhaust memory inside it.
+	if err := checkTOML(data, source); err != nil {
+		return nil, err
+	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
@@ -488,10 +496,23 @@ func sortedMetricNames(m map[string]Metric) []string {
 
 func (d *catDecoder) signature(sp []string, m *Model) {
 	s := m.Signature
+	latentOK := true
 	for i, n := range s.Latent {
 		if n <= 0 {
 			d.addf(join(sp, "latent", "#"+strconv.Itoa(i)), "signature.latent sizes must be positive, got %d", n)
+			latentOK = false
 		}
+	}
+	latentN := int64(0)
+	switch {
+	case len(s.Latent) > limits.LatentDims:
+		d.addf(join(sp, "latent"), "signature.latent has %d dimensions, more than the limit of %d", len(s.Latent), limits.LatentDims)
+	case latentOK && len(s.Latent) > 0:
+		n, ok := limits.Product(limits.LatentValues, s.Latent...)
+		if !ok {
+			d.addf(join(sp, "latent"), "signature.latent %v holds more than %s values per sample, the limit (%d); check the shape", s.Latent, limits.Human(limits.LatentValues), limits.LatentValues)
+		}
+		latentN = n
 	}
 	switch s.Distribution {
 	case "", "normal", "uniform":
@@ -520,12 +541,19 @@ func (d *catDecoder) signature(sp []string, m *Model) {
 			d.addf(join(cp, "type"), "condition %q: type %q is not %s or %s", c.Name, c.Type, ConditionIndex, ConditionFloat)
 		}
 	}
+	okBlock := s.Batch >= 0 && s.Batch <= MaxBatch
 	if s.Input != nil {
 		d.tensor(join(sp, "input"), s.Input, false)
+		if okBlock {
+			d.tensorBlockFits(join(sp, "input"), s.Input, int64(cmp.Or(s.Batch, DefaultBatch)))
+		}
 	}
 	for i := range s.Inputs {
 		ip := join(sp, "inputs", "#"+strconv.Itoa(i))
 		d.tensor(ip, &s.Inputs[i], true)
+		if okBlock {
+			d.tensorBlockFits(ip, &s.Inputs[i], int64(cmp.Or(s.Batch, DefaultBatch)))
+		}
 		if n := s.Inputs[i].Name; n != "" {
 			if seen["input:"+n] {
 				d.addf(join(ip, "name"), "input %q declared twice", n)
@@ -546,7 +574,11 @@ func (d *catDecoder) signature(sp []string, m *Model) {
 		}
 	}
 	if s.Batch < 0 || s.Batch > MaxBatch {
-		d.addf(join(sp, "batch"), "signature.batch must be between 1 and %d (0: the default %d)", MaxBatch, DefaultBatch)
+		d.addf(join(sp, "batch"), "signature.batch must be between 1 and %d (0: the default %d), not %d", MaxBatch, DefaultBatch, s.Batch)
+	}
+	block := int64(cmp.Or(s.Batch, DefaultBatch))
+	if latentN > 0 && s.Batch >= 0 && s.Batch <= MaxBatch {
+		d.blockFits(join(sp, "latent"), "the latent", block, latentN)
 	}
 	if m.Function == FunctionImageToImage && m.Artifact.Format == FormatTorchScript && s.Input == nil {
 		d.missingIfOK(join(sp, "input"), "[model.signature.input] (an image-to-image model takes an image)")
@@ -558,12 +590,33 @@ func (d *catDecoder) signature(sp []string, m *Model) {
 	for i := range s.Outputs {
 		op := join(sp, "outputs", "#"+strconv.Itoa(i))
 		d.tensor(op, &s.Outputs[i], true)
+		if s.Batch >= 0 && s.Batch <= MaxBatch {
+			d.tensorBlockFits(op, &s.Outputs[i], block)
+		}
 		if n := s.Outputs[i].Name; n != "" {
 			if names[n] {
 				d.addf(join(op, "name"), "output %q declared twice", n)
 			}
 			names[n] = true
 		}
+	}
+}
+
+// tensorBlockFits checks that a forward block of an image tensor stays
+// within limits.BlockValues; an image too large by itself is tensor's to
+// report.
+func (d *catDecoder) tensorBlockFits(tp []string, t *TensorSpec, block int64) {
+	if per, ok := limits.ProductInts(limits.SampleValues, t.Channels, t.Height, t.Width); ok {
+		d.blockFits(tp, showPath(tp), block, per)
+	}
+}
+
+// blockFits checks block × per values against limits.BlockValues, naming
+// what to lower.
+func (d *catDecoder) blockFits(path []string, what string, block, per int64) {
+	if _, ok := limits.Product(limits.BlockValues, block, per); !ok {
+		d.addf(path, "%s of a compute block of %d samples holds %d×%d values, more than the limit of %s (%d); lower signature.batch",
+			what, block, block, per, limits.Human(limits.BlockValues), limits.BlockValues)
 	}
 }
 
@@ -584,6 +637,7 @@ func (d *catDecoder) tensor(tp []string, t *TensorSpec, needName bool) {
 	default:
 		d.addf(join(tp, "kind"), "%s %q is not one of %s, %s, %s", showPath(join(tp, "kind")), t.Kind, KindImage, KindMask, KindLabel)
 	}
+	positive := true
 	for _, f := range []struct {
 		name string
 		v    int
@@ -591,6 +645,14 @@ func (d *catDecoder) tensor(tp []string, t *TensorSpec, needName bool) {
 		if f.v <= 0 && !d.bad[pathKey(join(tp, f.name))] {
 			d.addf(join(tp, f.name), "%s must be a positive integer", showPath(join(tp, f.name)))
 		}
+		positive = positive && f.v > 0
+	}
+	if _, ok := limits.ProductInts(limits.SampleValues, t.Channels, t.Height, t.Width); positive && !ok {
+		d.addf(tp, "%s is %d×%d×%d (channels×height×width), more than the limit of %s values per sample image (%d); check the sizes",
+			showPath(tp), t.Channels, t.Height, t.Width, limits.Human(limits.SampleValues), limits.SampleValues)
+	}
+	if t.ChannelOffset > limits.SampleValues {
+		d.addf(join(tp, "channel_offset"), "%s is larger than any image zoo reads", showPath(join(tp, "channel_offset")))
 	}
 	if t.Range != [2]float64{} && !(t.Range[0] < t.Range[1]) {
 		d.addf(join(tp, "range"), "%s must be [low, high] with low < high", showPath(join(tp, "range")))

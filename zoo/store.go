@@ -24,6 +24,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,6 +32,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +49,20 @@ const (
 	// caller's context has no deadline. It bounds silence, not total time:
 	// a slow but live download of a large archive is never cut off.
 	DefaultStallTimeout = 2 * time.Minute
+	// DefaultMaxDownloadBytes caps a download whose catalog entry declares
+	// no size, and any declared size, so a server that never stops sending
+	// cannot fill the disk. Artifacts are megabytes to a few hundred
+	// megabytes; 4 GiB leaves room for the largest packages.
+	DefaultMaxDownloadBytes int64 = 4 << 30
+	// maxRedirects is how many redirects a download follows, as many as
+	// net/http's default.
+	maxRedirects = 10
+)
+
+// Environment variables that set a Store's limits when its fields are zero.
+const (
+	EnvMaxDownload  = "ZOO_MAX_DOWNLOAD"  // a size: 4GiB, 500MB, 1048576
+	EnvStallTimeout = "ZOO_STALL_TIMEOUT" // a Go duration: 30s, 2m
 )
 
 // Errors that Fetch wraps, for callers that react to the kind of failure
@@ -62,6 +78,12 @@ var (
 	ErrChecksum = errors.New("artifact checksum mismatch")
 	// ErrUnsafeArchive: an archive was refused by the unpacking checks.
 	ErrUnsafeArchive = errors.New("unsafe archive")
+	// ErrTooLarge: a download was stopped at its declared size or at the
+	// download limit.
+	ErrTooLarge = errors.New("download too large")
+	// ErrUnsafeCache: an entry of the cache directory is a symbolic link or
+	// not the kind of file it should be, so zoo will not write through it.
+	ErrUnsafeCache = errors.New("unsafe cache entry")
 )
 
 // Store is the local artifact cache. Its layout under Dir:
@@ -108,8 +130,13 @@ type Store struct {
 	MaxUnpackedBytes int64
 	MaxUnpackedFiles int
 	// StallTimeout aborts a download that receives nothing for this long
-	// (0: DefaultStallTimeout, negative: never).
+	// (0: $ZOO_STALL_TIMEOUT, else DefaultStallTimeout; negative: never).
 	StallTimeout time.Duration
+	// MaxDownloadBytes stops a download whose body grows past it, and
+	// refuses one whose declared size or Content-Length is larger (0:
+	// $ZOO_MAX_DOWNLOAD, else DefaultMaxDownloadBytes). A catalog size,
+	// when given, is enforced exactly on top of it.
+	MaxDownloadBytes int64
 
 	transportOnce sync.Once
 	transport     http.RoundTripper
@@ -143,6 +170,82 @@ func OfflineFromEnv() bool {
 		return true
 	}
 	return false
+}
+
+// ParseSize reads a byte count as people write it: a plain number of bytes,
+// or a number with a unit, decimal (KB, MB, GB, TB) or binary (KiB, MiB,
+// GiB, TiB), in any case; K, M, G and T alone are binary. The result must
+// be positive and fit in an int64.
+func ParseSize(text string) (int64, error) {
+	t := strings.TrimSpace(text)
+	digits := strings.IndexFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	if digits < 0 {
+		digits = len(t)
+	}
+	units := map[string]int64{
+		"": 1, "b": 1,
+		"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+		"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+		"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+		"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
+	}
+	mult, ok := units[strings.ToLower(strings.TrimSpace(t[digits:]))]
+	n, err := strconv.ParseInt(t[:digits], 10, 64)
+	if !ok || err != nil || digits == 0 {
+		return 0, fmt.Errorf("%q is not a size: give a number of bytes, or one with a unit such as 500MB or 4GiB", text)
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("size %q must be more than zero", text)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q is too large (at most 8 EiB)", text)
+	}
+	return n * mult, nil
+}
+
+// maxDownload is the download limit: the field, else $ZOO_MAX_DOWNLOAD,
+// else the default.
+func (s *Store) maxDownload() (int64, error) {
+	if s.MaxDownloadBytes > 0 {
+		return s.MaxDownloadBytes, nil
+	}
+	v := strings.TrimSpace(os.Getenv(EnvMaxDownload))
+	if v == "" {
+		return DefaultMaxDownloadBytes, nil
+	}
+	n, err := ParseSize(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v", EnvMaxDownload, err)
+	}
+	return n, nil
+}
+
+// stallTimeout is the field, else $ZOO_STALL_TIMEOUT, else the default.
+func (s *Store) stallTimeout() (time.Duration, error) {
+	if s.StallTimeout != 0 {
+		return s.StallTimeout, nil
+	}
+	v := strings.TrimSpace(os.Getenv(EnvStallTimeout))
+	if v == "" {
+		return DefaultStallTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q is not a positive duration: give one such as 30s or 2m", EnvStallTimeout, v)
+	}
+	return d, nil
+}
+
+// formatBytes writes a byte count for people: exact bytes, and a binary
+// unit once it is large.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%d bytes (%.1f GiB)", n, float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%d bytes (%.1f MiB)", n, float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // Fetch makes the artifact of m available locally and verified, and returns
@@ -216,7 +319,7 @@ func (s *Store) Cached(m *Model) (string, bool) {
 		return p, pathExists(p)
 	}
 	blob := s.blobPath(want.digest)
-	fi, err := os.Stat(blob)
+	fi, err := os.Lstat(blob)
 	present := err == nil && fi.Mode().IsRegular() && (want.size <= 0 || fi.Size() == want.size)
 	if !present {
 		if isArchive(m, src, "") {
@@ -301,14 +404,60 @@ func digestKey(d string) string     { return "sha256-" + d }
 func urlKey(rawURL string) string   { return "url-" + digestOfBytes([]byte(rawURL)) }
 func digestOfBytes(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
 func pathExists(p string) bool      { _, err := os.Stat(p); return err == nil }
-func dirExists(p string) bool       { fi, err := os.Stat(p); return err == nil && fi.IsDir() }
+
+// dirExists reports a real directory at p. A symbolic link does not count,
+// even to a directory: a cache entry is only ever made by renaming a
+// directory into place, so a link there was planted.
+func dirExists(p string) bool { fi, err := os.Lstat(p); return err == nil && fi.IsDir() }
+
+// mkdirs creates the store's subdirectories. The cache root may be a
+// symbolic link (a cache moved to another disk), but nothing inside it may:
+// downloads, unpacks and locks are written into these directories, and a
+// planted link would send them anywhere.
 func (s *Store) mkdirs(sub ...string) error {
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return fmt.Errorf("artifact store: %w", err)
+	}
 	for _, d := range sub {
-		if err := os.MkdirAll(filepath.Join(s.Dir, d), 0o755); err != nil {
+		p := filepath.Join(s.Dir, d)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = os.Mkdir(p, 0o755)
+			if errors.Is(err, fs.ErrExist) { // made by another process meanwhile
+				fi, err = os.Lstat(p)
+			} else if err == nil {
+				continue
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("artifact store: %w", err)
+		}
+		if !fi.IsDir() {
+			return unsafeCacheEntry(p, fi, "directory")
 		}
 	}
 	return nil
+}
+
+// unsafeCacheEntry refuses a cache entry that is not what zoo made there.
+func unsafeCacheEntry(p string, fi fs.FileInfo, want string) error {
+	what := "a " + fileKind(fi)
+	return &storeError{kind: ErrUnsafeCache, msg: fmt.Sprintf(
+		"artifact store: %s is %s, not a %s; zoo never writes through links or odd files in its cache, "+
+			"so it stopped; remove it (rm %s) and run again", p, what, want, p)}
+}
+
+func fileKind(fi fs.FileInfo) string {
+	switch m := fi.Mode(); {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsDir():
+		return "directory"
+	case m.IsRegular():
+		return "regular file"
+	default:
+		return "special file (" + m.Type().String() + ")"
+	}
 }
 
 // lock takes the flock for key, creating the store directories it needs.
@@ -379,12 +528,12 @@ func markVerified(p string) {
 // checkBlob reports whether a good blob for want is at p; problem explains
 // a bad one ("" when the blob is simply missing).
 func (s *Store) checkBlob(p string, want expectation) (ok bool, problem string) {
-	fi, err := os.Stat(p)
+	fi, err := os.Lstat(p) // a link is not a blob, whatever it points at
 	if err != nil {
 		return false, ""
 	}
 	if !fi.Mode().IsRegular() {
-		return false, "is not a regular file"
+		return false, "is a " + fileKind(fi) + ", not a regular file"
 	}
 	if want.size > 0 && fi.Size() != want.size {
 		return false, fmt.Sprintf("has %d bytes, the catalog says %d", fi.Size(), want.size)
@@ -658,6 +807,13 @@ func (s *Store) unpack(ctx context.Context, m *Model, src artifactSource, digest
 	if err := s.mkdirs("unpacked"); err != nil {
 		return err
 	}
+	if fi, err := os.Lstat(dir); err == nil {
+		// Not a real directory (dirExists said so): a planted link or file.
+		// Removing it removes only the entry, never what a link points at.
+		if err := os.Remove(dir); err != nil {
+			return unsafeCacheEntry(dir, fi, "directory")
+		}
+	}
 	s.sweepTmp(key)
 	tmp, err := os.MkdirTemp(s.tmpDir(), key+".unpack-")
 	if err != nil {
@@ -913,6 +1069,11 @@ func (s *Store) copyFile(ctx context.Context, m *Model, src artifactSource, file
 	if !fi.Mode().IsRegular() {
 		return "", 0, fmt.Errorf("model %s: artifact %s is not a regular file", m.ID, src)
 	}
+	if m.Artifact.Size > 0 && fi.Size() != m.Artifact.Size {
+		// Checked before copying, so a wrong (or endless) file costs nothing.
+		return "", 0, &storeError{kind: ErrChecksum, msg: fmt.Sprintf(
+			"model %s: %s has %d bytes, the catalog says %d; nothing was cached", m.ID, src, fi.Size(), m.Artifact.Size)}
+	}
 	g := &exactGetter{Getter: new(getter.FileGetter), u: &url.URL{Scheme: "file", Path: filepath.ToSlash(src.path)}}
 	req := &getter.Request{
 		Src:     "file:///artifact",
@@ -934,23 +1095,28 @@ func (s *Store) downloadHTTP(ctx context.Context, m *Model, src artifactSource, 
 	if s.Offline { // callers check first; this is the last line of defence
 		return "", 0, s.offlineError(m, src)
 	}
+	limit, err := s.downloadLimit(m, src)
+	if err != nil {
+		return "", 0, err
+	}
+	stall, err := s.stallTimeout()
+	if err != nil {
+		return "", 0, err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stall := s.StallTimeout
-	if stall == 0 {
-		stall = DefaultStallTimeout
-	}
 	var watchdog *time.Timer
 	if stall > 0 {
 		watchdog = time.AfterFunc(stall, func() {
-			cancel(fmt.Errorf("no data received for %s", stall))
+			cancel(fmt.Errorf("the server sent nothing for %s (%s sets this limit)", stall, EnvStallTimeout))
 		})
 		defer watchdog.Stop()
 	}
 
 	rec := &recordingTransport{base: s.httpTransport()}
+	redirects := &redirectPolicy{}
 	hg := &getter.HttpGetter{
-		Client: &http.Client{Transport: rec},
+		Client: &http.Client{Transport: rec, CheckRedirect: redirects.check},
 		// The temp file is always new, so a HEAD probe for range resumption
 		// would only cost a round trip.
 		DoNotCheckHeadFirst:   true,
@@ -960,7 +1126,8 @@ func (s *Store) downloadHTTP(ctx context.Context, m *Model, src artifactSource, 
 		// bounds the whole body, which would kill large downloads. ctx and
 		// the stall watchdog bound time instead.
 	}
-	tee := &hashingTracker{h: sha256.New(), prog: s.progress(m.ID, -1), size: m.Artifact.Size, watchdog: watchdog, stall: stall}
+	tee := &hashingTracker{h: sha256.New(), prog: s.progress(m.ID, -1), size: m.Artifact.Size,
+		limit: limit, watchdog: watchdog, stall: stall}
 	req := &getter.Request{
 		// A stand-in without query or path: see exactGetter.
 		Src:              src.u.Scheme + "://" + src.u.Host + "/artifact",
@@ -968,9 +1135,9 @@ func (s *Store) downloadHTTP(ctx context.Context, m *Model, src artifactSource, 
 		GetMode:          getter.ModeFile,
 		ProgressListener: tee,
 	}
-	_, err := newGetterClient(&exactGetter{Getter: hg, u: src.u}).Get(ctx, req)
+	_, err = newGetterClient(&exactGetter{Getter: hg, u: src.u}).Get(ctx, req)
 	if err != nil {
-		return "", 0, s.httpError(ctx, m, src, rec, tee, err)
+		return "", 0, s.httpError(ctx, m, src, rec, redirects, tee, err)
 	}
 	if !tee.used {
 		// go-getter skipped the body (nothing to read); hash what is there.
@@ -984,9 +1151,39 @@ func (s *Store) downloadHTTP(ctx context.Context, m *Model, src artifactSource, 
 	return hex.EncodeToString(tee.h.Sum(nil)), tee.n, nil
 }
 
-// httpError turns a go-getter failure into a message for people.
-func (s *Store) httpError(ctx context.Context, m *Model, src artifactSource, rec *recordingTransport, tee *hashingTracker, err error) error {
+// downloadLimit is the most bytes a download of m may bring: its declared
+// size, which must itself be within the store's download limit, or that
+// limit when no size is declared.
+func (s *Store) downloadLimit(m *Model, src artifactSource) (int64, error) {
+	limit, err := s.maxDownload()
+	if err != nil {
+		return 0, err
+	}
+	if m.Artifact.Size > limit {
+		return 0, &storeError{kind: ErrTooLarge, msg: fmt.Sprintf(
+			"model %s: the catalog says %s is %s, more than the download limit of %s; nothing was downloaded; "+
+				"if you trust this catalog, raise the limit with --max-download or %s",
+			m.ID, src, formatBytes(m.Artifact.Size), formatBytes(limit), EnvMaxDownload)}
+	}
+	if m.Artifact.Size > 0 {
+		return m.Artifact.Size, nil
+	}
+	return limit, nil
+}
+
+// httpError turns a go-getter failure into a message for people. The
+// checks go from the most specific cause to the least: a refusal of our
+// own (size, redirect), then the server's status, then a stall or
+// cancellation, then a short body.
+func (s *Store) httpError(ctx context.Context, m *Model, src artifactSource, rec *recordingTransport,
+	redirects *redirectPolicy, tee *hashingTracker, err error) error {
 	prefix := fmt.Sprintf("model %s: downloading %s", m.ID, src)
+	if tee.refused != nil {
+		return &storeError{kind: ErrTooLarge, msg: fmt.Sprintf("%s: %v; nothing was cached", prefix, tee.refused)}
+	}
+	if redirects.refused != nil {
+		return fmt.Errorf("%s: %v; nothing was cached", prefix, redirects.refused)
+	}
 	if code, status := rec.status(); code != 0 && (code < 200 || code > 299) {
 		hint := ""
 		switch {
@@ -996,6 +1193,8 @@ func (s *Store) httpError(ctx context.Context, m *Model, src artifactSource, rec
 			hint = " (a problem on the server's side; try again later)"
 		case code == http.StatusUnauthorized || code == http.StatusForbidden:
 			hint = " (the server refuses access)"
+		case code >= 300 && code <= 399:
+			hint = " (a redirect without a usable Location header)"
 		}
 		return fmt.Errorf("%s: the server answered HTTP %s%s; nothing was cached", prefix, status, hint)
 	}
@@ -1011,6 +1210,42 @@ func (s *Store) httpError(ctx context.Context, m *Model, src artifactSource, rec
 			prefix, tee.n, rec.contentLength(), err)
 	}
 	return fmt.Errorf("%s: %w; nothing was cached", prefix, err)
+}
+
+// redirectPolicy is the download client's CheckRedirect. net/http would
+// follow a loop ten times and then report only "stopped after 10
+// redirects", and fail on a file:// Location with a protocol error that
+// go-getter turns into the last status, "HTTP 302 Found". This says what
+// happened instead, and remembers it for httpError.
+type redirectPolicy struct {
+	refused error
+}
+
+func (p *redirectPolicy) check(req *http.Request, via []*http.Request) error {
+	from := via[len(via)-1].URL
+	switch {
+	case req.URL.Scheme != "http" && req.URL.Scheme != "https":
+		p.refused = fmt.Errorf("refused a redirect from %s to %s: only http(s) redirects are followed",
+			from.Redacted(), req.URL.Redacted())
+	case visited(req.URL, via):
+		p.refused = fmt.Errorf("redirect loop after %d redirects: %s sends the download back to %s, where it has been already",
+			len(via), from.Redacted(), req.URL.Redacted())
+	case len(via) > maxRedirects:
+		p.refused = fmt.Errorf("gave up after %d redirects, the last from %s to %s", maxRedirects,
+			from.Redacted(), req.URL.Redacted())
+	default:
+		return nil
+	}
+	return p.refused
+}
+
+func visited(u *url.URL, via []*http.Request) bool {
+	for _, r := range via {
+		if r.URL.String() == u.String() {
+			return true
+		}
+	}
+	return false
 }
 
 func newGetterClient(g getter.Getter) *getter.Client {
@@ -1059,6 +1294,15 @@ func (s *Store) httpTransport() http.RoundTripper {
 			return d.DialContext(ctx, network, addr)
 		}
 		t.DialTLSContext = nil
+		// One download per connection. Keeping connections idle buys
+		// nothing here, and an idle connection on which a server sends
+		// more than its Content-Length makes net/http log "Unsolicited
+		// response received on idle HTTP channel" with the raw bytes to
+		// stderr.
+		t.DisableKeepAlives = true
+		// net/http accepts 10 MiB of response headers by default; a file
+		// server needs a few KiB (a signed redirect URL at most).
+		t.MaxResponseHeaderBytes = 1 << 20
 		s.transport = t
 	})
 	return s.transport
@@ -1099,12 +1343,19 @@ func (t *recordingTransport) contentLength() int64 {
 // hashingTracker is go-getter's progress listener: it sees every byte that
 // go-getter writes to the temp file, so it hashes them as they stream by,
 // reports progress and feeds the stall watchdog.
+//
+// It also enforces the size: a Content-Length that disagrees with the
+// catalog's size, or exceeds the limit, is refused before any byte is
+// read, and a body is cut off as soon as it passes the limit (for servers
+// that send no length, or send more than they announced).
 type hashingTracker struct {
 	h        hash.Hash
 	n        int64
 	used     bool
 	prog     *fetchProgress
-	size     int64 // catalog size, used when the server sends no length
+	size     int64 // catalog size (0: none); also the total when the server sends no length
+	limit    int64 // most bytes accepted: size when given, else the download limit
+	refused  error // why the body was refused, for httpError
 	watchdog *time.Timer
 	stall    time.Duration
 }
@@ -1113,6 +1364,10 @@ func (t *hashingTracker) TrackProgress(_ string, current, total int64, stream io
 	t.used = true
 	t.h.Reset()
 	t.n = 0
+	if why := t.checkLength(total - current); why != nil {
+		t.refused = why
+		return &trackedBody{t: t, rc: stream}
+	}
 	if total <= 0 && t.size > 0 {
 		total = t.size
 	} else if total <= 0 {
@@ -1123,12 +1378,36 @@ func (t *hashingTracker) TrackProgress(_ string, current, total int64, stream io
 	return &trackedBody{t: t, rc: stream}
 }
 
+// checkLength judges the Content-Length the server announced (-1: none).
+func (t *hashingTracker) checkLength(length int64) error {
+	switch {
+	case length < 0:
+		return nil
+	case t.size > 0 && length != t.size:
+		return fmt.Errorf("the server announces %s (Content-Length), but the catalog says %s", formatBytes(length), formatBytes(t.size))
+	case length > t.limit:
+		return fmt.Errorf("the server announces %s (Content-Length), more than the download limit of %s "+
+			"(raise it with --max-download or %s if you expect a file this large)", formatBytes(length), formatBytes(t.limit), EnvMaxDownload)
+	}
+	return nil
+}
+
 type trackedBody struct {
 	t  *hashingTracker
 	rc io.ReadCloser
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
+	if b.t.refused != nil {
+		return 0, b.t.refused
+	}
+	// Never read more than one byte past the limit: that byte proves the
+	// body too long, and nothing beyond it reaches the disk.
+	// (limit - n is never negative here, and this form cannot overflow
+	// when the limit is math.MaxInt64.)
+	if room := b.t.limit - b.t.n; room < int64(len(p))-1 {
+		p = p[:room+1]
+	}
 	n, err := b.rc.Read(p)
 	if n > 0 {
 		b.t.h.Write(p[:n])
@@ -1138,7 +1417,20 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 		}
 		b.t.prog.report(b.t.n)
 	}
+	if b.t.n > b.t.limit {
+		b.t.refused = b.t.tooLong()
+		return n, b.t.refused
+	}
 	return n, err
+}
+
+// tooLong says why a body that passed the limit was cut off.
+func (t *hashingTracker) tooLong() error {
+	if t.size > 0 {
+		return fmt.Errorf("the server sent more than the %s the catalog declares, so the download was stopped", formatBytes(t.size))
+	}
+	return fmt.Errorf("the server sent more than the download limit of %s, so the download was stopped "+
+		"(raise it with --max-download or %s if you expect a file this large)", formatBytes(t.limit), EnvMaxDownload)
 }
 
 func (b *trackedBody) Close() error { return b.rc.Close() }

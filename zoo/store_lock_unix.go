@@ -20,7 +20,12 @@ const locksAcrossProcesses = true
 // the kernel drops them when a process dies: a killed fetch never leaves a
 // stale lock behind. The wait polls with LOCK_NB so that ctx can stop it.
 func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// O_NOFOLLOW: a link planted at a lock's name must not make zoo create
+	// or open a file elsewhere.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, errors.New("it is a symbolic link; zoo never writes through links in its cache: remove it and run again")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +57,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 // tryLockFile takes the lock on path only if it is free right now. It
 // never creates the lock file: no lock file means no owner.
 func tryLockFile(path string) (unlock func(), ok bool) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return func() {}, true
 	}

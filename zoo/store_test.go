@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -369,7 +371,7 @@ func TestStoreFetchSlowServerTimeout(t *testing.T) {
 	// No deadline, but the stall watchdog ends a silent connection.
 	s.StallTimeout = 300 * time.Millisecond
 	_, err = s.Fetch(context.Background(), m)
-	wantErrorMentioning(t, err, "no data received for 300ms", "nothing was cached")
+	wantErrorMentioning(t, err, "the server sent nothing for 300ms", "ZOO_STALL_TIMEOUT", "nothing was cached")
 	wantNothingCached(t, s)
 }
 
@@ -881,5 +883,345 @@ func TestStoreFetchLocalFile(t *testing.T) {
 	wantErrorMentioning(t, err, "90004", "nope.pt")
 	_, err = s.Fetch(context.Background(), pinnedModel("90005", "s3://bucket/x.pt", data))
 	wantErrorMentioning(t, err, "unsupported scheme")
+	wantNothingCached(t, s)
+}
+
+// ---- hostile servers and caches ----
+
+// endlessServer streams an unending body (no Content-Length), counting the
+// bytes it managed to send.
+func endlessServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var sent atomic.Int64
+	chunk := bytes.Repeat([]byte("endless-"), 4096)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for r.Context().Err() == nil {
+			n, err := w.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &sent
+}
+
+func TestStoreFetchSizeLimits(t *testing.T) {
+	srv, _ := endlessServer(t)
+	data := fakeArtifact("sized", 3892)
+	lengthSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Announces 10 MiB, sends a little, then hangs until the client leaves.
+		w.Header().Set("Content-Length", strconv.Itoa(10<<20))
+		w.Write(data)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(lengthSrv.Close)
+
+	for _, tc := range []struct {
+		name     string
+		url      string
+		size     int64
+		maxBytes int64
+		want     []string
+	}{
+		{"endless body, declared size", srv.URL + "/m.pt", 3892, 0,
+			[]string{"more than the 3892 bytes the catalog declares", "stopped"}},
+		{"endless body, no size", srv.URL + "/m.pt", 0, 1 << 20,
+			[]string{"more than the download limit of 1048576 bytes", "--max-download", "ZOO_MAX_DOWNLOAD"}},
+		{"content-length disagrees with size", lengthSrv.URL + "/m.pt", 3892, 0,
+			[]string{"announces 10485760 bytes (10.0 MiB) (Content-Length)", "catalog says 3892 bytes"}},
+		{"content-length over the limit", lengthSrv.URL + "/m.pt", 0, 1 << 20,
+			[]string{"announces 10485760 bytes", "more than the download limit of 1048576 bytes"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Store{Dir: t.TempDir(), MaxDownloadBytes: tc.maxBytes}
+			m := pinnedModel("00030_BIG", tc.url, data)
+			m.Artifact.Size = tc.size
+			done := make(chan error, 1)
+			go func() { _, err := s.Fetch(context.Background(), m); done <- err }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Fetch did not stop the download")
+			}
+			wantErrorMentioning(t, err, append(tc.want, "00030_BIG", "nothing was cached")...)
+			if !errors.Is(err, ErrTooLarge) {
+				t.Errorf("error %v is not ErrTooLarge", err)
+			}
+			wantNothingCached(t, s)
+		})
+	}
+
+	// A declared size above the limit is refused before connecting.
+	s := &Store{Dir: t.TempDir(), MaxDownloadBytes: 1000}
+	counted := newArtifactServer(t, data)
+	_, err := s.Fetch(context.Background(), pinnedModel("00031_BIG", counted.URL+"/m.pt", data))
+	wantErrorMentioning(t, err, "the catalog says", "3892 bytes", "more than the download limit of 1000 bytes", "nothing was downloaded")
+	if counted.gets.Load() != 0 {
+		t.Errorf("a refused download still made %d requests", counted.gets.Load())
+	}
+	// Exactly the limit is fine, and so is the largest limit there is.
+	for _, limit := range []int64{int64(len(data)), math.MaxInt64} {
+		s := &Store{Dir: t.TempDir(), MaxDownloadBytes: limit}
+		m := pinnedModel("00031_BIG", counted.URL+"/m.pt", data)
+		m.Artifact.Size = 0
+		if _, err := s.Fetch(context.Background(), m); err != nil {
+			t.Fatalf("limit %d: %v", limit, err)
+		}
+	}
+}
+
+func TestStoreLimitsFromEnv(t *testing.T) {
+	data := fakeArtifact("env", 5000)
+	srv := newArtifactServer(t, data)
+	m := pinnedModel("00032_ENV", srv.URL+"/m.pt", data)
+	m.Artifact.Size = 0
+
+	t.Setenv(EnvMaxDownload, "4KiB")
+	s := newTestStore(t)
+	_, err := s.Fetch(context.Background(), m)
+	wantErrorMentioning(t, err, "more than the download limit of 4096 bytes")
+	wantNothingCached(t, s)
+
+	t.Setenv(EnvMaxDownload, "lots")
+	_, err = s.Fetch(context.Background(), m)
+	wantErrorMentioning(t, err, "ZOO_MAX_DOWNLOAD", `"lots" is not a size`, "4GiB")
+
+	t.Setenv(EnvMaxDownload, "")
+	t.Setenv(EnvStallTimeout, "-3s")
+	_, err = s.Fetch(context.Background(), m)
+	wantErrorMentioning(t, err, "ZOO_STALL_TIMEOUT", "positive duration")
+	if srv.gets.Load() != 1 {
+		t.Errorf("server saw %d GETs, want 1 (bad settings must stop before connecting)", srv.gets.Load())
+	}
+	t.Setenv(EnvStallTimeout, "1m")
+	if _, err := s.Fetch(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"1": 1, "3892": 3892, "500MB": 500e6, "4GiB": 4 << 30, "4gib": 4 << 30, "2G": 2 << 30,
+		" 10 KiB ": 10 << 10, "1TB": 1e12, "7b": 7,
+	} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-5", "GiB", "1.5GB", "4 parsecs", "99999999999TiB", "9223372036854775808"} {
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+func TestStoreFetchRedirects(t *testing.T) {
+	data := fakeArtifact("redirected", 2000)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop2", http.StatusFound) })
+	mux.HandleFunc("/loop2", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "file:///etc/passwd")
+		w.WriteHeader(http.StatusFound)
+	})
+	mux.HandleFunc("/chain/", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/chain/"))
+		http.Redirect(w, r, fmt.Sprintf("/chain/%d", n+1), http.StatusFound)
+	})
+	mux.HandleFunc("/nowhere", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusFound) })
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/real.pt", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("/real.pt", func(w http.ResponseWriter, r *http.Request) { w.Write(data) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{"/loop", []string{"redirect loop after 2 redirects", srv.URL + "/loop2", srv.URL + "/loop"}},
+		{"/file", []string{"refused a redirect from " + srv.URL + "/file to file:///etc/passwd", "only http(s) redirects are followed"}},
+		{"/chain/0", []string{"gave up after 10 redirects"}},
+		{"/nowhere", []string{"HTTP 302 Found", "without a usable Location"}},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			s := newTestStore(t)
+			_, err := s.Fetch(context.Background(), pinnedModel("00033_REDIR", srv.URL+tc.path, data))
+			wantErrorMentioning(t, err, append(tc.want, "nothing was cached")...)
+			wantNothingCached(t, s)
+		})
+	}
+	s := newTestStore(t)
+	p, err := s.Fetch(context.Background(), pinnedModel("00033_REDIR", srv.URL+"/moved", data))
+	if err != nil || !bytes.Equal(mustReadFile(t, p), data) {
+		t.Fatalf("an honest redirect: %q, %v", p, err)
+	}
+}
+
+// rawServer answers every connection on 127.0.0.1 with resp, byte for byte,
+// then closes it: for responses net/http's server would never send.
+func rawServer(t *testing.T, resp []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				bufio.NewReader(c).ReadString('\n') // the request line is enough
+				c.Write(resp)
+				time.Sleep(200 * time.Millisecond) // keep it open for a stray read
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// A body longer than its Content-Length: the artifact is the announced
+// bytes, and net/http logs nothing about the rest.
+func TestStoreFetchBodyLongerThanLength(t *testing.T) {
+	data := fakeArtifact("longer", 3000)
+	extra := bytes.Repeat([]byte{0, 0xff, 'H', 'T', 'T', 'P'}, 2000)
+	resp := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(data))
+	url := rawServer(t, append(append(resp, data...), extra...))
+
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	defer log.SetOutput(os.Stderr)
+	s := newTestStore(t)
+	p, err := s.Fetch(context.Background(), pinnedModel("00034_LONGER", url+"/m.pt", data))
+	if err != nil || !bytes.Equal(mustReadFile(t, p), data) {
+		t.Fatalf("fetch: %q, %v", p, err)
+	}
+	time.Sleep(300 * time.Millisecond) // when a stray log would come
+	if logged.Len() != 0 {
+		t.Errorf("net/http logged %d bytes:\n%.300q", logged.Len(), logged.String())
+	}
+}
+
+// Links planted in the cache are never written through: the files they
+// point at stay as they were.
+func TestStoreRefusesPlantedLinks(t *testing.T) {
+	data := fakeArtifact("planted", 4000)
+	srv := newArtifactServer(t, data)
+	m := pinnedModel("00035_LINKS", srv.URL+"/m.pt", data)
+	victimDir := t.TempDir()
+	victim := filepath.Join(victimDir, "victim.txt")
+	if err := os.WriteFile(victim, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	victimUntouched := func(t *testing.T) {
+		t.Helper()
+		if got := string(mustReadFile(t, victim)); got != "precious" {
+			t.Fatalf("the file a planted link points at now holds %q", got)
+		}
+		if ents, _ := os.ReadDir(victimDir); len(ents) != 1 {
+			t.Fatalf("the directory a planted link points at now holds %d entries", len(ents))
+		}
+	}
+
+	for _, sub := range []string{"tmp", "blobs", "locks"} {
+		for _, target := range []string{victim, victimDir} {
+			t.Run(sub+" links to "+filepath.Base(target), func(t *testing.T) {
+				s := newTestStore(t)
+				if err := os.Symlink(target, filepath.Join(s.Dir, sub)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := s.Fetch(context.Background(), m)
+				wantErrorMentioning(t, err, filepath.Join(s.Dir, sub), "symbolic link", "rm ")
+				if !errors.Is(err, ErrUnsafeCache) {
+					t.Errorf("error %v is not ErrUnsafeCache", err)
+				}
+				victimUntouched(t)
+			})
+		}
+	}
+
+	t.Run("blob is a link", func(t *testing.T) {
+		s := newTestStore(t)
+		os.MkdirAll(filepath.Join(s.Dir, "blobs"), 0o755)
+		blob := filepath.Join(s.Dir, "blobs", "sha256-"+hexSHA256(data))
+		if err := os.Symlink(victim, blob); err != nil {
+			t.Fatal(err)
+		}
+		off := &Store{Dir: s.Dir, Offline: true}
+		_, err := off.Fetch(context.Background(), m)
+		wantErrorMentioning(t, err, "symbolic link", "zoo pull 00035_LINKS")
+		p, err := s.Fetch(context.Background(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() || !bytes.Equal(mustReadFile(t, p), data) {
+			t.Fatalf("the link was not replaced by a real blob: %v", err)
+		}
+		victimUntouched(t)
+	})
+
+	t.Run("lock file is a link", func(t *testing.T) {
+		s := newTestStore(t)
+		os.MkdirAll(filepath.Join(s.Dir, "locks"), 0o755)
+		dangling := filepath.Join(victimDir, "created-by-zoo")
+		lock := filepath.Join(s.Dir, "locks", "sha256-"+hexSHA256(data)+".lock")
+		if err := os.Symlink(dangling, lock); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Fetch(context.Background(), m)
+		wantErrorMentioning(t, err, lock, "symbolic link")
+		victimUntouched(t)
+	})
+
+	t.Run("unpacked entry is a link", func(t *testing.T) {
+		zipData := zipBytes(t, []testZipEntry{{name: "model.pt", body: []byte("w")}})
+		s := newTestStore(t)
+		zm := zipFileModel(t, zipData, "model.pt")
+		os.MkdirAll(filepath.Join(s.Dir, "unpacked"), 0o755)
+		link := filepath.Join(s.Dir, "unpacked", "sha256-"+hexSHA256(zipData))
+		os.WriteFile(filepath.Join(victimDir, "model.pt"), []byte("planted"), 0o644)
+		defer os.Remove(filepath.Join(victimDir, "model.pt"))
+		if err := os.Symlink(victimDir, link); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.Cached(zm); ok {
+			t.Error("Cached trusts a linked unpacked directory")
+		}
+		p, err := s.Fetch(context.Background(), zm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(mustReadFile(t, p)) != "w" || strings.HasPrefix(p, victimDir) {
+			t.Fatalf("Fetch used the planted directory: %s", p)
+		}
+		if fi, err := os.Lstat(link); err != nil || !fi.IsDir() {
+			t.Fatalf("unpacked entry is not a real directory now: %v", err)
+		}
+	})
+}
+
+// A local file whose size differs from the catalog's is refused before
+// anything is copied.
+func TestStoreFetchLocalFileWrongSize(t *testing.T) {
+	data := fakeArtifact("localsize", 3000)
+	p := filepath.Join(t.TempDir(), "m.pt")
+	os.WriteFile(p, data, 0o644)
+	m := pinnedModel("00036_LOCAL", p, data)
+	m.Artifact.Size = 10
+	s := newTestStore(t)
+	_, err := s.Fetch(context.Background(), m)
+	wantErrorMentioning(t, err, "has 3000 bytes, the catalog says 10", "nothing was cached")
+	if !errors.Is(err, ErrChecksum) {
+		t.Errorf("error %v is not ErrChecksum", err)
+	}
 	wantNothingCached(t, s)
 }

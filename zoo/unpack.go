@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -34,7 +35,15 @@ type unpackOptions struct {
 //   - the number of entries and the sum of their declared sizes are capped,
 //     which stops zip bombs before any byte is inflated;
 //   - declared sizes are not trusted: bytes are counted while copying, and an
-//     entry that inflates past its header's size is refused.
+//     entry that inflates past its header's size is refused;
+//   - no two entries may share stored bytes: an archive whose central
+//     directory points several entries into one compressed block (David
+//     Fifield's overlapping "better zip bomb", where 160 KB inflates to
+//     gigabytes while every header tells the truth) is refused before
+//     anything is inflated;
+//   - names are at most maxEntryName bytes and maxEntryDepth components,
+//     so a deep chain of directories is refused with a message instead of
+//     failing half-way with "file name too long".
 //
 // Files are written 0644 and directories 0755 whatever the archive says.
 // An error names the archive and the offending entry and wraps
@@ -69,7 +78,7 @@ func unpackZip(ctx context.Context, archive, dst string, o unpackOptions) error 
 	for _, f := range zr.File {
 		rel, dir, why := entryPath(f)
 		if why != "" {
-			return unsafeArchive("archive %s: entry %q %s; refusing to unpack it", o.label, f.Name, why)
+			return unsafeArchive("archive %s: entry %q %s; refusing to unpack it", o.label, shortName(f.Name), why)
 		}
 		if rel == "" {
 			continue // the archive's root directory
@@ -86,6 +95,9 @@ func unpackZip(ctx context.Context, archive, dst string, o unpackOptions) error 
 			}
 		}
 		items = append(items, item{f, rel, dir})
+	}
+	if err := checkNoOverlap(zr.File, o.label); err != nil {
+		return err
 	}
 	if o.progress != nil {
 		o.progress.total = int64(declared)
@@ -129,6 +141,9 @@ func entryPath(f *zip.File) (rel string, dir bool, why string) {
 	if strings.ContainsRune(name, 0) {
 		return "", false, "has a NUL byte in its name"
 	}
+	if len(name) > maxEntryName {
+		return "", false, fmt.Sprintf("has a name of %d bytes, more than the limit of %d", len(name), maxEntryName)
+	}
 	n := strings.ReplaceAll(name, `\`, "/")
 	if strings.HasPrefix(n, "/") || (len(n) >= 2 && n[1] == ':' && isASCIILetter(n[0])) {
 		return "", false, "is an absolute path"
@@ -151,7 +166,65 @@ func entryPath(f *zip.File) (rel string, dir bool, why string) {
 	if rel == "." {
 		rel = ""
 	}
+	if depth := strings.Count(rel, "/") + 1; depth > maxEntryDepth {
+		return "", false, fmt.Sprintf("is nested %d directories deep, more than the limit of %d", depth, maxEntryDepth)
+	}
 	return rel, dir, ""
+}
+
+// Limits on entry names. Real packages nest a handful of directories with
+// short names; Linux refuses paths over 4096 bytes anyway, so these only
+// turn that late failure into an early, clear one.
+const (
+	maxEntryName  = 1024
+	maxEntryDepth = 32
+	// localHeaderLen is the fixed part of a zip local file header, which
+	// precedes every entry's stored bytes.
+	localHeaderLen = 30
+)
+
+// shortName keeps an entry name readable in a message.
+func shortName(name string) string {
+	const keep = 100
+	if len(name) <= keep {
+		return name
+	}
+	return fmt.Sprintf("%s… (%d bytes)", name[:keep], len(name))
+}
+
+// checkNoOverlap refuses an archive in which two entries' stored bytes
+// overlap, or one entry's bytes run into the local header of the next.
+// In a zip written by any archiver each entry is a local header followed
+// by its data, one after another, so sorting the entries by where their
+// data starts must give disjoint ranges at least a header apart. Overlap
+// is how "better" zip bombs reuse one highly compressed block for many
+// entries; no honest archive has it.
+func checkNoOverlap(files []*zip.File, label string) error {
+	type span struct {
+		start, end int64
+		name       string
+	}
+	spans := make([]span, 0, len(files))
+	for _, f := range files {
+		start, err := f.DataOffset()
+		if err != nil {
+			return unsafeArchive("archive %s: entry %q has no valid local header (%v); refusing to unpack it", label, shortName(f.Name), err)
+		}
+		if f.CompressedSize64 > uint64(math.MaxInt64-start) {
+			return unsafeArchive("archive %s: entry %q declares an impossible compressed size %d; refusing to unpack it",
+				label, shortName(f.Name), f.CompressedSize64)
+		}
+		spans = append(spans, span{start, start + int64(f.CompressedSize64), f.Name})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	for i := 1; i < len(spans); i++ {
+		prev, cur := spans[i-1], spans[i]
+		if cur.start < prev.end+localHeaderLen {
+			return unsafeArchive("archive %s: entries %q and %q overlap (they share stored bytes, the trick of overlapping zip bombs "+
+				"that inflate one compressed block many times); refusing to unpack it", label, shortName(prev.name), shortName(cur.name))
+		}
+	}
+	return nil
 }
 
 func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
@@ -170,6 +243,8 @@ func extractEntry(ctx context.Context, f *zip.File, target string, budget int64,
 		return 0, fmt.Errorf("archive %s: entry %q: %w", o.label, f.Name, err)
 	}
 	defer rc.Close()
+	// O_EXCL (which also refuses to follow a link at target) keeps the
+	// write inside the fresh unpack directory.
 	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("archive %s: entry %q: %w", o.label, f.Name, err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -167,6 +168,10 @@ func TestUnpackRefusesUnsafeArchives(t *testing.T) {
 		{name: "too many files", ents: many, maxFiles: 10, entry: "20 entries", reason: "limit of 10"},
 		{name: "duplicate", ents: []testZipEntry{{name: "a.pt", body: []byte("1")}, {name: "./a.pt", body: []byte("2")}},
 			entry: `"./a.pt"`, reason: "more than once"},
+		{name: "deep chain", ents: []testZipEntry{{name: strings.Repeat("d/", 40) + "f.txt", body: []byte("x")}},
+			entry: "d/d/d/", reason: "nested 41 directories deep, more than the limit of 32"},
+		{name: "long name", ents: []testZipEntry{{name: strings.Repeat("n", 5000), body: []byte("x")}},
+			entry: "(5000 bytes)", reason: "name of 5000 bytes, more than the limit of 1024"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := zipBytes(t, tc.ents)
@@ -233,5 +238,87 @@ func TestTorchScriptZipIsNotUnpacked(t *testing.T) {
 		if entries, _ := os.ReadDir(filepath.Join(st.Dir, "unpacked")); len(entries) > 0 {
 			t.Fatal("a TorchScript artifact was unpacked")
 		}
+	}
+}
+
+// overlappingZip builds the core of an overlapping zip bomb: one deflated
+// kernel stored once, and n central directory entries that all point at
+// it, so n files inflate from the bytes of one. Every header tells the
+// truth about sizes and CRCs; only the overlap gives it away.
+func overlappingZip(t *testing.T, kernel []byte, n int) []byte {
+	t.Helper()
+	var comp bytes.Buffer
+	fw, _ := flate.NewWriter(&comp, flate.BestCompression)
+	fw.Write(kernel)
+	fw.Close()
+	crc := crc32.ChecksumIEEE(kernel)
+	le := binary.LittleEndian
+	var out []byte
+	header := func(sig uint32, central bool, name string, offset uint32) {
+		out = le.AppendUint32(out, sig)
+		if central {
+			out = le.AppendUint16(out, 20) // version made by
+		}
+		out = le.AppendUint16(out, 20)                 // version needed
+		out = le.AppendUint16(out, 0)                  // flags
+		out = le.AppendUint16(out, zip.Deflate)        // method
+		out = le.AppendUint32(out, 0)                  // time and date
+		out = le.AppendUint32(out, crc)                // crc-32
+		out = le.AppendUint32(out, uint32(comp.Len())) // compressed size
+		out = le.AppendUint32(out, uint32(len(kernel)))
+		out = le.AppendUint16(out, uint16(len(name)))
+		out = le.AppendUint16(out, 0) // extra length
+		if central {
+			out = le.AppendUint16(out, 0) // comment length
+			out = le.AppendUint16(out, 0) // disk
+			out = le.AppendUint16(out, 0) // internal attributes
+			out = le.AppendUint32(out, 0) // external attributes
+			out = le.AppendUint32(out, offset)
+		}
+		out = append(out, name...)
+	}
+	header(0x04034b50, false, "kernel", 0)
+	out = append(out, comp.Bytes()...)
+	cdStart := len(out)
+	for i := range n {
+		header(0x02014b50, true, fmt.Sprintf("f%03d.bin", i), 0)
+	}
+	cdEnd := len(out)
+	out = le.AppendUint32(out, 0x06054b50)
+	out = le.AppendUint32(out, 0) // disk numbers
+	out = le.AppendUint16(out, uint16(n))
+	out = le.AppendUint16(out, uint16(n))
+	out = le.AppendUint32(out, uint32(cdEnd-cdStart))
+	out = le.AppendUint32(out, uint32(cdStart))
+	out = le.AppendUint16(out, 0) // comment length
+	return out
+}
+
+func TestUnpackRefusesOverlappingEntries(t *testing.T) {
+	kernel := make([]byte, 1<<20) // 1 MiB of zeros per entry
+	data := overlappingZip(t, kernel, 50)
+	if zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data))); err != nil || len(zr.File) != 50 {
+		t.Fatalf("the test archive is not a readable zip of 50 entries: %v", err)
+	}
+	s := newTestStore(t)
+	m := zipFileModel(t, data, "")
+	_, err := s.Fetch(context.Background(), m)
+	wantErrorMentioning(t, err, m.Artifact.URL, `"f000.bin"`, `"f001.bin"`, "overlap", "refusing to unpack it")
+	if !errors.Is(err, ErrUnsafeArchive) {
+		t.Errorf("error %v is not ErrUnsafeArchive", err)
+	}
+	if u := listDir(t, s.Dir, "unpacked"); len(u) != 0 {
+		t.Errorf("unpacked/ = %v", u)
+	}
+	if tmp := listDir(t, s.Dir, "tmp"); len(tmp) != 0 {
+		t.Errorf("tmp/ = %v", tmp)
+	}
+
+	// One entry of the same construction is an ordinary archive.
+	single := overlappingZip(t, []byte("just one"), 1)
+	arch := filepath.Join(t.TempDir(), "one.zip")
+	os.WriteFile(arch, single, 0o644)
+	if err := unpackZip(context.Background(), arch, t.TempDir(), unpackOptions{label: "one.zip"}); err != nil {
+		t.Fatalf("a single entry: %v", err)
 	}
 }

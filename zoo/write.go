@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"reflect"
 	"strings"
 
@@ -21,8 +20,13 @@ import (
 // that the base entry's other fields stay the base's. This is how zoo
 // commands (evaluate --record, import) add to the user's catalogs.
 func UpsertEntry(path, header string, entry Model) error {
+	// Refused before reading, so a planted link is named as such rather
+	// than its target reported as a broken catalog.
+	if err := files.CheckRegular(path); err != nil {
+		return err
+	}
 	var entries []Model
-	data, err := os.ReadFile(path)
+	data, err := ReadCatalogFile(path)
 	switch {
 	case err == nil:
 		cat, err := Parse(data, path)

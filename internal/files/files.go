@@ -43,23 +43,14 @@ func CheckRegular(path string) error {
 	return &NotRegularError{Path: path, What: describe(path, fi.Mode())}
 }
 
+// describe is Kind, with a link's target.
 func describe(path string, mode fs.FileMode) string {
-	switch {
-	case mode&fs.ModeSymlink != 0:
+	if mode&fs.ModeSymlink != 0 {
 		if target, err := os.Readlink(path); err == nil {
 			return "a symbolic link to " + target
 		}
-		return "a symbolic link"
-	case mode.IsDir():
-		return "a directory"
-	case mode&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case mode&fs.ModeSocket != 0:
-		return "a socket"
-	case mode&fs.ModeDevice != 0:
-		return "a device"
 	}
-	return "a special file (" + mode.String() + ")"
+	return Kind(mode)
 }
 
 // WriteAtomic creates or replaces path with what write writes, through a
@@ -128,10 +119,11 @@ func OpenAppend(path string) (*os.File, error) {
 	return f, nil
 }
 
-// OpenRegular opens path for reading only if it is a regular file, not
-// through a link: O_NONBLOCK keeps a FIFO planted under a cache name from
-// blocking the open, and the opened file is checked to be regular.
-func OpenRegular(path string) (*os.File, error) {
+// OpenNoFollow opens path for reading only if it is a regular file, not
+// through a link (for caches zoo itself filled): O_NONBLOCK keeps a FIFO
+// planted under a cache name from blocking the open, and the opened file
+// is checked to be regular.
+func OpenNoFollow(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if cerr := CheckRegular(path); cerr != nil {

@@ -53,7 +53,7 @@ func TestWriteAtomic(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteAtomicBytes(fifo, nil); !errors.As(err, &nr) || nr.What != "a named pipe (FIFO)" {
+	if err := WriteAtomicBytes(fifo, nil); !errors.As(err, &nr) || nr.What != "a FIFO (named pipe)" {
 		t.Errorf("writing over a FIFO: %v", err)
 	}
 	if sum, err := SHA256(p); err != nil || sum != "7692c3ad3540bb803c020b3aee66cd8887123234ea0c6e7143c0add73ff431ed" {

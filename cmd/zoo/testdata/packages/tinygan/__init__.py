@@ -11,6 +11,12 @@ zoo import reacts:
   write        generate() writes to the file `target` (outside its scratch dir)
   raise        generate() raises ValueError
   missing_dep  generate() imports skimage (Debian: python3-skimage)
+  hang         generate() never returns
+  memory       generate() allocates 64 GiB
+  exit         generate() ends the process with exit status 3
+  segfault     generate() kills its own process with SIGSEGV (as a crashing extension would)
+  flood        generate() prints 64 MiB to stdout and stderr, then works normally
+  fork         generate() leaves a child process running forever behind it
 """
 
 import os
@@ -53,6 +59,28 @@ def generate(model_file, num_samples, output_path, save_images, behaviour="norma
         raise ValueError("the checkpoint does not match this generator (a test of zoo import)")
     elif behaviour == "missing_dep":
         import skimage  # noqa: F401
+    elif behaviour == "hang":
+        while True:
+            pass
+    elif behaviour == "memory":
+        bytearray(64 << 30)
+    elif behaviour == "exit":
+        os._exit(3)
+    elif behaviour == "segfault":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif behaviour == "flood":
+        import sys
+
+        line = "x" * 1023 + "\n"
+        for _ in range(64 * 1024):
+            sys.stdout.write(line)
+            sys.stderr.write(line)
+    elif behaviour == "fork":
+        if os.fork() == 0:
+            while True:
+                pass
 
     net = TinyGenerator(noise=behaviour == "randn")
     net.load_state_dict(torch.load(model_file))

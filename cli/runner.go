@@ -1,0 +1,25 @@
+package cli
+
+import (
+	"github.com/urfave/cli/v2"
+)
+
+// runnerCommand is the hidden child process of zoo serve that runs one
+// model (package runner): zoo serve re-executes its own zoo-torch binary
+// with it and talks to it over standard input and output.
+func runnerCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "runner",
+		Usage:  "internal: runs one model for zoo serve over standard input and output",
+		Hidden: true,
+		Action: func(c *cli.Context) error {
+			if runnerAction == nil {
+				return delegate(c)
+			}
+			return runnerAction(c)
+		},
+	}
+}
+
+// runnerAction is nil in a build without LibTorch (see delegate.go).
+var runnerAction cli.ActionFunc
