@@ -110,11 +110,22 @@ func Open(dir string, info RunInfo, mode Mode) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
+	kept := entries[:0]
 	for _, e := range entries {
 		if !e.Type().IsRegular() && !e.IsDir() {
 			return nil, fmt.Errorf("output directory: %w", files.CheckRegular(filepath.Join(dir, e.Name())))
 		}
+		if e.Type().IsRegular() && files.IsTemp(e.Name()) && mode != Fresh {
+			// A file being written when a run was killed (SIGKILL):
+			// never in the manifest, so it goes.
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return nil, fmt.Errorf("output directory: %w", err)
+			}
+			continue
+		}
+		kept = append(kept, e)
 	}
+	entries = kept
 	r := &Run{Dir: dir, Info: info, pending: map[int]Record{}, fresh: len(entries) == 0}
 	switch {
 	case len(entries) == 0 || mode == Force:

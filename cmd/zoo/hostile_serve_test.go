@@ -673,3 +673,31 @@ func TestHostileServeConnections(t *testing.T) {
 		}
 	})
 }
+
+// TestHostileServeSlowLoad: a --timeout shorter than a runner start (about
+// a second for LibTorch and the model) answers 503 "still loading" while
+// the start goes on, and a later request is served by it. Cutting starts
+// short at the request's timeout would kill every runner mid-load, and no
+// request would ever be served (what a loaded machine did before).
+func TestHostileServeSlowLoad(t *testing.T) {
+	cat := serveCatalog(t, hostileModel{id: "90043_TINY", module: "tiny_generator.pt", sig: tinySignature})
+	s := startServe(t, []string{"ZOO_CATALOG=" + cat}, "--timeout", "100ms")
+	url := s.base + "/api/models/90043_TINY/image?seed=1"
+	t.Run("timeout-shorter-than-runner-start", func(t *testing.T) {
+		wantStatus(t, get(url), 503, "90043_TINY is still loading", "retry in a moment")
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			a := get(url)
+			if a.code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("never served: last %d %s", a.code, a.msg)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if pids := s.runnerPids("90043_TINY"); len(pids) != 1 {
+			t.Fatalf("runners started: %v, want one", pids)
+		}
+	})
+}

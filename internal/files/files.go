@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -67,7 +68,7 @@ func WriteAtomic(path string, write func(io.Writer) error) error {
 	if err := CheckRegular(path); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempMarker+"*")
 	if err != nil {
 		return err
 	}
@@ -83,6 +84,29 @@ func WriteAtomic(path string, write func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// tempMarker is in the names of WriteAtomic's temporary files:
+// .NAME.tmp123456 beside NAME.
+const tempMarker = ".tmp"
+
+// IsTemp reports whether name is one of WriteAtomic's temporary files,
+// which a process killed mid-write (SIGKILL) leaves behind.
+func IsTemp(name string) bool {
+	i := strings.LastIndex(name, tempMarker)
+	if !strings.HasPrefix(name, ".") || i < 1 {
+		return false
+	}
+	digits := name[i+len(tempMarker):]
+	if digits == "" {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // WriteAtomicBytes is WriteAtomic for data in memory.

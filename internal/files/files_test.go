@@ -92,3 +92,15 @@ func TestOpenAppend(t *testing.T) {
 		t.Errorf("target changed: %q", b)
 	}
 }
+
+func TestIsTemp(t *testing.T) {
+	dir := t.TempDir()
+	tmp, _ := os.CreateTemp(dir, ".00001.png"+tempMarker+"*")
+	tmp.Close()
+	for name, want := range map[string]bool{filepath.Base(tmp.Name()): true, ".a.png.tmp": false, "a.png.tmp1": false,
+		".a.png.tmpx1": false, "00001.png": false, ".manifest.jsonl.tmp42": true} {
+		if IsTemp(name) != want {
+			t.Errorf("IsTemp(%q) = %v", name, !want)
+		}
+	}
+}
