@@ -79,6 +79,14 @@ type Process struct {
 func Start(ctx context.Context, c Command, m *zoo.Model, path, device string, threads int, logw io.Writer) (*Process, error) {
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = append(os.Environ(), c.Env...)
+	if os.Getenv("OMP_WAIT_POLICY") == "" {
+		// OpenMP's threads spin for a while after each parallel region
+		// by default. In one process that is free; a runner's spinning
+		// threads take the cores from zoo serve, which encodes the PNGs,
+		// and from the other runners: a 1-image request of model 00101
+		// took 66 ms instead of 41 (docs/reliability.md).
+		cmd.Env = append(cmd.Env, "OMP_WAIT_POLICY=PASSIVE")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
