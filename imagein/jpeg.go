@@ -1,34 +1,15 @@
 package imagein
 
 import (
-	"fmt"
 	"image"
 	"image/jpeg"
-	"io"
 )
 
 // readJPEG returns 8-bit sample values, gray (1 channel) or RGB.
 func readJPEG(path string) (Image, Units, error) {
-	f, _, err := open(path)
+	src, err := decodeChecked(path, "JPEG", jpeg.DecodeConfig, jpeg.Decode)
 	if err != nil {
 		return Image{}, Units{}, err
-	}
-	defer f.Close()
-	// The header first: its dimensions are checked before the decoder
-	// allocates for them.
-	cfg, err := jpeg.DecodeConfig(f)
-	if err != nil {
-		return Image{}, Units{}, fmt.Errorf("not a readable JPEG: %w", err)
-	}
-	if err := checkDims("JPEG", modelChannels(cfg.ColorModel), cfg.Height, cfg.Width); err != nil {
-		return Image{}, Units{}, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return Image{}, Units{}, err
-	}
-	src, err := jpeg.Decode(f)
-	if err != nil {
-		return Image{}, Units{}, fmt.Errorf("not a readable JPEG: %w", err)
 	}
 	b := src.Bounds()
 	h, w := b.Dy(), b.Dx()

@@ -8,28 +8,37 @@ import (
 	"io"
 )
 
-// readPNG returns stored values (0..255 or 0..65535) and that range.
-func readPNG(path string) (Image, Units, error) {
+// decodeChecked decodes the image at path with a standard-library codec,
+// reading its header first: its dimensions are checked before the decoder
+// allocates for them.
+func decodeChecked(path, format string, config func(io.Reader) (image.Config, error), decode func(io.Reader) (image.Image, error)) (image.Image, error) {
 	f, _, err := open(path)
 	if err != nil {
-		return Image{}, Units{}, err
+		return nil, err
 	}
 	defer f.Close()
-	// The header first: its dimensions are checked before the decoder
-	// allocates for them.
-	cfg, err := png.DecodeConfig(f)
+	cfg, err := config(f)
 	if err != nil {
-		return Image{}, Units{}, fmt.Errorf("not a readable PNG: %w", err)
+		return nil, fmt.Errorf("not a readable %s: %w", format, err)
 	}
-	if err := checkDims("PNG", modelChannels(cfg.ColorModel), cfg.Height, cfg.Width); err != nil {
-		return Image{}, Units{}, err
+	if err := checkDims(format, modelChannels(cfg.ColorModel), cfg.Height, cfg.Width); err != nil {
+		return nil, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return Image{}, Units{}, err
+		return nil, err
 	}
-	src, err := png.Decode(f)
+	src, err := decode(f)
 	if err != nil {
-		return Image{}, Units{}, fmt.Errorf("not a readable PNG: %w", err)
+		return nil, fmt.Errorf("not a readable %s: %w", format, err)
+	}
+	return src, nil
+}
+
+// readPNG returns stored values (0..255 or 0..65535) and that range.
+func readPNG(path string) (Image, Units, error) {
+	src, err := decodeChecked(path, "PNG", png.DecodeConfig, png.Decode)
+	if err != nil {
+		return Image{}, Units{}, err
 	}
 	b := src.Bounds()
 	h, w := b.Dy(), b.Dx()

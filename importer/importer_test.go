@@ -122,6 +122,25 @@ func TestSandbox(t *testing.T) {
 			t.Error("the file written outside exists")
 		}
 	}
+	// Paths under a symbolic link (a package in a linked folder, a linked
+	// TMPDIR) are bound by their real location: bubblewrap cannot make a
+	// mount point through a link.
+	real := t.TempDir()
+	os.WriteFile(filepath.Join(real, "pkg.txt"), []byte("package\n"), 0o644)
+	linked := filepath.Join(t.TempDir(), "linked")
+	os.Symlink(real, linked)
+	linkedScratch := filepath.Join(t.TempDir(), "scratch-link")
+	os.Symlink(scratch, linkedScratch)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := sb.Command(ctx, linkedScratch, linkedScratch, []string{linked}, []string{"PATH=/usr/bin:/bin"},
+		[]string{"/bin/sh", "-c", "cat " + filepath.Join(linked, "pkg.txt") + " && echo w > written.txt"}).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "package") {
+		t.Errorf("a package under a linked folder: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(scratch, "written.txt")); err != nil {
+		t.Errorf("the linked scratch dir was not writable: %v", err)
+	}
 	start := time.Now()
 	if _, err := run(time.Second, "sleep 30 & sleep 30"); err == nil {
 		t.Error("a command past its time limit succeeded")

@@ -89,6 +89,17 @@ func (s Sandbox) probe() error {
 	return nil
 }
 
+// resolved is p with its symbolic links resolved. bubblewrap binds onto a
+// mount point it creates, and cannot create one through a link (a package
+// under a symlinked folder failed with "Can't mkdir parents"); the package
+// still sees its paths as given, since the read-only root keeps the links.
+func resolved(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Clean(p)
+}
+
 // Command builds the command running argv in the sandbox in working
 // directory dir, inside scratch (the only writable place under bubblewrap). readOnly
 // lists paths the command reads (package, checkpoint, inputs): visible
@@ -108,11 +119,11 @@ func (s Sandbox) Command(ctx context.Context, scratch, dir string, readOnly, env
 			"--new-session",
 		}
 		for _, p := range readOnly {
-			if p = filepath.Clean(p); p != "/" {
+			if p = resolved(p); p != "/" {
 				args = append(args, "--ro-bind", p, p)
 			}
 		}
-		args = append(args, "--bind", scratch, scratch, "--chdir", dir, "--clearenv")
+		args = append(args, "--bind", resolved(scratch), resolved(scratch), "--chdir", dir, "--clearenv")
 		for _, kv := range env {
 			k, v, _ := strings.Cut(kv, "=")
 			args = append(args, "--setenv", k, v)

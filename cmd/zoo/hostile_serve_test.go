@@ -185,38 +185,6 @@ func wantStatus(t *testing.T, a answer, code int, fragments ...string) {
 }
 
 // hostileModel is one model of a serve test catalog.
-type hostileModel struct {
-	id, module, sig string
-	sha256          string // "" = the module's own
-}
-
-// serveCatalog writes a user catalog of several test modules.
-func serveCatalog(t *testing.T, models ...hostileModel) string {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("schema = 1\n")
-	for _, m := range models {
-		path := testmodules.Path(t, m.module)
-		sum := m.sha256
-		if sum == "" {
-			sum = sha256File(t, path)
-		}
-		fmt.Fprintf(&b, `[[model]]
-id = %q
-title = "Hostile test module %s"
-version = "0.0.1"
-function = "noise-to-image"
-[model.artifact]
-url = %q
-sha256 = %q
-format = "torchscript"
-[model.signature]
-%s
-`, m.id, m.module, path, sum, m.sig)
-	}
-	return catalogFile(t, b.String())
-}
-
 // tinySig is tinySignature with a declared compute block.
 func tinySig(batch int) string {
 	return fmt.Sprintf("batch = %d\n%s", batch, tinySignature)

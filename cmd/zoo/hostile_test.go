@@ -85,10 +85,28 @@ func unchanged(t *testing.T, before map[string]string, roots ...string) {
 // catalog path, for ZOO_CATALOG.
 func moduleCatalog(t *testing.T, module, sig string) string {
 	t.Helper()
-	path := testmodules.Path(t, module)
-	return catalogFile(t, fmt.Sprintf(`schema = 1
-[[model]]
-id = "90009_HOSTILE"
+	return serveCatalog(t, hostileModel{id: "90009_HOSTILE", module: module, sig: sig})
+}
+
+// hostileModel is one catalog entry of a test module.
+type hostileModel struct {
+	id, module, sig string
+	sha256          string // "" = the module's own
+}
+
+// serveCatalog writes a user catalog of several test modules.
+func serveCatalog(t *testing.T, models ...hostileModel) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("schema = 1\n")
+	for _, m := range models {
+		path := testmodules.Path(t, m.module)
+		sum := m.sha256
+		if sum == "" {
+			sum = sha256File(t, path)
+		}
+		fmt.Fprintf(&b, `[[model]]
+id = %q
 title = "Hostile test module %s"
 version = "0.0.1"
 function = "noise-to-image"
@@ -98,7 +116,9 @@ sha256 = %q
 format = "torchscript"
 [model.signature]
 %s
-`, module, path, sha256File(t, path), sig))
+`, m.id, m.module, path, sum, m.sig)
+	}
+	return catalogFile(t, b.String())
 }
 
 // tinySignature is the signature of the 8 -> 1x4x4 test modules.
