@@ -8,7 +8,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -100,17 +99,12 @@ func LoadSpec(path string) (Spec, error) {
 // dozen lines) within the TOML limits, checked before the recursive TOML
 // parser sees it.
 func readSpec(path string) ([]byte, error) {
-	f, err := files.OpenRegular(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > 1<<20 {
+	data, err := files.ReadRegular(path, 1<<20)
+	if errors.As(err, new(*files.TooLargeError)) {
 		return nil, errors.New("spec file is larger than 1 MiB; an extractor spec is a few lines")
+	}
+	if err != nil {
+		return nil, err
 	}
 	return data, limits.CheckTOML(data)
 }

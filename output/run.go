@@ -359,14 +359,9 @@ func (r *Run) Close() error {
 // readSmall reads a file expected to be small, refusing one over limit
 // bytes rather than reading it whole.
 func readSmall(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err == nil && int64(len(data)) > limit {
-		err = fmt.Errorf("%s is over %d bytes, too large to be what zoo wrote", path, limit)
+	data, err := files.ReadRegular(path, limit)
+	if errors.As(err, new(*files.TooLargeError)) {
+		return nil, fmt.Errorf("%s is over %d bytes, too large to be what zoo wrote", path, limit)
 	}
 	return data, err
 }

@@ -230,16 +230,6 @@ func (p *Process) Wait(d time.Duration) bool {
 	}
 }
 
-// Close asks the child to exit by closing its input, and kills it if it has
-// not within a second (it may be inside a forward that never returns).
-func (p *Process) Close() {
-	p.in.Close()
-	if !p.Wait(time.Second) {
-		p.Kill()
-		p.Wait(2 * time.Second)
-	}
-}
-
 // tailWriter copies a child's standard error to the log, line by line with
 // a prefix, and keeps the last non-empty line for DiedError.
 type tailWriter struct {

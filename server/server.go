@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"medzoo/figure"
+	"medzoo/internal/limits"
 	"medzoo/internal/version"
 	"medzoo/loader"
 	"medzoo/output"
@@ -490,15 +491,9 @@ func checkSize(m *zoo.Model, n int) (int, error) {
 func valuesPerSample(sig *zoo.Signature) (int64, bool) {
 	var total int64
 	add := func(dims ...int64) bool {
-		prod := int64(1)
-		for _, d := range dims {
-			if d <= 0 || prod > maxRequestValues/d {
-				return false
-			}
-			prod *= d
-		}
+		prod, ok := limits.Product(maxRequestValues, dims...)
 		total += prod
-		return total <= maxRequestValues
+		return ok && total <= maxRequestValues
 	}
 	if len(sig.Latent) > 0 && !add(sig.Latent...) {
 		return 0, false
@@ -567,6 +562,9 @@ func (s *Server) process(ctx context.Context, slot *modelSlot, m *zoo.Model) (*r
 		return nil, errClosing
 	}
 	if p != nil && !p.Exited() {
+		// A start whose request gave up has made it the slot's runner
+		// (startRunner); nothing is left to wait for.
+		slot.starting = nil
 		return p, nil
 	}
 	path, err := s.opt.Store.Fetch(ctx, m)
@@ -580,19 +578,7 @@ func (s *Server) process(ctx context.Context, slot *modelSlot, m *zoo.Model) (*r
 	if slot.starting == nil {
 		start := &pendingStart{done: make(chan struct{}), stamp: stamp}
 		slot.starting = start
-		go func() {
-			lctx, cancel := context.WithTimeout(context.Background(), runnerLoadTimeout)
-			defer cancel()
-			start.p, start.err = runner.Start(lctx, s.opt.Runner, m, path, s.opt.Device, s.opt.Threads, s.opt.Log)
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed && start.p != nil { // Close ran while it loaded and never saw it
-				start.p.Kill()
-				start.p, start.err = nil, errClosing
-			}
-			close(start.done)
-		}()
+		go s.startRunner(slot, start, m, path)
 	}
 	start := slot.starting
 	select {
@@ -601,27 +587,42 @@ func (s *Server) process(ctx context.Context, slot *modelSlot, m *zoo.Model) (*r
 	case <-ctx.Done():
 		return nil, errLoading{m.ID}
 	}
-	p, err = start.p, start.err
 	var me *runner.ModelError
-	if errors.As(err, &me) {
-		slot.loadErr, slot.loadStamp = err, start.stamp
+	if errors.As(start.err, &me) {
+		slot.loadErr, slot.loadStamp = start.err, start.stamp
 	}
-	if err != nil {
-		return nil, err
+	if start.err != nil {
+		return nil, start.err
 	}
 	slot.loadErr = nil
+	return start.p, nil
+}
+
+// startRunner starts a runner for m on its own (see modelSlot.starting)
+// and, unless Close ran meanwhile, makes it the slot's runner: under the
+// lock Close takes, so Close either sees it or it sees Close.
+func (s *Server) startRunner(slot *modelSlot, start *pendingStart, m *zoo.Model, path string) {
+	defer close(start.done)
+	ctx, cancel := context.WithTimeout(context.Background(), runnerLoadTimeout)
+	defer cancel()
+	p, err := runner.Start(ctx, s.opt.Runner, m, path, s.opt.Device, s.opt.Threads, s.opt.Log)
+	if err != nil {
+		start.err = err
+		return
+	}
 	s.mu.Lock()
-	closed = s.closed
+	closed := s.closed
 	if !closed {
 		slot.proc = p
 	}
 	s.mu.Unlock()
-	if closed { // Close ran while this one loaded: it never saw it
+	if closed {
 		p.Kill()
-		return nil, errClosing
+		start.err = errClosing
+		return
 	}
 	s.logf("model %s: runner started (pid %d)", m.ID, p.Pid)
-	return p, nil
+	start.p = p
 }
 
 // fileStamp identifies a file's current content cheaply.

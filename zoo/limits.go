@@ -3,7 +3,6 @@ package zoo
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 
 	"medzoo/internal/files"
@@ -38,27 +37,12 @@ func scanTOMLLimits(data []byte) error {
 // ReadCatalogFile reads a catalog file after checking that it is a regular
 // file (a FIFO would block forever) of at most MaxCatalogBytes.
 func ReadCatalogFile(path string) ([]byte, error) {
-	f, err := files.OpenRegular(path)
-	if err != nil {
-		return nil, err
+	data, err := files.ReadRegular(path, MaxCatalogBytes)
+	var big *files.TooLargeError
+	if errors.As(err, &big) {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("catalog is %d bytes, more than the limit of %d MiB: split it into several files", big.Size, MaxCatalogBytes>>20)}
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > MaxCatalogBytes {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("catalog is %d bytes, more than the limit of %d MiB: split it into several files", st.Size(), MaxCatalogBytes>>20)}
-	}
-	// Read at most one byte past the limit, in case the file grows.
-	data, err := io.ReadAll(io.LimitReader(f, MaxCatalogBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxCatalogBytes {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("catalog grew past the limit of %d MiB while read", MaxCatalogBytes>>20)}
-	}
-	return data, nil
+	return data, err
 }
 
 // checkTOML runs the pre-scan and turns a broken limit into the catalog's

@@ -38,6 +38,8 @@ import (
 	"time"
 
 	getter "github.com/hashicorp/go-getter/v2"
+
+	"medzoo/internal/files"
 )
 
 // Limits and timeouts used when the corresponding Store field is zero.
@@ -441,23 +443,10 @@ func (s *Store) mkdirs(sub ...string) error {
 
 // unsafeCacheEntry refuses a cache entry that is not what zoo made there.
 func unsafeCacheEntry(p string, fi fs.FileInfo, want string) error {
-	what := "a " + fileKind(fi)
+	what := files.Kind(fi.Mode())
 	return &storeError{kind: ErrUnsafeCache, msg: fmt.Sprintf(
 		"artifact store: %s is %s, not a %s; zoo never writes through links or odd files in its cache, "+
 			"so it stopped; remove it (rm %s) and run again", p, what, want, p)}
-}
-
-func fileKind(fi fs.FileInfo) string {
-	switch m := fi.Mode(); {
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case m.IsDir():
-		return "directory"
-	case m.IsRegular():
-		return "regular file"
-	default:
-		return "special file (" + m.Type().String() + ")"
-	}
 }
 
 // lock takes the flock for key, creating the store directories it needs.
@@ -533,7 +522,7 @@ func (s *Store) checkBlob(p string, want expectation) (ok bool, problem string) 
 		return false, ""
 	}
 	if !fi.Mode().IsRegular() {
-		return false, "is a " + fileKind(fi) + ", not a regular file"
+		return false, "is " + files.Kind(fi.Mode()) + ", not a regular file"
 	}
 	if want.size > 0 && fi.Size() != want.size {
 		return false, fmt.Sprintf("has %d bytes, the catalog says %d", fi.Size(), want.size)

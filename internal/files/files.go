@@ -118,40 +118,27 @@ func WriteAtomicBytes(path string, data []byte) error {
 }
 
 // OpenAppend opens path for reading and appending (a manifest or log),
-// creating it if missing, and refuses
-// (NotRegularError) a link or special file: O_NOFOLLOW makes the open fail
-// on a link, O_NONBLOCK keeps a FIFO from blocking it, and the opened file
-// is checked to be regular.
+// creating it if missing, and refuses (NotRegularError) a link or special
+// file.
 func OpenAppend(path string) (*os.File, error) {
-	if err := CheckRegular(path); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
-	if err != nil {
-		if cerr := CheckRegular(path); cerr != nil {
-			return nil, cerr // became a link since the check
-		}
-		return nil, err
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		return nil, &NotRegularError{Path: path, What: describe(path, fi.Mode())}
-	}
-	return f, nil
+	return openNoFollow(path, os.O_RDWR|os.O_CREATE, 0o644)
 }
 
 // OpenNoFollow opens path for reading only if it is a regular file, not
-// through a link (for caches zoo itself filled): O_NONBLOCK keeps a FIFO
-// planted under a cache name from blocking the open, and the opened file
-// is checked to be regular.
+// through a link (for caches zoo itself filled).
 func OpenNoFollow(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	return openNoFollow(path, os.O_RDONLY, 0)
+}
+
+// openNoFollow opens path with flag, refusing what is not a regular file:
+// O_NOFOLLOW makes the open fail on a link (and an open of a directory for
+// writing fails), O_NONBLOCK keeps a FIFO from blocking it, and the opened
+// file is checked to be regular, naming what it is otherwise.
+func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
 	if err != nil {
 		if cerr := CheckRegular(path); cerr != nil {
-			return nil, cerr
+			return nil, cerr // a link, a directory, a special file
 		}
 		return nil, err
 	}

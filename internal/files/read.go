@@ -2,6 +2,7 @@ package files
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"syscall"
@@ -28,6 +29,43 @@ func OpenRegular(path string) (*os.File, error) {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is %s, not a regular file", Kind(st.Mode()))}
 	}
 	return f, nil
+}
+
+// TooLargeError is a file over the size its reader accepts.
+type TooLargeError struct {
+	Path  string
+	Size  int64 // the bytes seen: the file's size, or more than Limit when it grew while read
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s is %d bytes, more than the %d bytes zoo reads from it", e.Path, e.Size, e.Limit)
+}
+
+// ReadRegular reads a whole file through OpenRegular, refusing one over
+// limit bytes (TooLargeError) before reading it, and never reading more
+// than one byte past the limit should it grow meanwhile.
+func ReadRegular(path string, limit int64) ([]byte, error) {
+	f, err := OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > limit {
+		return nil, &TooLargeError{Path: path, Size: st.Size(), Limit: limit}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, &TooLargeError{Path: path, Size: int64(len(data)), Limit: limit}
+	}
+	return data, nil
 }
 
 // CheckReadable refuses a directory entry that is not a regular file (or a
@@ -59,6 +97,8 @@ func Kind(m fs.FileMode) string {
 		return "a device"
 	case m&fs.ModeSymlink != 0:
 		return "a symbolic link"
+	case m.IsRegular():
+		return "a regular file"
 	}
 	return "not a plain file"
 }
