@@ -38,7 +38,7 @@ TORCH_BIN := bin/zoo-torch
 # $ORIGIN/../lib lets bin/zoo find lib/libcgotorch.so wherever the tree is
 # moved; the torch package's own rpath (its source dir) serves go test.
 export CGO_LDFLAGS := -Wl,-rpath,$$ORIGIN/../lib $(TORCH_LDFLAGS) $(EXTRA_LDFLAGS)
-GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum zoo/zoo.toml $(wildcard bundled/*.pt) torch/shim.cc torch/shim.h
+GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum zoo.toml $(wildcard bundled/*.pt) torch/shim.cc torch/shim.h
 
 .PHONY: all build deps test-deps apt-install demo test bench vet fmt clean
 

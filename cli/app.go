@@ -20,6 +20,7 @@ import (
 	"medzoo/bundled"
 	"medzoo/internal/version"
 	"medzoo/zoo"
+	"medzoo/zoo/store"
 )
 
 // Exit codes.
@@ -182,29 +183,29 @@ func setUsageError(cmd *cli.Command) {
 // env is what every command needs: the catalog and the store.
 type env struct {
 	catalog *zoo.Catalog
-	store   *zoo.Store
+	store   *store.Store
 	sources []zoo.CatalogSource // in precedence order, lowest first
 }
 
 // newStore is the artifact store the global flags describe: --cache (or
 // $ZOO_CACHE, or the user cache dir), --offline (or $ZOO_OFFLINE).
-func newStore(c *cli.Context) (*zoo.Store, error) {
+func newStore(c *cli.Context) (*store.Store, error) {
 	dir := c.String("cache")
 	if dir == "" {
 		var err error
-		if dir, err = zoo.DefaultCacheDir(); err != nil {
+		if dir, err = store.DefaultCacheDir(); err != nil {
 			return nil, err
 		}
 	}
-	st := zoo.NewStore(dir)
-	st.Offline = c.Bool("offline") || zoo.OfflineFromEnv()
+	st := store.NewStore(dir)
+	st.Offline = c.Bool("offline") || store.OfflineFromEnv()
 	st.Bundled = bundled.FS
 	return st, nil
 }
 
 // catalogOptions says which catalogs to load: remote ones are fetched with
 // the same cache and --offline as artifacts.
-func catalogOptions(c *cli.Context, st *zoo.Store) zoo.LoadOptions {
+func catalogOptions(c *cli.Context, st *store.Store) zoo.LoadOptions {
 	return zoo.LoadOptions{Extra: c.StringSlice("catalog"), Store: st}
 }
 

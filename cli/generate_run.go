@@ -321,7 +321,7 @@ func notRunnable(e *env, m *zoo.Model) error {
 	if m.Artifact.Format != zoo.FormatPythonPackage || !e.store.Offline {
 		return err
 	}
-	if _, ok := e.store.Cached(m); ok {
+	if _, ok := e.store.Cached(m.StoreArtifact()); ok {
 		return fmt.Errorf("%w. You are offline, but the package is in the cache, so zoo import %s works offline", err, m.ID)
 	}
 	return fmt.Errorf("%w. You are offline (--offline or ZOO_OFFLINE) and the package is not in the cache (%s): import it once while online, or copy its zip here and run zoo import --package ZIP --id %s",

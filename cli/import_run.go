@@ -31,6 +31,7 @@ import (
 	"medzoo/output"
 	"medzoo/torch"
 	"medzoo/zoo"
+	"medzoo/zoo/store"
 )
 
 func init() { importModel = runImport }
@@ -121,7 +122,7 @@ func runImport(c *cli.Context) error {
 				return err
 			}
 			cleanup = append(cleanup, tmp)
-			if err := zoo.UnpackZip(c.Context, pkgArg, tmp, pkgArg); err != nil {
+			if err := store.UnpackZip(c.Context, pkgArg, tmp, pkgArg); err != nil {
 				return fmt.Errorf("--package %s: %w; nothing was imported", pkgArg, err)
 			}
 			if pkgDir, err = importer.FindPackage(tmp); err != nil {

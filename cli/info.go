@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"medzoo/zoo"
+	"medzoo/zoo/store"
 )
 
 func listCommand() *cli.Command {
@@ -99,12 +100,12 @@ func clip(s string, n int) string {
 // modelMap renders a model with its catalog (TOML) key names, for JSON
 // output that reads like the catalog, plus where it comes from and whether
 // its artifact is cached.
-func modelMap(m *zoo.Model, st *zoo.Store) (map[string]any, error) {
+func modelMap(m *zoo.Model, st *store.Store) (map[string]any, error) {
 	out, err := m.Map()
 	if err != nil {
 		return nil, err
 	}
-	if path, ok := st.Cached(m); ok {
+	if path, ok := st.Cached(m.StoreArtifact()); ok {
 		out["cached"] = path
 	}
 	return out, nil
@@ -134,7 +135,7 @@ func infoCommand() *cli.Command {
 	}
 }
 
-func printInfo(w io.Writer, m *zoo.Model, st *zoo.Store) {
+func printInfo(w io.Writer, m *zoo.Model, st *store.Store) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {
 		if strings.TrimSpace(v) != "" {
@@ -168,7 +169,7 @@ func printInfo(w io.Writer, m *zoo.Model, st *zoo.Store) {
 	} else {
 		row("sha256", "(none published: zoo pull needs --allow-unpinned)")
 	}
-	if path, ok := st.Cached(m); ok {
+	if path, ok := st.Cached(m.StoreArtifact()); ok {
 		row("cached", path)
 	} else {
 		row("cached", "no (zoo pull "+m.ID+")")

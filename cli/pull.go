@@ -9,6 +9,7 @@ import (
 
 	"medzoo/internal/progress"
 	"medzoo/zoo"
+	"medzoo/zoo/store"
 )
 
 func pullCommand() *cli.Command {
@@ -20,11 +21,11 @@ func pullCommand() *cli.Command {
 			"then works offline. medigan's packages publish no checksum: --allow-unpinned downloads them\n" +
 			"anyway and pins the digest seen on first use, so later fetches must match it.\n" +
 			"A download stops at the size the catalog declares, and at most at --max-download\n" +
-			"($" + zoo.EnvMaxDownload + ", default 4GiB); one that receives nothing for $" + zoo.EnvStallTimeout + "\n" +
+			"($" + store.EnvMaxDownload + ", default 4GiB); one that receives nothing for $" + store.EnvStallTimeout + "\n" +
 			"(default 2m) is abandoned. Nothing partial is ever left in the cache.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "allow-unpinned", Usage: "fetch an artifact whose catalog entry pins no sha256, pinning it on first use"},
-			&cli.StringFlag{Name: "max-download", Usage: "largest download accepted, e.g. 500MB or 8GiB (default $" + zoo.EnvMaxDownload + ", else 4GiB)"},
+			&cli.StringFlag{Name: "max-download", Usage: "largest download accepted, e.g. 500MB or 8GiB (default $" + store.EnvMaxDownload + ", else 4GiB)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error {
@@ -60,7 +61,7 @@ func maxDownloadFlag(c *cli.Context) (int64, error) {
 	if !c.IsSet("max-download") {
 		return 0, nil
 	}
-	n, err := zoo.ParseSize(c.String("max-download"))
+	n, err := store.ParseSize(c.String("max-download"))
 	if err != nil {
 		return 0, usagef("--max-download: %v", err)
 	}
@@ -88,7 +89,7 @@ func fetch(c *cli.Context, e *env, m *zoo.Model) (string, error) {
 		bar.SetTotal(total)
 		bar.Set(done)
 	}
-	path, err := e.store.Fetch(c.Context, m)
+	path, err := e.store.Fetch(c.Context, m.StoreArtifact())
 	if bar != nil {
 		bar.Finish()
 	}

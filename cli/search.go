@@ -14,6 +14,7 @@ import (
 
 	"medzoo/output"
 	"medzoo/zoo"
+	"medzoo/zoo/search"
 )
 
 func searchCommand() *cli.Command {
@@ -86,7 +87,7 @@ func searchCommand() *cli.Command {
 // searchOutput is what `zoo search --json` prints.
 type searchOutput struct {
 	Query searchQueryJSON `json:"query"`
-	*zoo.Results
+	*search.Results
 	Models int `json:"catalog_models"`
 }
 
@@ -124,13 +125,15 @@ func searchAction(c *cli.Context) error {
 	if c.Bool("asc") && c.Bool("desc") {
 		return usagef("--asc and --desc contradict each other: choose one")
 	}
-	q := zoo.Query{
+	q := search.Query{
 		Terms: c.Args().Slice(), Op: c.String("op"),
 		Modality: c.StringSlice("modality"), Organ: c.StringSlice("organ"), Arch: c.StringSlice("arch"),
 		Dataset: c.StringSlice("dataset"), License: c.StringSlice("license"), Function: c.String("function"),
 		MinSize: c.Int("min-size"), WithMask: c.Bool("with-mask"), Conditional: c.Bool("conditional"),
 		Where: c.StringSlice("where"), RankBy: c.String("rank-by"), SkipMissing: c.Bool("skip-missing"),
 		Limit: c.Int("limit"),
+		// The engine names parameters plainly; here they are flags.
+		ParamName: func(p string) string { return "--" + p },
 	}
 	if c.Bool("asc") {
 		q.Order = "asc"
@@ -169,7 +172,7 @@ func searchAction(c *cli.Context) error {
 		}()
 	}
 	if err != nil {
-		var qe *zoo.QueryError
+		var qe *search.QueryError
 		if errors.As(err, &qe) {
 			return usageError{err}
 		}
@@ -225,19 +228,19 @@ func searchAction(c *cli.Context) error {
 }
 
 // openSearchIndex opens the cached index of the catalogs this run uses.
-func openSearchIndex(c *cli.Context) (*zoo.Index, zoo.IndexStatus, error) {
+func openSearchIndex(c *cli.Context) (*search.Index, search.IndexStatus, error) {
 	st, err := newStore(c)
 	if err != nil {
-		return nil, zoo.IndexStatus{}, err
+		return nil, search.IndexStatus{}, err
 	}
-	return zoo.OpenIndex(c.Context, zoo.IndexOptions{
+	return search.OpenIndex(c.Context, search.IndexOptions{
 		Load:     catalogOptions(c, st),
 		CacheDir: st.Dir,
 		Rebuild:  c.Bool("rebuild-index"),
 	})
 }
 
-func indexWhere(st zoo.IndexStatus) string {
+func indexWhere(st search.IndexStatus) string {
 	if st.Cached {
 		return "read from " + st.Path
 	}
@@ -247,7 +250,7 @@ func indexWhere(st zoo.IndexStatus) string {
 	return "built in memory (" + st.Reason + ")"
 }
 
-func queryJSON(q zoo.Query) searchQueryJSON {
+func queryJSON(q search.Query) searchQueryJSON {
 	op := strings.ToLower(q.Op)
 	if op == "" {
 		op = "and"
@@ -260,7 +263,7 @@ func queryJSON(q zoo.Query) searchQueryJSON {
 }
 
 // printSearch writes the result table and notes.
-func printSearch(w io.Writer, res *zoo.Results, explain bool) {
+func printSearch(w io.Writer, res *search.Results, explain bool) {
 	if explain {
 		for _, t := range res.Terms {
 			via := ""
@@ -348,7 +351,7 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func hasScores(res *zoo.Results) bool {
+func hasScores(res *search.Results) bool {
 	for _, h := range res.Hits {
 		if h.Score != 0 {
 			return true
@@ -357,14 +360,14 @@ func hasScores(res *zoo.Results) bool {
 	return false
 }
 
-func metricHeader(ri *zoo.RankInfo) string {
+func metricHeader(ri *search.RankInfo) string {
 	if len(ri.Metrics) == 1 {
 		return ri.Metrics[0]
 	}
 	return ri.Name
 }
 
-func betterWords(ri *zoo.RankInfo) string {
+func betterWords(ri *search.RankInfo) string {
 	switch ri.Better {
 	case "target":
 		return fmt.Sprintf("closest to %g", ri.Target)
@@ -391,7 +394,7 @@ func orUnstated(s string) string {
 	return s
 }
 
-func hitSize(h zoo.Hit) string {
+func hitSize(h search.Hit) string {
 	if h.Width == 0 || h.Height == 0 {
 		return "-"
 	}
@@ -401,7 +404,7 @@ func hitSize(h zoo.Hit) string {
 	return fmt.Sprintf("%dx%d", h.Width, h.Height)
 }
 
-func formatValue(m *zoo.HitMetric) string {
+func formatValue(m *search.HitMetric) string {
 	v := strconv.FormatFloat(m.Value, 'g', 6, 64)
 	if !strings.EqualFold(m.Name, "") && strings.Contains(m.Name, ".reader") {
 		v += " (" + m.Name[strings.LastIndexByte(m.Name, '.')+1:] + ")"
@@ -410,7 +413,7 @@ func formatValue(m *zoo.HitMetric) string {
 }
 
 // provenance says how a value was obtained, briefly.
-func provenance(m *zoo.HitMetric) string {
+func provenance(m *search.HitMetric) string {
 	var parts []string
 	parts = append(parts, orUnstatedWord(m.Source, "source unstated"))
 	if m.Extractor != "" {

@@ -9,6 +9,7 @@ import (
 	"medzoo/features"
 	"medzoo/metrics"
 	"medzoo/torch"
+	"medzoo/zoo"
 )
 
 // Card is the metric card: every result with how it was obtained.
@@ -71,7 +72,13 @@ type MemorizationInfo struct {
 	Closest    []metrics.MemorizationEntry `json:"closest"` // up to 10, closest first
 }
 
-func (c *Card) add(r Result) { c.Results = append(c.Results, r) }
+// add appends a result, with its direction from the metric registry (the
+// one place that says which way is better, which search and catalog
+// validation read too).
+func (c *Card) add(r Result) {
+	r.Direction = zoo.LookupMetric(r.Metric).Better.String()
+	c.Results = append(c.Results, r)
+}
 
 func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 	dim := opt.Extractor.Spec.Dim
@@ -95,7 +102,7 @@ func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 				c.Warnings = append(c.Warnings, w)
 			}
 		}
-		c.add(Result{Metric: "FID", Value: res.FID, Direction: "lower",
+		c.add(Result{Metric: "FID", Value: res.FID,
 			Meaning: "Fréchet distance between Gaussians fitted to real and synthetic features",
 			Details: map[string]any{"route": res.Route, "mean_term": res.MeanTerm, "trace_real": res.TraceA, "trace_fake": res.TraceB, "trace_sqrt": res.TraceSqrt,
 				"clipped_eigenvalues": res.ClippedA + res.ClippedM, "most_negative_eigenvalue": math.Min(res.MinEigA, res.MinEigM)}})
@@ -105,7 +112,7 @@ func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 			return fmt.Errorf("KID: %w", err)
 		}
 		c.Warnings = append(c.Warnings, res.Warnings...)
-		c.add(Result{Metric: "KID", Value: res.Mean, Std: res.Std, Direction: "lower",
+		c.add(Result{Metric: "KID", Value: res.Mean, Std: res.Std,
 			Meaning: "unbiased squared MMD with a cubic polynomial kernel (mean ± std over subsets)",
 			Details: map[string]any{"subsets": len(res.Subsets), "subset_size": res.SubsetSize}})
 	case PRDC:
@@ -114,10 +121,10 @@ func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 			return fmt.Errorf("PRDC: %w", err)
 		}
 		k := map[string]any{"k": res.K}
-		c.add(Result{Metric: "precision", Value: res.Precision, Direction: "higher", Meaning: "share of synthetic images inside the real k-NN manifold (fidelity)", Details: k})
-		c.add(Result{Metric: "recall", Value: res.Recall, Direction: "higher", Meaning: "share of real images inside the synthetic k-NN manifold (diversity)", Details: k})
-		c.add(Result{Metric: "density", Value: res.Density, Direction: "higher", Meaning: "how many real neighbourhoods hold each synthetic image, / k", Details: k})
-		c.add(Result{Metric: "coverage", Value: res.Coverage, Direction: "higher", Meaning: "share of real images with a synthetic image in their neighbourhood", Details: k})
+		c.add(Result{Metric: "precision", Value: res.Precision, Meaning: "share of synthetic images inside the real k-NN manifold (fidelity)", Details: k})
+		c.add(Result{Metric: "recall", Value: res.Recall, Meaning: "share of real images inside the synthetic k-NN manifold (diversity)", Details: k})
+		c.add(Result{Metric: "density", Value: res.Density, Meaning: "how many real neighbourhoods hold each synthetic image, / k", Details: k})
+		c.add(Result{Metric: "coverage", Value: res.Coverage, Meaning: "share of real images with a synthetic image in their neighbourhood", Details: k})
 	case Ratio:
 		return c.ratio(real, fake, opt)
 	case Memorization:
@@ -129,7 +136,7 @@ func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 		info := &MemorizationInfo{Quantile: rep.Quantile, Threshold: rep.Threshold, RealNNMed: rep.RealNNMed, NearCopies: rep.NearCopies}
 		info.Closest = rep.Entries[:min(10, len(rep.Entries))]
 		c.Memorization = info
-		c.add(Result{Metric: "near_copies", Value: float64(rep.NearCopies), Direction: "lower",
+		c.add(Result{Metric: "near_copies", Value: float64(rep.NearCopies),
 			Meaning: fmt.Sprintf("synthetic images closer to a real one than %g%% of real images are to their nearest neighbour", 100*rep.Quantile)})
 	}
 	return nil
@@ -179,7 +186,7 @@ func (c *Card) ratio(real, fake *featureSet, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("FID ratio: %w", err)
 	}
-	c.add(Result{Metric: "FID_ratio", Value: v, Direction: "higher",
+	c.add(Result{Metric: "FID_ratio", Value: v,
 		Meaning: "medigan's FID ratio: FID(real half, other real half) / FID(real half, synthetic); 1 = as close as real images are to each other",
 		Details: map[string]any{"fid_real_real": rr.FID, "fid_real_fake": rf.FID, "images_per_side": half}})
 	return nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"medzoo/zoo"
+	"medzoo/zoo/store"
 )
 
 func TestFeatureCacheRoundTrip(t *testing.T) {
@@ -63,7 +64,7 @@ func TestRecord(t *testing.T) {
 			}
 		}
 	}
-	merged, _, err := zoo.LoadWith(context.Background(), zoo.LoadOptions{Store: zoo.NewStore(t.TempDir())})
+	merged, _, err := zoo.LoadWith(context.Background(), zoo.LoadOptions{Store: store.NewStore(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}

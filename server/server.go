@@ -33,6 +33,8 @@ import (
 	"medzoo/output"
 	"medzoo/runner"
 	"medzoo/zoo"
+	"medzoo/zoo/search"
+	"medzoo/zoo/store"
 )
 
 //go:embed web
@@ -41,7 +43,7 @@ var webFS embed.FS
 // Options configure a Server. Zero values take the defaults.
 type Options struct {
 	Catalog *zoo.Catalog
-	Store   *zoo.Store
+	Store   *store.Store
 	Device  string // auto, cpu, cuda:N
 	// Threads is LibTorch's intra-op thread count in each runner (0: one
 	// per CPU core).
@@ -71,6 +73,12 @@ type Options struct {
 type Server struct {
 	opt   Options
 	slots chan struct{}
+
+	// index is the catalog's search index, built once on the first search
+	// rather than on every /api/models request.
+	indexOnce sync.Once
+	index     *search.Index
+	indexErr  error
 
 	mu     sync.Mutex
 	models map[string]*modelSlot // by model id
@@ -252,8 +260,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 // search: /api/models?q=TERMS&modality=&organ=&function=&runnable=1&rank_by=&limit=
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	q := zoo.Query{Terms: strings.Fields(v.Get("q")), Modality: v["modality"], Organ: v["organ"],
-		Function: v.Get("function"), RankBy: v.Get("rank_by"), Order: v.Get("order")}
+	q := search.Query{Terms: strings.Fields(v.Get("q")), Modality: v["modality"], Organ: v["organ"],
+		Function: v.Get("function"), RankBy: v.Get("rank_by"), Order: v.Get("order"),
+		// Messages name this API's query parameters (rank_by, order).
+		ParamName: queryParamName}
 	if l := v.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 0 {
@@ -267,9 +277,19 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	if runnable {
 		q.Limit = 0 // filter first, then limit
 	}
-	res, err := s.opt.Catalog.Search(q)
+	ix, err := s.searchIndex()
 	if err != nil {
+		httpError(w, http.StatusInternalServerError, "search index: %v", err)
+		return
+	}
+	res, err := ix.Search(q)
+	var qe *search.QueryError
+	switch {
+	case errors.As(err, &qe):
 		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	case err != nil:
+		httpError(w, http.StatusInternalServerError, "search: %v", err)
 		return
 	}
 	if runnable {
@@ -289,6 +309,22 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		res.Hits = kept
 	}
 	writeJSON(w, res)
+}
+
+// queryParamName spells a search parameter as /api/models takes it.
+func queryParamName(p string) string {
+	switch p {
+	case "asc", "desc":
+		return "order=" + p
+	}
+	return strings.ReplaceAll(p, "-", "_")
+}
+
+func (s *Server) searchIndex() (*search.Index, error) {
+	s.indexOnce.Do(func() {
+		s.index, s.indexErr = search.OpenIndexBytes(search.BuildIndex(s.opt.Catalog))
+	})
+	return s.index, s.indexErr
 }
 
 // details: the catalog entry, with the catalog's key names.
@@ -567,7 +603,7 @@ func (s *Server) process(ctx context.Context, slot *modelSlot, m *zoo.Model) (*r
 		slot.starting = nil
 		return p, nil
 	}
-	path, err := s.opt.Store.Fetch(ctx, m)
+	path, err := s.opt.Store.Fetch(ctx, m.StoreArtifact())
 	if err != nil {
 		return nil, fetchError{err}
 	}

@@ -22,6 +22,7 @@ import (
 	"medzoo/output"
 	"medzoo/runner"
 	"medzoo/zoo"
+	"medzoo/zoo/store"
 )
 
 // runnerEnv makes this test binary a model runner (package runner's child)
@@ -54,7 +55,7 @@ func testRunner(t *testing.T) runner.Command {
 func testServer(t *testing.T, opt Options) *httptest.Server {
 	t.Helper()
 	cat := mustEmbedded(t)
-	st := zoo.NewStore(t.TempDir())
+	st := store.NewStore(t.TempDir())
 	st.Bundled = bundled.FS
 	opt.Catalog, opt.Store, opt.Device, opt.Runner = cat, st, "cpu", testRunner(t)
 	srv := New(opt)
@@ -286,7 +287,7 @@ func TestConnGuardEvictsIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Options{Catalog: mustEmbedded(t), Store: zoo.NewStore(t.TempDir()), MaxConns: 2, Runner: testRunner(t), Log: io.Discard})
+	srv := New(Options{Catalog: mustEmbedded(t), Store: store.NewStore(t.TempDir()), MaxConns: 2, Runner: testRunner(t), Log: io.Discard})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()

@@ -1,6 +1,8 @@
-// Package zoo holds the model catalog (zoo.toml: types, validation, id
-// resolution) and the artifact store (fetching and verifying what a catalog
-// entry points at). It knows nothing of LibTorch: loading is loader's job.
+// Package zoo is the model catalog: zoo.toml's types, parsing and
+// validation with line numbers, id resolution, the embedded catalog, user
+// and remote catalogs and their overlays. Fetching what an entry points at
+// is zoo/store's job, searching the catalog zoo/search's, and loading a
+// model loader's; zoo knows nothing of LibTorch.
 package zoo
 
 import (
@@ -10,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"medzoo/zoo/store"
 )
 
 // SchemaVersion is the catalog format version this build reads. A catalog
@@ -27,7 +31,7 @@ const (
 // (medigan's original zip packages) can be pulled and inspected but never
 // executed, because running them would mean running arbitrary Python.
 const (
-	FormatTorchScript   = "torchscript"
+	FormatTorchScript   = store.FormatTorchScript
 	FormatPythonPackage = "python-package"
 )
 
@@ -328,6 +332,13 @@ func (m *Model) Reproducibility() string {
 		return "per compute block on the same device: the module draws random numbers inside forward, from LibTorch's generator seeded with (seed, block start); CPU and CUDA draw differently, and the draws are not the original package's"
 	}
 	return "bitwise: the same model, seed, index and inputs give the same values whatever the batch size or resume point"
+}
+
+// StoreArtifact is what the store fetches for m: its artifact, named by
+// the model's id, with relative paths taken from m's catalog file.
+func (m *Model) StoreArtifact() store.Artifact {
+	a := m.Artifact
+	return store.Artifact{Name: m.ID, URL: a.URL, SHA256: a.SHA256, Size: a.Size, Format: a.Format, Path: a.Path, Source: m.Source}
 }
 
 // Runnable reports whether zoo can execute the model itself.

@@ -140,11 +140,11 @@ func TestMediganScriptCheck(t *testing.T) {
 	readMedigan(t) // skips without the JSON
 	cmd := exec.Command("/usr/bin/python3", "../scripts/medigan_to_toml.py", "--check")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("zoo/zoo.toml's medigan block is out of date (%v):\n%s", err, out)
+		t.Fatalf("zoo.toml's medigan block is out of date (%v):\n%s", err, out)
 	}
 
 	// On a stale copy, the script rewrites the block and nothing else.
-	real, err := os.ReadFile("zoo.toml")
+	real, err := os.ReadFile("../zoo.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,17 @@
 package zoo
 
 import (
-	_ "embed"
 	"sync"
+
+	"medzoo"
 )
 
-// embeddedCatalog is zoo.toml as it was when the binary was built: the
-// medigan models and the demo models.
-//
-//go:embed zoo.toml
-var embeddedCatalog []byte
+// embeddedCatalog is the repository's zoo.toml, built into the binary.
+var embeddedCatalog = medzoo.CatalogTOML
+
+// EmbeddedTOML returns the built-in catalog's bytes (callers must not
+// modify them): the search index cache keys on them.
+func EmbeddedTOML() []byte { return embeddedCatalog }
 
 // EmbeddedSource is the Source of entries from the built-in catalog.
 const EmbeddedSource = "embedded"

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"medzoo/zoo/store"
 )
 
 // CatalogEnv names the environment variable listing extra catalog files,
@@ -62,8 +64,8 @@ type LoadOptions struct {
 	Extra []string
 	// Store fetches remote catalogs (verified against their digest, cached
 	// by it, and usable offline once cached). Nil: a store in
-	// DefaultCacheDir(), offline when ZOO_OFFLINE says so.
-	Store *Store
+	// store.DefaultCacheDir(), offline when ZOO_OFFLINE says so.
+	Store *store.Store
 	// NoConfig skips the configuration directory.
 	NoConfig bool
 }
@@ -117,7 +119,7 @@ func loadSources(srcs []CatalogSource) (*Catalog, error) {
 			cat = emb
 			continue
 		}
-		data, err := readSource(s)
+		data, err := ReadSource(s)
 		if err != nil {
 			return nil, err
 		}
@@ -144,8 +146,8 @@ func loadSources(srcs []CatalogSource) (*Catalog, error) {
 	return cat, nil
 }
 
-// readSource reads a catalog file, naming it in errors.
-func readSource(s CatalogSource) ([]byte, error) {
+// ReadSource reads a catalog file, naming it in errors.
+func ReadSource(s CatalogSource) ([]byte, error) {
 	data, err := ReadCatalogFile(s.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -267,7 +269,7 @@ func ParseRemoteSpec(spec string) (rawURL, digest string, err error) {
 		return "", "", fmt.Errorf("remote catalog %s has no checksum: write it as %s#sha256=<hex digest of the file> (sha256sum prints it)",
 			u.Redacted(), u.Redacted())
 	}
-	d, err := normDigest(v)
+	d, err := store.ParseDigest(v)
 	if err != nil {
 		return "", "", fmt.Errorf("remote catalog %s: %v", u.Redacted(), err)
 	}
@@ -328,7 +330,7 @@ func readRemoteList(path string) ([]string, error) {
 // go-getter downloads it into a temporary file, its sha256 must match, and
 // it is kept under its digest, so later runs (offline ones too) read the
 // cached copy without touching the network.
-func fetchRemoteCatalog(ctx context.Context, st *Store, spec, from string) (CatalogSource, error) {
+func fetchRemoteCatalog(ctx context.Context, st *store.Store, spec, from string) (CatalogSource, error) {
 	rawURL, digest, err := ParseRemoteSpec(spec)
 	if err != nil {
 		if from == FromRemotes {
@@ -337,23 +339,22 @@ func fetchRemoteCatalog(ctx context.Context, st *Store, spec, from string) (Cata
 		return CatalogSource{}, err
 	}
 	if st == nil {
-		dir, err := DefaultCacheDir()
+		dir, err := store.DefaultCacheDir()
 		if err != nil {
 			return CatalogSource{}, err
 		}
-		st = NewStore(dir)
+		st = store.NewStore(dir)
 	}
-	pseudo := &Model{ID: "catalog", Source: from, Artifact: Artifact{URL: rawURL, SHA256: digest}}
-	path, err := st.Fetch(ctx, pseudo)
+	path, err := st.Fetch(ctx, store.Artifact{Name: "catalog", Source: from, URL: rawURL, SHA256: digest})
 	if err != nil {
 		u, _ := url.Parse(rawURL)
 		shown := rawURL
 		if u != nil {
 			shown = u.Redacted()
 		}
-		if errors.Is(err, ErrOffline) {
+		if errors.Is(err, store.ErrOffline) {
 			return CatalogSource{}, fmt.Errorf("remote catalog %s (from %s) is not cached and offline mode is on; "+
-				"run any zoo command once while online to fetch it, or remove it: %w", shown, from, ErrOffline)
+				"run any zoo command once while online to fetch it, or remove it: %w", shown, from, store.ErrOffline)
 		}
 		return CatalogSource{}, fmt.Errorf("remote catalog %s (from %s): %w", shown, from, err)
 	}

@@ -138,6 +138,8 @@ var exactMetrics = map[string]MetricInfo{
 		Meaning: "generative density (Naeem et al. 2020): how many real k-NN neighbourhoods hold each synthetic sample, / k"},
 	"coverage": {Better: BetterHigher, Family: FamilyOther, SameExtractor: true,
 		Meaning: "generative coverage: share of real samples with a synthetic sample inside their k-NN neighbourhood"},
+	"near_copies": {Better: BetterLower, Family: FamilyOther, SameExtractor: true,
+		Meaning: "synthetic images closer to a real image than most real images are to their nearest neighbour (memorisation)"},
 	"turing_test": {Better: BetterTarget, Target: 0.5, Family: FamilyTuring,
 		Meaning: "visual Turing test result; 0.5 is chance, so values near 0.5 are best"},
 }
@@ -206,9 +208,9 @@ func LookupMetric(name string) MetricInfo {
 	return MetricInfo{Name: name, Family: FamilyOther}
 }
 
-// metricInfoFor combines the registry with what a catalog says (its
+// MetricInfoFor combines the registry with what a catalog says (its
 // direction, "lower" or "higher"), for names the registry does not know.
-func metricInfoFor(name, catalogDirection string) MetricInfo {
+func MetricInfoFor(name, catalogDirection string) MetricInfo {
 	mi := LookupMetric(name)
 	if mi.Known() {
 		return mi

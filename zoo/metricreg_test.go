@@ -39,7 +39,7 @@ func TestMetricRegistryDirections(t *testing.T) {
 		t.Error("keys do not order best first")
 	}
 	// Unknown names take the catalog's word.
-	if metricInfoFor("made_up_score", "higher").Better != BetterHigher {
+	if MetricInfoFor("made_up_score", "higher").Better != BetterHigher {
 		t.Error("catalog direction ignored for an unknown metric")
 	}
 }

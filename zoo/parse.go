@@ -16,6 +16,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"medzoo/internal/limits"
+
+	"medzoo/internal/editdist"
 )
 
 // Problem is one thing wrong with a catalog, at a line of its source.
@@ -326,7 +328,7 @@ func tomlFields(t reflect.Type) map[string]int {
 func closestName(k string, fields map[string]int) string {
 	best, bestD := "", 3
 	for name := range fields {
-		dist := editDistance(strings.ToLower(k), name)
+		dist := editdist.Distance(strings.ToLower(k), name)
 		if dist < bestD || (dist == bestD && name < best) {
 			best, bestD = name, dist
 		}
@@ -693,26 +695,4 @@ func (d *catDecoder) post(pp []string, t *TensorSpec) {
 	if p.BGR && t.Channels != 3 {
 		d.addf(join(pp, "bgr"), "%s needs a 3-channel output, this one has %d", showPath(join(pp, "bgr")), t.Channels)
 	}
-}
-
-// editDistance is the Levenshtein distance between a and b, in runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"medzoo/internal/editdist"
 )
 
 // NotFoundError says no model matched a query, with the closest ids.
@@ -147,7 +149,7 @@ func (c *Catalog) suggest(q string, n int) []string {
 		}
 		best := limit + 1
 		for _, s := range cands {
-			d := editDistance(q, s)
+			d := editdist.Distance(q, s)
 			if d > 0 && len(q) >= 3 && strings.Contains(s, q) {
 				d = 1
 			}

@@ -1,6 +1,7 @@
-// The artifact store (store*.go, unpack.go) makes a catalog entry's
-// artifact available on local disk, verified, in a cache addressed by the
-// artifact's sha256 (see Store for the layout).
+// Package store makes an artifact (a model file, a package archive or a
+// remote catalog) available on local disk, verified, in a cache addressed
+// by its sha256 (see Store for the layout). It knows nothing of catalogs:
+// callers describe what to fetch with an Artifact.
 //
 // Fetching goes through github.com/hashicorp/go-getter/v2 rather than v1:
 // v2's root module leaves the S3 and GCS getters (and with them the AWS and
@@ -11,7 +12,7 @@
 // URL syntax (?checksum=, ?archive=, //subdir, getter::) never sees a
 // catalog URL (see exactGetter).
 
-package zoo
+package store
 
 import (
 	"bufio"
@@ -87,6 +88,35 @@ var (
 	// not the kind of file it should be, so zoo will not write through it.
 	ErrUnsafeCache = errors.New("unsafe cache entry")
 )
+
+// FormatTorchScript is the artifact format of a TorchScript module. A
+// TorchScript file is itself a zip archive, so the store must know it not
+// to unpack one (see isArchive).
+const FormatTorchScript = "torchscript"
+
+// Artifact is one file to fetch: what a catalog entry's artifact section
+// says, plus who asks for it.
+type Artifact struct {
+	// Name is who needs the artifact (a model id, "catalog"), for messages
+	// and progress.
+	Name string
+	// URL is anything the store can fetch: https://, http://, file://, a
+	// plain path, or bundled://NAME for files embedded in the binary.
+	URL string
+	// SHA256 is the lower-case hex digest of the file at URL; empty when
+	// not known (Fetch then needs AllowUnpinned).
+	SHA256 string
+	// Size in bytes, enforced exactly when > 0.
+	Size int64
+	// Format is the catalog's artifact format (FormatTorchScript, …).
+	Format string
+	// Path is the file inside an archive to use.
+	Path string
+	// Source is the catalog file that names the artifact: a relative plain
+	// path URL resolves against its directory ("" or a non-file: the
+	// working directory).
+	Source string
+}
 
 // Store is the local artifact cache. Its layout under Dir:
 //
@@ -250,7 +280,7 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// Fetch makes the artifact of m available locally and verified, and returns
+// Fetch makes the artifact available locally and verified, and returns
 // the path of the usable file: the file itself, or for a zip archive the
 // file at Artifact.Path inside the unpacked directory (the directory itself
 // when Path is empty). Path is ignored for artifacts that are not archives.
@@ -262,18 +292,16 @@ func formatBytes(n int64) string {
 // cache damaged on disk or edited by hand. Unpacked archives are trusted
 // once present: they are only ever renamed into place whole, from a
 // verified blob.
-func (s *Store) Fetch(ctx context.Context, m *Model) (string, error) {
-	if m == nil {
-		return "", errors.New("fetch: no model given")
-	}
+func (s *Store) Fetch(ctx context.Context, art Artifact) (string, error) {
+	a := &art
 	if err := s.checkDir(); err != nil {
 		return "", err
 	}
-	src, err := parseArtifactSource(m)
+	src, err := parseArtifactSource(a)
 	if err != nil {
 		return "", err
 	}
-	want, err := s.expected(m, src)
+	want, err := s.expected(a, src)
 	if err != nil {
 		return "", err
 	}
@@ -282,39 +310,40 @@ func (s *Store) Fetch(ctx context.Context, m *Model) (string, error) {
 			return "", &storeError{kind: ErrUnpinned, msg: fmt.Sprintf(
 				"model %s: the catalog pins no sha256 checksum for %s, so zoo cannot verify what it downloads; "+
 					"to fetch it anyway and pin the digest of this first download (later fetches are checked against it), "+
-					"run again with --allow-unpinned", m.ID, src)}
+					"run again with --allow-unpinned", a.Name, src)}
 		}
 		if src.remote() && s.Offline {
-			return "", s.offlineError(m, src)
+			return "", s.offlineError(a, src)
 		}
-		if want, err = s.fetchUnpinned(ctx, m, src); err != nil {
+		if want, err = s.fetchUnpinned(ctx, a, src); err != nil {
 			return "", err
 		}
-	} else if _, err := s.ensureBlobUnlessUnpacked(ctx, m, src, want); err != nil {
+	} else if _, err := s.ensureBlobUnlessUnpacked(ctx, a, src, want); err != nil {
 		return "", err
 	}
-	return s.finish(ctx, m, src, want.digest)
+	return s.finish(ctx, a, src, want.digest)
 }
 
 // Cached returns the path Fetch would return, without fetching, and whether
 // it is present. It never touches the network and does not hash (Fetch
 // does, once per process). The path is "" when the digest is not known yet
 // (an unpinned artifact never fetched).
-func (s *Store) Cached(m *Model) (string, bool) {
-	if m == nil || s.Dir == "" {
+func (s *Store) Cached(art Artifact) (string, bool) {
+	a := &art
+	if s.Dir == "" {
 		return "", false
 	}
-	src, err := parseArtifactSource(m)
+	src, err := parseArtifactSource(a)
 	if err != nil {
 		return "", false
 	}
-	want, err := s.expected(m, src)
+	want, err := s.expected(a, src)
 	if err != nil || want.digest == "" {
 		return "", false
 	}
 	dir := s.unpackedPath(want.digest)
 	if dirExists(dir) {
-		p, err := pathInside(dir, m.Artifact.Path)
+		p, err := pathInside(dir, a.Path)
 		if err != nil {
 			return "", false
 		}
@@ -324,8 +353,8 @@ func (s *Store) Cached(m *Model) (string, bool) {
 	fi, err := os.Lstat(blob)
 	present := err == nil && fi.Mode().IsRegular() && (want.size <= 0 || fi.Size() == want.size)
 	if !present {
-		if isArchive(m, src, "") {
-			p, err := pathInside(dir, m.Artifact.Path)
+		if isArchive(a, src, "") {
+			p, err := pathInside(dir, a.Path)
 			if err != nil {
 				return "", false
 			}
@@ -333,10 +362,10 @@ func (s *Store) Cached(m *Model) (string, bool) {
 		}
 		return blob, false
 	}
-	if isArchive(m, src, blob) {
+	if isArchive(a, src, blob) {
 		// The blob is here but not unpacked: Fetch would unpack it without
 		// the network, but the usable path is not there yet.
-		p, err := pathInside(dir, m.Artifact.Path)
+		p, err := pathInside(dir, a.Path)
 		if err != nil {
 			return "", false
 		}
@@ -354,19 +383,19 @@ type expectation struct {
 	pinFile string // set when digest comes from a pin, for messages
 }
 
-func (s *Store) expected(m *Model, src artifactSource) (expectation, error) {
-	e := expectation{size: m.Artifact.Size}
-	if strings.TrimSpace(m.Artifact.SHA256) != "" {
-		d, err := normDigest(m.Artifact.SHA256)
+func (s *Store) expected(a *Artifact, src artifactSource) (expectation, error) {
+	e := expectation{size: a.Size}
+	if strings.TrimSpace(a.SHA256) != "" {
+		d, err := ParseDigest(a.SHA256)
 		if err != nil {
-			return e, fmt.Errorf("model %s: catalog sha256 %q: %w", m.ID, m.Artifact.SHA256, err)
+			return e, fmt.Errorf("model %s: catalog sha256 %q: %w", a.Name, a.SHA256, err)
 		}
 		e.digest = d
 		return e, nil
 	}
 	p, ok, err := s.readPin(src.raw)
 	if err != nil {
-		return e, fmt.Errorf("model %s: %w", m.ID, err)
+		return e, fmt.Errorf("model %s: %w", a.Name, err)
 	}
 	if ok {
 		e.digest, e.pinFile = p.SHA256, s.pinPath(src.raw)
@@ -374,7 +403,9 @@ func (s *Store) expected(m *Model, src artifactSource) (expectation, error) {
 	return e, nil
 }
 
-func normDigest(s string) (string, error) {
+// ParseDigest normalises a sha256 digest (hex, any case, optional "sha256:"
+// prefix) to lower-case hex, or says why it is not one.
+func ParseDigest(s string) (string, error) {
 	s = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "sha256:")
 	if len(s) != 64 {
 		return "", fmt.Errorf("not a sha256 digest: want 64 hex digits, have %d characters", len(s))
@@ -543,14 +574,14 @@ func (s *Store) checkBlob(p string, want expectation) (ok bool, problem string) 
 
 // ensureBlobUnlessUnpacked makes sure the blob for want.digest is cached,
 // unless the archive is already unpacked (the blob is then not needed).
-func (s *Store) ensureBlobUnlessUnpacked(ctx context.Context, m *Model, src artifactSource, want expectation) (string, error) {
+func (s *Store) ensureBlobUnlessUnpacked(ctx context.Context, a *Artifact, src artifactSource, want expectation) (string, error) {
 	if dirExists(s.unpackedPath(want.digest)) {
 		return "", nil
 	}
-	return s.ensureBlob(ctx, m, src, want)
+	return s.ensureBlob(ctx, a, src, want)
 }
 
-func (s *Store) ensureBlob(ctx context.Context, m *Model, src artifactSource, want expectation) (string, error) {
+func (s *Store) ensureBlob(ctx context.Context, a *Artifact, src artifactSource, want expectation) (string, error) {
 	blob := s.blobPath(want.digest)
 	ok, problem := s.checkBlob(blob, want)
 	if ok {
@@ -561,9 +592,9 @@ func (s *Store) ensureBlob(ctx context.Context, m *Model, src artifactSource, wa
 			return "", &storeError{kind: ErrOffline, msg: fmt.Sprintf(
 				"model %s: the cached copy %s is damaged (it %s, want sha256 %s) and offline mode is on, so it cannot be downloaded again; "+
 					"run `zoo pull %s` while online, or copy a good cache directory into $ZOO_CACHE",
-				m.ID, blob, problem, want.digest, m.ID)}
+				a.Name, blob, problem, want.digest, a.Name)}
 		}
-		return "", s.offlineError(m, src)
+		return "", s.offlineError(a, src)
 	}
 	key := digestKey(want.digest)
 	unlock, err := s.lock(ctx, key)
@@ -578,7 +609,7 @@ func (s *Store) ensureBlob(ctx context.Context, m *Model, src artifactSource, wa
 	if problem != "" {
 		// Damaged entry (disk trouble, manual edit): replace it.
 		if err := os.Remove(blob); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("model %s: removing damaged cache entry %s: %w", m.ID, blob, err)
+			return "", fmt.Errorf("model %s: removing damaged cache entry %s: %w", a.Name, blob, err)
 		}
 	}
 	s.sweepTmp(key)
@@ -588,25 +619,25 @@ func (s *Store) ensureBlob(ctx context.Context, m *Model, src artifactSource, wa
 	}
 	defer os.RemoveAll(tmp)
 	file := filepath.Join(tmp, "blob")
-	got, n, err := s.download(ctx, m, src, file)
+	got, n, err := s.download(ctx, a, src, file)
 	if err != nil {
 		return "", err
 	}
-	if err := checkDownload(m, src, want, got, n); err != nil {
+	if err := checkDownload(a, src, want, got, n); err != nil {
 		return "", err
 	}
 	if err := commitBlob(file, blob); err != nil {
-		return "", fmt.Errorf("model %s: %w", m.ID, err)
+		return "", fmt.Errorf("model %s: %w", a.Name, err)
 	}
 	return blob, nil
 }
 
 // checkDownload compares what arrived with what was expected.
-func checkDownload(m *Model, src artifactSource, want expectation, got string, n int64) error {
+func checkDownload(a *Artifact, src artifactSource, want expectation, got string, n int64) error {
 	if want.size > 0 && n != want.size {
 		return &storeError{kind: ErrChecksum, msg: fmt.Sprintf(
 			"model %s: %s gave %d bytes, the catalog says %d (sha256 %s); nothing was cached",
-			m.ID, src, n, want.size, got)}
+			a.Name, src, n, want.size, got)}
 	}
 	if want.digest != "" && got != want.digest {
 		from := "the catalog"
@@ -616,7 +647,7 @@ func checkDownload(m *Model, src artifactSource, want expectation, got string, n
 		return &storeError{kind: ErrChecksum, msg: fmt.Sprintf(
 			"model %s: checksum mismatch for %s: expected sha256 %s from %s, got %s (%d bytes); "+
 				"the file changed upstream or was altered in transit; nothing was cached",
-			m.ID, src, want.digest, from, got, n)}
+			a.Name, src, want.digest, from, got, n)}
 	}
 	return nil
 }
@@ -644,8 +675,8 @@ func commitBlob(file, blob string) error {
 
 // fetchUnpinned downloads an artifact with no known digest, stores it under
 // the digest it turns out to have, and pins that digest to the URL.
-func (s *Store) fetchUnpinned(ctx context.Context, m *Model, src artifactSource) (expectation, error) {
-	want := expectation{size: m.Artifact.Size}
+func (s *Store) fetchUnpinned(ctx context.Context, a *Artifact, src artifactSource) (expectation, error) {
+	want := expectation{size: a.Size}
 	ukey := urlKey(src.raw)
 	unlock, err := s.lock(ctx, ukey)
 	if err != nil {
@@ -654,10 +685,10 @@ func (s *Store) fetchUnpinned(ctx context.Context, m *Model, src artifactSource)
 	defer unlock()
 	// Another process may have pinned it while we waited.
 	if p, ok, err := s.readPin(src.raw); err != nil {
-		return want, fmt.Errorf("model %s: %w", m.ID, err)
+		return want, fmt.Errorf("model %s: %w", a.Name, err)
 	} else if ok {
 		want.digest, want.pinFile = p.SHA256, s.pinPath(src.raw)
-		_, err := s.ensureBlobUnlessUnpacked(ctx, m, src, want)
+		_, err := s.ensureBlobUnlessUnpacked(ctx, a, src, want)
 		return want, err
 	}
 	s.sweepTmp(ukey)
@@ -667,11 +698,11 @@ func (s *Store) fetchUnpinned(ctx context.Context, m *Model, src artifactSource)
 	}
 	defer os.RemoveAll(tmp)
 	file := filepath.Join(tmp, "blob")
-	got, n, err := s.download(ctx, m, src, file)
+	got, n, err := s.download(ctx, a, src, file)
 	if err != nil {
 		return want, err
 	}
-	if err := checkDownload(m, src, want, got, n); err != nil {
+	if err := checkDownload(a, src, want, got, n); err != nil {
 		return want, err
 	}
 	want.digest = got
@@ -686,12 +717,12 @@ func (s *Store) fetchUnpinned(ctx context.Context, m *Model, src artifactSource)
 		os.Remove(blob)
 		if err := commitBlob(file, blob); err != nil {
 			dunlock()
-			return want, fmt.Errorf("model %s: %w", m.ID, err)
+			return want, fmt.Errorf("model %s: %w", a.Name, err)
 		}
 	}
 	dunlock()
-	if err := s.writePin(m, src.raw, got); err != nil {
-		return want, fmt.Errorf("model %s: recording pin: %w", m.ID, err)
+	if err := s.writePin(a, src.raw, got); err != nil {
+		return want, fmt.Errorf("model %s: recording pin: %w", a.Name, err)
 	}
 	want.pinFile = s.pinPath(src.raw)
 	return want, nil
@@ -722,7 +753,7 @@ func (s *Store) readPin(rawURL string) (pin, bool, error) {
 	if p.URL != rawURL {
 		return p, false, fmt.Errorf("pin file %s is for %s, not %s; delete it to pin again", s.pinPath(rawURL), p.URL, rawURL)
 	}
-	d, err := normDigest(p.SHA256)
+	d, err := ParseDigest(p.SHA256)
 	if err != nil {
 		return p, false, fmt.Errorf("pin file %s: %v; delete it to pin again", s.pinPath(rawURL), err)
 	}
@@ -730,11 +761,11 @@ func (s *Store) readPin(rawURL string) (pin, bool, error) {
 	return p, true, nil
 }
 
-func (s *Store) writePin(m *Model, rawURL, digest string) error {
+func (s *Store) writePin(a *Artifact, rawURL, digest string) error {
 	if err := s.mkdirs("pins"); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(pin{URL: rawURL, SHA256: digest, Model: m.ID, PinnedAt: time.Now().UTC()}, "", "  ")
+	b, err := json.MarshalIndent(pin{URL: rawURL, SHA256: digest, Model: a.Name, PinnedAt: time.Now().UTC()}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -760,29 +791,29 @@ func (s *Store) writePin(m *Model, rawURL, digest string) error {
 
 // finish turns a cached blob into the usable path: itself, or for a zip the
 // Path inside its unpacked directory (unpacking it first if needed).
-func (s *Store) finish(ctx context.Context, m *Model, src artifactSource, digest string) (string, error) {
+func (s *Store) finish(ctx context.Context, a *Artifact, src artifactSource, digest string) (string, error) {
 	dir := s.unpackedPath(digest)
 	if !dirExists(dir) {
 		blob := s.blobPath(digest)
-		if !isArchive(m, src, blob) {
+		if !isArchive(a, src, blob) {
 			return blob, nil
 		}
-		if err := s.unpack(ctx, m, src, digest); err != nil {
+		if err := s.unpack(ctx, a, src, digest); err != nil {
 			return "", err
 		}
 	}
-	p, err := pathInside(dir, m.Artifact.Path)
+	p, err := pathInside(dir, a.Path)
 	if err != nil {
-		return "", fmt.Errorf("model %s: %w", m.ID, err)
+		return "", fmt.Errorf("model %s: %w", a.Name, err)
 	}
 	if !pathExists(p) {
 		return "", fmt.Errorf("model %s: the archive %s has no %q; it holds %s",
-			m.ID, src, m.Artifact.Path, listSomeFiles(dir, 8))
+			a.Name, src, a.Path, listSomeFiles(dir, 8))
 	}
 	return p, nil
 }
 
-func (s *Store) unpack(ctx context.Context, m *Model, src artifactSource, digest string) error {
+func (s *Store) unpack(ctx context.Context, a *Artifact, src artifactSource, digest string) error {
 	key := digestKey(digest)
 	unlock, err := s.lock(ctx, key)
 	if err != nil {
@@ -809,7 +840,7 @@ func (s *Store) unpack(ctx context.Context, m *Model, src artifactSource, digest
 		return fmt.Errorf("artifact store: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	prog := s.progress(m.ID, -1)
+	prog := s.progress(a.Name, -1)
 	err = unpackZip(ctx, s.blobPath(digest), tmp, unpackOptions{
 		label:    src.String(),
 		maxBytes: s.MaxUnpackedBytes,
@@ -817,13 +848,13 @@ func (s *Store) unpack(ctx context.Context, m *Model, src artifactSource, digest
 		progress: prog,
 	})
 	if err != nil {
-		return fmt.Errorf("model %s: %w; nothing was unpacked into the cache", m.ID, err)
+		return fmt.Errorf("model %s: %w; nothing was unpacked into the cache", a.Name, err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700
 		return err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		return fmt.Errorf("model %s: %w", m.ID, err)
+		return fmt.Errorf("model %s: %w", a.Name, err)
 	}
 	return nil
 }
@@ -872,11 +903,11 @@ func listSomeFiles(dir string, n int) string {
 // TorchScript artifact is unpacked only when the catalog names a Path inside
 // it; other formats (medigan's .zip packages) also when the name or the
 // bytes say zip. blob "" means the bytes are not here to look at.
-func isArchive(m *Model, src artifactSource, blob string) bool {
-	if m.Artifact.Path != "" {
+func isArchive(a *Artifact, src artifactSource, blob string) bool {
+	if a.Path != "" {
 		return true
 	}
-	if m.Artifact.Format == FormatTorchScript {
+	if a.Format == FormatTorchScript {
 		return false
 	}
 	return src.zipByName() || (blob != "" && hasZipMagic(blob))
@@ -933,19 +964,19 @@ func (s artifactSource) zipByName() bool {
 	return strings.EqualFold(path.Ext(filepath.ToSlash(name)), ".zip")
 }
 
-// parseSource classifies m.Artifact.URL. A relative plain path is taken
+// parseSource classifies a.URL. A relative plain path is taken
 // relative to the directory of the catalog file the entry came from (so a
 // catalog can sit beside its models), or to the working directory for
 // entries without a catalog file.
-func parseArtifactSource(m *Model) (artifactSource, error) {
-	raw := strings.TrimSpace(m.Artifact.URL)
+func parseArtifactSource(a *Artifact) (artifactSource, error) {
+	raw := strings.TrimSpace(a.URL)
 	src := artifactSource{raw: raw}
 	if raw == "" {
-		return src, fmt.Errorf("model %s has no artifact url", m.ID)
+		return src, fmt.Errorf("model %s has no artifact url", a.Name)
 	}
 	if name, ok := strings.CutPrefix(raw, "bundled://"); ok {
 		if !fs.ValidPath(name) || name == "." {
-			return src, fmt.Errorf("model %s: bad bundled artifact name %q", m.ID, name)
+			return src, fmt.Errorf("model %s: bad bundled artifact name %q", a.Name, name)
 		}
 		src.kind, src.path = srcBundled, name
 		return src, nil
@@ -953,41 +984,41 @@ func parseArtifactSource(m *Model) (artifactSource, error) {
 	if i := strings.Index(raw, "://"); i > 0 {
 		u, err := url.Parse(raw)
 		if err != nil {
-			return src, fmt.Errorf("model %s: bad artifact url %q: %v", m.ID, raw, err)
+			return src, fmt.Errorf("model %s: bad artifact url %q: %v", a.Name, raw, err)
 		}
 		switch strings.ToLower(u.Scheme) {
 		case "http", "https":
 			if u.Host == "" {
-				return src, fmt.Errorf("model %s: artifact url %q has no host", m.ID, raw)
+				return src, fmt.Errorf("model %s: artifact url %q has no host", a.Name, raw)
 			}
 			src.kind, src.u = srcHTTP, u
 			return src, nil
 		case "file":
 			if u.Host != "" && u.Host != "localhost" {
-				return src, fmt.Errorf("model %s: artifact url %q: a file URL needs an absolute path (file:///path)", m.ID, raw)
+				return src, fmt.Errorf("model %s: artifact url %q: a file URL needs an absolute path (file:///path)", a.Name, raw)
 			}
 			if !filepath.IsAbs(filepath.FromSlash(u.Path)) {
-				return src, fmt.Errorf("model %s: artifact url %q: a file URL needs an absolute path (file:///path)", m.ID, raw)
+				return src, fmt.Errorf("model %s: artifact url %q: a file URL needs an absolute path (file:///path)", a.Name, raw)
 			}
 			src.kind, src.path = srcFile, filepath.Clean(filepath.FromSlash(u.Path))
 			return src, nil
 		default:
 			return src, fmt.Errorf("model %s: artifact url %q: unsupported scheme %q (zoo fetches https://, http://, file://, bundled:// and plain paths)",
-				m.ID, raw, u.Scheme)
+				a.Name, raw, u.Scheme)
 		}
 	}
 	p := filepath.FromSlash(raw)
 	if !filepath.IsAbs(p) {
 		base := ""
-		if m.Source != "" {
-			if fi, err := os.Stat(m.Source); err == nil && fi.Mode().IsRegular() {
-				base = filepath.Dir(m.Source)
+		if a.Source != "" {
+			if fi, err := os.Stat(a.Source); err == nil && fi.Mode().IsRegular() {
+				base = filepath.Dir(a.Source)
 			}
 		}
 		p = filepath.Join(base, p)
 		abs, err := filepath.Abs(p)
 		if err != nil {
-			return src, fmt.Errorf("model %s: artifact path %q: %v", m.ID, raw, err)
+			return src, fmt.Errorf("model %s: artifact path %q: %v", a.Name, raw, err)
 		}
 		p = abs
 	}
@@ -995,35 +1026,35 @@ func parseArtifactSource(m *Model) (artifactSource, error) {
 	return src, nil
 }
 
-func (s *Store) offlineError(m *Model, src artifactSource) error {
+func (s *Store) offlineError(a *Artifact, src artifactSource) error {
 	return &storeError{kind: ErrOffline, msg: fmt.Sprintf(
 		"model %s is not in the cache (%s) and offline mode is on (--offline or ZOO_OFFLINE), so %s was not downloaded; "+
 			"run `zoo pull %s` while online, or copy a zoo cache directory that holds it into $ZOO_CACHE",
-		m.ID, s.Dir, src, m.ID)}
+		a.Name, s.Dir, src, a.Name)}
 }
 
 // ---- downloading ----
 
 // download fetches src into file (which must not exist), returning the
 // sha256 and size of what was written. Nothing under blobs/ is touched.
-func (s *Store) download(ctx context.Context, m *Model, src artifactSource, file string) (digest string, n int64, err error) {
+func (s *Store) download(ctx context.Context, a *Artifact, src artifactSource, file string) (digest string, n int64, err error) {
 	switch src.kind {
 	case srcBundled:
-		return s.copyBundled(ctx, m, src, file)
+		return s.copyBundled(ctx, a, src, file)
 	case srcFile:
-		return s.copyFile(ctx, m, src, file)
+		return s.copyFile(ctx, a, src, file)
 	default:
-		return s.downloadHTTP(ctx, m, src, file)
+		return s.downloadHTTP(ctx, a, src, file)
 	}
 }
 
-func (s *Store) copyBundled(ctx context.Context, m *Model, src artifactSource, file string) (string, int64, error) {
+func (s *Store) copyBundled(ctx context.Context, a *Artifact, src artifactSource, file string) (string, int64, error) {
 	if s.Bundled == nil {
-		return "", 0, fmt.Errorf("model %s: artifact %s is bundled, but this zoo build has no bundled files", m.ID, src)
+		return "", 0, fmt.Errorf("model %s: artifact %s is bundled, but this zoo build has no bundled files", a.Name, src)
 	}
 	in, err := s.Bundled.Open(src.path)
 	if err != nil {
-		return "", 0, fmt.Errorf("model %s: bundled artifact %s: %w", m.ID, src, err)
+		return "", 0, fmt.Errorf("model %s: bundled artifact %s: %w", a.Name, src, err)
 	}
 	defer in.Close()
 	total := int64(-1)
@@ -1035,13 +1066,13 @@ func (s *Store) copyBundled(ctx context.Context, m *Model, src artifactSource, f
 		return "", 0, fmt.Errorf("artifact store: %w", err)
 	}
 	h := sha256.New()
-	prog := s.progress(m.ID, total)
+	prog := s.progress(a.Name, total)
 	n, err := io.Copy(io.MultiWriter(out, h), &ctxProgressReader{ctx: ctx, r: in, progress: prog})
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("model %s: copying bundled artifact %s: %w; nothing was cached", m.ID, src, err)
+		return "", 0, fmt.Errorf("model %s: copying bundled artifact %s: %w; nothing was cached", a.Name, src, err)
 	}
 	prog.done(n)
 	return hex.EncodeToString(h.Sum(nil)), n, nil
@@ -1050,18 +1081,18 @@ func (s *Store) copyBundled(ctx context.Context, m *Model, src artifactSource, f
 // copyFile copies a local file with go-getter's file getter, then hashes
 // the copy (go-getter reports no progress for local copies, so the hashing
 // pass drives Progress).
-func (s *Store) copyFile(ctx context.Context, m *Model, src artifactSource, file string) (string, int64, error) {
+func (s *Store) copyFile(ctx context.Context, a *Artifact, src artifactSource, file string) (string, int64, error) {
 	fi, err := os.Stat(src.path)
 	if err != nil {
-		return "", 0, fmt.Errorf("model %s: artifact file %s: %w", m.ID, src, errors.Unwrap(err))
+		return "", 0, fmt.Errorf("model %s: artifact file %s: %w", a.Name, src, errors.Unwrap(err))
 	}
 	if !fi.Mode().IsRegular() {
-		return "", 0, fmt.Errorf("model %s: artifact %s is not a regular file", m.ID, src)
+		return "", 0, fmt.Errorf("model %s: artifact %s is not a regular file", a.Name, src)
 	}
-	if m.Artifact.Size > 0 && fi.Size() != m.Artifact.Size {
+	if a.Size > 0 && fi.Size() != a.Size {
 		// Checked before copying, so a wrong (or endless) file costs nothing.
 		return "", 0, &storeError{kind: ErrChecksum, msg: fmt.Sprintf(
-			"model %s: %s has %d bytes, the catalog says %d; nothing was cached", m.ID, src, fi.Size(), m.Artifact.Size)}
+			"model %s: %s has %d bytes, the catalog says %d; nothing was cached", a.Name, src, fi.Size(), a.Size)}
 	}
 	g := &exactGetter{Getter: new(getter.FileGetter), u: &url.URL{Scheme: "file", Path: filepath.ToSlash(src.path)}}
 	req := &getter.Request{
@@ -1071,20 +1102,20 @@ func (s *Store) copyFile(ctx context.Context, m *Model, src artifactSource, file
 		Copy:    true, // never symlink the cache entry to the source
 	}
 	if _, err := newGetterClient(g).Get(ctx, req); err != nil {
-		return "", 0, fmt.Errorf("model %s: copying %s: %w; nothing was cached", m.ID, src, err)
+		return "", 0, fmt.Errorf("model %s: copying %s: %w; nothing was cached", a.Name, src, err)
 	}
-	d, n, err := hashFileSHA256(file, s.progress(m.ID, fi.Size()))
+	d, n, err := hashFileSHA256(file, s.progress(a.Name, fi.Size()))
 	if err != nil {
-		return "", 0, fmt.Errorf("model %s: %w", m.ID, err)
+		return "", 0, fmt.Errorf("model %s: %w", a.Name, err)
 	}
 	return d, n, nil
 }
 
-func (s *Store) downloadHTTP(ctx context.Context, m *Model, src artifactSource, file string) (string, int64, error) {
+func (s *Store) downloadHTTP(ctx context.Context, a *Artifact, src artifactSource, file string) (string, int64, error) {
 	if s.Offline { // callers check first; this is the last line of defence
-		return "", 0, s.offlineError(m, src)
+		return "", 0, s.offlineError(a, src)
 	}
-	limit, err := s.downloadLimit(m, src)
+	limit, err := s.downloadLimit(a, src)
 	if err != nil {
 		return "", 0, err
 	}
@@ -1115,7 +1146,7 @@ func (s *Store) downloadHTTP(ctx context.Context, m *Model, src artifactSource, 
 		// bounds the whole body, which would kill large downloads. ctx and
 		// the stall watchdog bound time instead.
 	}
-	tee := &hashingTracker{h: sha256.New(), prog: s.progress(m.ID, -1), size: m.Artifact.Size,
+	tee := &hashingTracker{h: sha256.New(), prog: s.progress(a.Name, -1), size: a.Size,
 		limit: limit, watchdog: watchdog, stall: stall}
 	req := &getter.Request{
 		// A stand-in without query or path: see exactGetter.
@@ -1126,7 +1157,7 @@ func (s *Store) downloadHTTP(ctx context.Context, m *Model, src artifactSource, 
 	}
 	_, err = newGetterClient(&exactGetter{Getter: hg, u: src.u}).Get(ctx, req)
 	if err != nil {
-		return "", 0, s.httpError(ctx, m, src, rec, redirects, tee, err)
+		return "", 0, s.httpError(ctx, a, src, rec, redirects, tee, err)
 	}
 	if !tee.used {
 		// go-getter skipped the body (nothing to read); hash what is there.
@@ -1134,7 +1165,7 @@ func (s *Store) downloadHTTP(ctx context.Context, m *Model, src artifactSource, 
 	}
 	if tee.n < rec.contentLength() {
 		return "", 0, fmt.Errorf("model %s: downloading %s: the connection closed after %d of %d bytes; nothing was cached",
-			m.ID, src, tee.n, rec.contentLength())
+			a.Name, src, tee.n, rec.contentLength())
 	}
 	tee.prog.done(tee.n)
 	return hex.EncodeToString(tee.h.Sum(nil)), tee.n, nil
@@ -1143,19 +1174,19 @@ func (s *Store) downloadHTTP(ctx context.Context, m *Model, src artifactSource, 
 // downloadLimit is the most bytes a download of m may bring: its declared
 // size, which must itself be within the store's download limit, or that
 // limit when no size is declared.
-func (s *Store) downloadLimit(m *Model, src artifactSource) (int64, error) {
+func (s *Store) downloadLimit(a *Artifact, src artifactSource) (int64, error) {
 	limit, err := s.maxDownload()
 	if err != nil {
 		return 0, err
 	}
-	if m.Artifact.Size > limit {
+	if a.Size > limit {
 		return 0, &storeError{kind: ErrTooLarge, msg: fmt.Sprintf(
 			"model %s: the catalog says %s is %s, more than the download limit of %s; nothing was downloaded; "+
 				"if you trust this catalog, raise the limit with --max-download or %s",
-			m.ID, src, formatBytes(m.Artifact.Size), formatBytes(limit), EnvMaxDownload)}
+			a.Name, src, formatBytes(a.Size), formatBytes(limit), EnvMaxDownload)}
 	}
-	if m.Artifact.Size > 0 {
-		return m.Artifact.Size, nil
+	if a.Size > 0 {
+		return a.Size, nil
 	}
 	return limit, nil
 }
@@ -1164,9 +1195,9 @@ func (s *Store) downloadLimit(m *Model, src artifactSource) (int64, error) {
 // checks go from the most specific cause to the least: a refusal of our
 // own (size, redirect), then the server's status, then a stall or
 // cancellation, then a short body.
-func (s *Store) httpError(ctx context.Context, m *Model, src artifactSource, rec *recordingTransport,
+func (s *Store) httpError(ctx context.Context, a *Artifact, src artifactSource, rec *recordingTransport,
 	redirects *redirectPolicy, tee *hashingTracker, err error) error {
-	prefix := fmt.Sprintf("model %s: downloading %s", m.ID, src)
+	prefix := fmt.Sprintf("model %s: downloading %s", a.Name, src)
 	if tee.refused != nil {
 		return &storeError{kind: ErrTooLarge, msg: fmt.Sprintf("%s: %v; nothing was cached", prefix, tee.refused)}
 	}

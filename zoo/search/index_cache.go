@@ -1,4 +1,4 @@
-package zoo
+package search
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"medzoo/zoo"
 )
 
 // The search index of the merged catalog is cached on disk, so that a
@@ -48,7 +50,7 @@ const cacheMagic = "ZOOSIXC1"
 
 // IndexOptions configure OpenIndex.
 type IndexOptions struct {
-	Load LoadOptions
+	Load zoo.LoadOptions
 	// CacheDir holds the cached index (<CacheDir>/index). "": no cache.
 	CacheDir string
 	// Rebuild ignores a cached index and writes a new one.
@@ -93,7 +95,7 @@ type indexHeader struct {
 // cache when it is current, else built (and cached). Close it when done.
 func OpenIndex(ctx context.Context, opts IndexOptions) (*Index, IndexStatus, error) {
 	start := time.Now()
-	srcs, err := ResolveSources(ctx, opts.Load)
+	srcs, err := zoo.ResolveSources(ctx, opts.Load)
 	if err != nil {
 		return nil, IndexStatus{}, err
 	}
@@ -128,7 +130,7 @@ func OpenIndex(ctx context.Context, opts IndexOptions) (*Index, IndexStatus, err
 }
 
 // sourcesKey names the cache file of a list of sources.
-func sourcesKey(srcs []CatalogSource) string {
+func sourcesKey(srcs []zoo.CatalogSource) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "format %d\n", indexFormat)
 	for _, s := range srcs {
@@ -151,7 +153,7 @@ var (
 )
 
 func embeddedDigest() string {
-	embeddedDigestOnce.Do(func() { embeddedDigestHex = digestOfBytes(embeddedCatalog) })
+	embeddedDigestOnce.Do(func() { embeddedDigestHex = digestOfBytes(zoo.EmbeddedTOML()) })
 	return embeddedDigestHex
 }
 
@@ -179,7 +181,7 @@ func stampOfFile(fi os.FileInfo) *fileStampX {
 
 // openCached opens the cache file if it is current for srcs; otherwise it
 // says why not.
-func openCached(path string, srcs []CatalogSource) (*Index, string, error) {
+func openCached(path string, srcs []zoo.CatalogSource) (*Index, string, error) {
 	data, closer, err := mapFileAt(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -211,7 +213,7 @@ func openCached(path string, srcs []CatalogSource) (*Index, string, error) {
 			return fail("catalog list changed")
 		}
 		switch {
-		case s.From == FromEmbedded:
+		case s.From == zoo.FromEmbedded:
 			if h.Digest != embeddedDigest() {
 				return fail("built-in catalog changed")
 			}
@@ -265,13 +267,13 @@ func splitCacheFile(data []byte) (*indexHeader, []byte, error) {
 // buildIndexFile parses and merges the sources, indexes them, and writes
 // the cache file when path is not "" (a failure to write only costs the
 // next search a rebuild).
-func buildIndexFile(path string, srcs []CatalogSource) (*Index, error) {
+func buildIndexFile(path string, srcs []zoo.CatalogSource) (*Index, error) {
 	built := time.Now()
 	hdr := &indexHeader{Format: indexFormat, Exe: exeStamp(), BuiltNS: built.UnixNano()}
 	stamps := make([]sourceStamp, len(srcs))
 	for i, s := range srcs {
 		stamps[i] = sourceStamp{Name: s.Name, From: s.From, Path: s.Path, URL: s.URL, SHA256: s.SHA256}
-		if s.From != FromEmbedded && s.URL == "" {
+		if s.From != zoo.FromEmbedded && s.URL == "" {
 			if fi, err := os.Stat(s.Path); err == nil {
 				stamps[i].Stat = stampOfFile(fi)
 				stamps[i].Racy = fi.ModTime().After(built.Add(-racyWindow))
@@ -281,15 +283,15 @@ func buildIndexFile(path string, srcs []CatalogSource) (*Index, error) {
 	// Stream every catalog into the index: models are parsed in pieces
 	// and dropped once indexed, so memory follows the index, not the TOML.
 	b := newIndexBuilder()
-	var problems []Problem
+	var problems []zoo.Problem
 	for i, src := range srcs {
-		if src.From == FromEmbedded {
-			emb, err := Embedded()
+		if src.From == zoo.FromEmbedded {
+			emb, err := zoo.Embedded()
 			if err != nil {
 				return nil, err
 			}
 			stamps[i].Digest = embeddedDigest()
-			b.source(EmbeddedSource)
+			b.source(zoo.EmbeddedSource)
 			for k := range emb.Models {
 				b.add(&emb.Models[k])
 			}
@@ -301,9 +303,9 @@ func buildIndexFile(path string, srcs []CatalogSource) (*Index, error) {
 		}
 		stamps[i].Digest = digestOfBytes(data)
 		b.source(src.Name)
-		err = forEachModel(data, src.Name, b.add)
+		err = zoo.ForEachModel(data, src.Name, b.add)
 		unmap()
-		var ve *ValidationError
+		var ve *zoo.ValidationError
 		if errors.As(err, &ve) {
 			problems = append(problems, ve.Problems...)
 			continue
@@ -313,7 +315,7 @@ func buildIndexFile(path string, srcs []CatalogSource) (*Index, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, &ValidationError{problems}
+		return nil, &zoo.ValidationError{Problems: problems}
 	}
 	hdr.Sources = stamps
 	payload := b.finish()
@@ -335,13 +337,13 @@ func buildIndexFile(path string, srcs []CatalogSource) (*Index, error) {
 // which an editor may truncate while we read) are read.
 const mapSourceMin = 64 << 20
 
-func readSourceForIndex(src CatalogSource) ([]byte, func() error, error) {
-	if fi, err := os.Stat(src.Path); err == nil && fi.Mode().IsRegular() && fi.Size() >= mapSourceMin && fi.Size() <= MaxCatalogBytes {
+func readSourceForIndex(src zoo.CatalogSource) ([]byte, func() error, error) {
+	if fi, err := os.Stat(src.Path); err == nil && fi.Mode().IsRegular() && fi.Size() >= mapSourceMin && fi.Size() <= zoo.MaxCatalogBytes {
 		if data, unmap, err := mapFileAt(src.Path); err == nil {
 			return data, unmap, nil
 		}
 	}
-	data, err := readSource(src)
+	data, err := zoo.ReadSource(src)
 	return data, func() error { return nil }, err
 }
 
@@ -418,3 +420,6 @@ func pruneIndexDir(dir, keep string) {
 		os.Remove(x.path)
 	}
 }
+
+// digestOfBytes is the hex sha256 that keys a catalog file's content.
+func digestOfBytes(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }

@@ -1,4 +1,4 @@
-package zoo
+package store
 
 import (
 	"bufio"
@@ -40,8 +40,8 @@ func fakeArtifact(seed string, n int) []byte {
 	return b[:n]
 }
 
-func pinnedModel(id, url string, data []byte) *Model {
-	return &Model{ID: id, Artifact: Artifact{URL: url, SHA256: hexSHA256(data), Size: int64(len(data)), Format: FormatTorchScript}}
+func pinnedModel(id, url string, data []byte) *Artifact {
+	return &Artifact{Name: id, URL: url, SHA256: hexSHA256(data), Size: int64(len(data)), Format: FormatTorchScript}
 }
 
 func newTestStore(t *testing.T) *Store {
@@ -174,10 +174,10 @@ func TestStoreFetchHTTPThenCache(t *testing.T) {
 	}
 	m := pinnedModel("00001_TEST", srv.URL+"/files/model.pt", data)
 
-	if _, ok := s.Cached(m); ok {
+	if _, ok := s.Cached(*m); ok {
 		t.Fatal("Cached reports a blob before any fetch")
 	}
-	p, err := s.Fetch(context.Background(), m)
+	p, err := s.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,11 +196,11 @@ func TestStoreFetchHTTPThenCache(t *testing.T) {
 
 	// Second fetch, also from a fresh Store on the same directory: cache.
 	for _, st := range []*Store{s, {Dir: s.Dir}} {
-		p2, err := st.Fetch(context.Background(), m)
+		p2, err := st.Fetch(context.Background(), *m)
 		if err != nil || p2 != p {
 			t.Fatalf("second fetch: %q, %v", p2, err)
 		}
-		if c, ok := st.Cached(m); !ok || c != p {
+		if c, ok := st.Cached(*m); !ok || c != p {
 			t.Errorf("Cached = %q, %v; want %q, true", c, ok, p)
 		}
 	}
@@ -220,7 +220,7 @@ func TestStoreFetchKeepsQueryExactly(t *testing.T) {
 	} {
 		s := newTestStore(t)
 		m := pinnedModel("00002_Q", srv.URL+"/record/7382545/files/model.pt?"+q, data)
-		p, err := s.Fetch(context.Background(), m)
+		p, err := s.Fetch(context.Background(), *m)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -242,12 +242,12 @@ func TestStoreFetchZenodoZip(t *testing.T) {
 	srv := newArtifactServer(t, zipData)
 	s := newTestStore(t)
 	m := pinnedModel("00009_PGGAN", srv.URL+"/record/7382545/files/00009_PGGAN.zip?download=1", zipData)
-	m.Artifact.Path = "00009_PGGAN/model.pt"
+	m.Path = "00009_PGGAN/model.pt"
 
-	if p, ok := s.Cached(m); ok || !strings.HasSuffix(p, filepath.FromSlash("unpacked/sha256-"+hexSHA256(zipData)+"/00009_PGGAN/model.pt")) {
+	if p, ok := s.Cached(*m); ok || !strings.HasSuffix(p, filepath.FromSlash("unpacked/sha256-"+hexSHA256(zipData)+"/00009_PGGAN/model.pt")) {
 		t.Errorf("Cached before fetch = %q, %v", p, ok)
 	}
-	p, err := s.Fetch(context.Background(), m)
+	p, err := s.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,18 +261,18 @@ func TestStoreFetchZenodoZip(t *testing.T) {
 	if srv.query.Load() != "download=1" {
 		t.Errorf("server saw query %q", srv.query.Load())
 	}
-	if c, ok := s.Cached(m); !ok || c != p {
+	if c, ok := s.Cached(*m); !ok || c != p {
 		t.Errorf("Cached = %q, %v", c, ok)
 	}
 	// Offline now: served from the unpacked cache.
 	off := &Store{Dir: s.Dir, Offline: true}
-	if p2, err := off.Fetch(context.Background(), m); err != nil || p2 != p {
+	if p2, err := off.Fetch(context.Background(), *m); err != nil || p2 != p {
 		t.Errorf("offline fetch: %q, %v", p2, err)
 	}
 	// Empty Path: the directory itself.
 	m2 := *m
-	m2.Artifact.Path = ""
-	if p2, err := s.Fetch(context.Background(), &m2); err != nil || p2 != filepath.Dir(filepath.Dir(p)) {
+	m2.Path = ""
+	if p2, err := s.Fetch(context.Background(), m2); err != nil || p2 != filepath.Dir(filepath.Dir(p)) {
 		t.Errorf("fetch without path: %q, %v", p2, err)
 	}
 	if n := srv.gets.Load(); n != 1 {
@@ -285,8 +285,8 @@ func TestStoreFetchWrongBytes(t *testing.T) {
 	srv := newArtifactServer(t, bad)
 	s := newTestStore(t)
 	m := pinnedModel("00003_WRONG", srv.URL+"/m.pt", good)
-	_, err := s.Fetch(context.Background(), m)
-	wantErrorMentioning(t, err, "00003_WRONG", m.Artifact.URL, hexSHA256(good), hexSHA256(bad), "nothing was cached")
+	_, err := s.Fetch(context.Background(), *m)
+	wantErrorMentioning(t, err, "00003_WRONG", m.URL, hexSHA256(good), hexSHA256(bad), "nothing was cached")
 	if !errors.Is(err, ErrChecksum) {
 		t.Errorf("error %v is not ErrChecksum", err)
 	}
@@ -294,8 +294,8 @@ func TestStoreFetchWrongBytes(t *testing.T) {
 
 	// Right digest, wrong size in the catalog: also refused.
 	m = pinnedModel("00003_WRONG", srv.URL+"/m.pt", bad)
-	m.Artifact.Size = 10
-	_, err = s.Fetch(context.Background(), m)
+	m.Size = 10
+	_, err = s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "4000 bytes", "says 10", "nothing was cached")
 	wantNothingCached(t, s)
 }
@@ -310,8 +310,8 @@ func TestStoreFetchTruncatedBody(t *testing.T) {
 	defer srv.Close()
 	s := newTestStore(t)
 	m := pinnedModel("00004_TRUNC", srv.URL+"/m.pt", data)
-	m.Artifact.Size = 0 // only the digest and Content-Length can tell
-	_, err := s.Fetch(context.Background(), m)
+	m.Size = 0 // only the digest and Content-Length can tell
+	_, err := s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "00004_TRUNC", srv.URL, "nothing was cached")
 	wantNothingCached(t, s)
 }
@@ -323,7 +323,7 @@ func TestStoreFetchHTTPStatus(t *testing.T) {
 		}))
 		s := newTestStore(t)
 		m := pinnedModel("00005_STATUS", srv.URL+"/m.pt", []byte("x"))
-		_, err := s.Fetch(context.Background(), m)
+		_, err := s.Fetch(context.Background(), *m)
 		wantErrorMentioning(t, err, "00005_STATUS", srv.URL+"/m.pt",
 			fmt.Sprintf("HTTP %d %s", code, http.StatusText(code)), "nothing was cached")
 		wantNothingCached(t, s)
@@ -358,7 +358,7 @@ func TestStoreFetchSlowServerTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := s.Fetch(ctx, m)
+	_, err := s.Fetch(ctx, *m)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want context.DeadlineExceeded", err)
 	}
@@ -370,7 +370,7 @@ func TestStoreFetchSlowServerTimeout(t *testing.T) {
 
 	// No deadline, but the stall watchdog ends a silent connection.
 	s.StallTimeout = 300 * time.Millisecond
-	_, err = s.Fetch(context.Background(), m)
+	_, err = s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "the server sent nothing for 300ms", "ZOO_STALL_TIMEOUT", "nothing was cached")
 	wantNothingCached(t, s)
 }
@@ -387,7 +387,7 @@ func TestStoreFetchCancelledMidBody(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // let the first half land in tmp/
 		cancel()
 	}()
-	_, err := s.Fetch(ctx, pinnedModel("00007_CANCEL", srv.URL+"/m.pt", data))
+	_, err := s.Fetch(ctx, *pinnedModel("00007_CANCEL", srv.URL+"/m.pt", data))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
 	}
@@ -421,29 +421,29 @@ func TestStoreFetchOffline(t *testing.T) {
 
 	dir := t.TempDir()
 	off := &Store{Dir: dir, Offline: true}
-	_, err := off.Fetch(context.Background(), m)
-	wantErrorMentioning(t, err, "00008_C-DCGAN_MMG_MASSES", m.Artifact.URL, "zoo pull 00008_C-DCGAN_MMG_MASSES", "ZOO_CACHE", "offline")
+	_, err := off.Fetch(context.Background(), *m)
+	wantErrorMentioning(t, err, "00008_C-DCGAN_MMG_MASSES", m.URL, "zoo pull 00008_C-DCGAN_MMG_MASSES", "ZOO_CACHE", "offline")
 	if !errors.Is(err, ErrOffline) {
 		t.Errorf("error %v is not ErrOffline", err)
 	}
 	// The unpinned path must not connect either.
 	unpinned := *m
-	unpinned.Artifact.SHA256 = ""
+	unpinned.SHA256 = ""
 	off.AllowUnpinned = true
-	if _, err := off.Fetch(context.Background(), &unpinned); !errors.Is(err, ErrOffline) {
+	if _, err := off.Fetch(context.Background(), unpinned); !errors.Is(err, ErrOffline) {
 		t.Errorf("unpinned offline fetch: %v, want ErrOffline", err)
 	}
 	time.Sleep(50 * time.Millisecond) // let a stray connection, if any, be accepted
 	if n := ln.n.Load(); n != 0 {
 		t.Fatalf("offline Fetch opened %d connections", n)
 	}
-	if _, ok := off.Cached(m); ok {
+	if _, ok := off.Cached(*m); ok {
 		t.Error("Cached reports an artifact never fetched")
 	}
 
 	// Online once, then offline is served from the cache without a socket.
 	on := &Store{Dir: dir}
-	p, err := on.Fetch(context.Background(), m)
+	p, err := on.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,10 +452,10 @@ func TestStoreFetchOffline(t *testing.T) {
 	}
 	before := ln.n.Load()
 	off2 := &Store{Dir: dir, Offline: true}
-	if c, ok := off2.Cached(m); !ok || c != p {
+	if c, ok := off2.Cached(*m); !ok || c != p {
 		t.Errorf("offline Cached = %q, %v", c, ok)
 	}
-	if p2, err := off2.Fetch(context.Background(), m); err != nil || p2 != p {
+	if p2, err := off2.Fetch(context.Background(), *m); err != nil || p2 != p {
 		t.Errorf("offline fetch from cache: %q, %v", p2, err)
 	}
 	time.Sleep(50 * time.Millisecond)
@@ -495,7 +495,7 @@ func TestStoreFetchRepairsDamagedBlob(t *testing.T) {
 	srv := newArtifactServer(t, data)
 	s := newTestStore(t)
 	m := pinnedModel("00010_DMG", srv.URL+"/m.pt", data)
-	p, err := s.Fetch(context.Background(), m)
+	p, err := s.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,10 +509,10 @@ func TestStoreFetchRepairsDamagedBlob(t *testing.T) {
 	os.Chtimes(p, future, future)
 
 	off := &Store{Dir: s.Dir, Offline: true}
-	_, err = off.Fetch(context.Background(), m)
+	_, err = off.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "damaged", "zoo pull 00010_DMG")
 
-	if p2, err := s.Fetch(context.Background(), m); err != nil || p2 != p {
+	if p2, err := s.Fetch(context.Background(), *m); err != nil || p2 != p {
 		t.Fatalf("refetch: %q, %v", p2, err)
 	}
 	if !bytes.Equal(mustReadFile(t, p), data) {
@@ -536,7 +536,7 @@ func TestStoreFetchSweepsLeftoverTemp(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(d, "blob"), []byte("partial"), 0o644)
 	}
-	if _, err := s.Fetch(context.Background(), m); err != nil {
+	if _, err := s.Fetch(context.Background(), *m); err != nil {
 		t.Fatal(err)
 	}
 	if tmp := listDir(t, s.Dir, "tmp"); len(tmp) != 0 {
@@ -564,7 +564,7 @@ func TestStoreFetchConcurrentGoroutines(t *testing.T) {
 			if i%2 == 1 {
 				st = &Store{Dir: s.Dir} // separate Store values share the cache too
 			}
-			paths[i], errs[i] = st.Fetch(context.Background(), m)
+			paths[i], errs[i] = st.Fetch(context.Background(), *m)
 		}()
 	}
 	wg.Wait()
@@ -595,13 +595,13 @@ func TestStoreHelperProcess(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process for the multi-process tests")
 	}
-	var m Model
+	var m Artifact
 	if err := json.Unmarshal([]byte(os.Getenv("ZOO_HELPER_MODEL")), &m); err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(3)
 	}
 	s := &Store{Dir: os.Getenv("ZOO_HELPER_DIR")}
-	p, err := s.Fetch(context.Background(), &m)
+	p, err := s.Fetch(context.Background(), m)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
@@ -610,7 +610,7 @@ func TestStoreHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
-func helperCommand(t *testing.T, dir string, m *Model) *exec.Cmd {
+func helperCommand(t *testing.T, dir string, m *Artifact) *exec.Cmd {
 	t.Helper()
 	mj, err := json.Marshal(m)
 	if err != nil {
@@ -729,14 +729,14 @@ func TestStoreFetchKilledProcess(t *testing.T) {
 		t.Fatal("expected the killed process's temp entry to remain")
 	}
 	s := &Store{Dir: dir}
-	if _, ok := s.Cached(m); ok {
+	if _, ok := s.Cached(*m); ok {
 		t.Error("Cached reports the killed download as present")
 	}
 
 	// A working server now: the next fetch succeeds and sweeps tmp/.
 	good := newArtifactServer(t, data)
-	m.Artifact.URL = good.URL + "/m.pt"
-	p, err := s.Fetch(context.Background(), m)
+	m.URL = good.URL + "/m.pt"
+	p, err := s.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -754,45 +754,45 @@ func TestStoreFetchUnpinned(t *testing.T) {
 	data := fakeArtifact("unpinned", 6000)
 	srv := newArtifactServer(t, data)
 	dir := t.TempDir()
-	m := &Model{ID: "00015_UNPINNED", Artifact: Artifact{URL: srv.URL + "/files/m.pt?download=1"}}
+	m := &Artifact{Name: "00015_UNPINNED", URL: srv.URL + "/files/m.pt?download=1"}
 
 	s := &Store{Dir: dir}
-	_, err := s.Fetch(context.Background(), m)
-	wantErrorMentioning(t, err, "00015_UNPINNED", "pins no sha256", "--allow-unpinned", m.Artifact.URL)
+	_, err := s.Fetch(context.Background(), *m)
+	wantErrorMentioning(t, err, "00015_UNPINNED", "pins no sha256", "--allow-unpinned", m.URL)
 	if !errors.Is(err, ErrUnpinned) {
 		t.Errorf("error %v is not ErrUnpinned", err)
 	}
 	if srv.gets.Load() != 0 {
 		t.Fatal("refused fetch still downloaded")
 	}
-	if p, ok := s.Cached(m); ok || p != "" {
+	if p, ok := s.Cached(*m); ok || p != "" {
 		t.Errorf("Cached = %q, %v before pinning", p, ok)
 	}
 
 	s.AllowUnpinned = true
-	p, err := s.Fetch(context.Background(), m)
+	p, err := s.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := filepath.Join(dir, "blobs", "sha256-"+hexSHA256(data)); p != want {
 		t.Errorf("path %s, want %s", p, want)
 	}
-	pinFile := filepath.Join(dir, "pins", hexSHA256([]byte(m.Artifact.URL)))
+	pinFile := filepath.Join(dir, "pins", hexSHA256([]byte(m.URL)))
 	var rec struct{ URL, SHA256 string }
 	if err := json.Unmarshal(mustReadFile(t, pinFile), &rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.URL != m.Artifact.URL || rec.SHA256 != hexSHA256(data) {
+	if rec.URL != m.URL || rec.SHA256 != hexSHA256(data) {
 		t.Errorf("pin %+v", rec)
 	}
 
 	// Pinned now: a store that does not allow unpinned artifacts finds it,
 	// online and offline, without downloading again.
 	for _, st := range []*Store{{Dir: dir}, {Dir: dir, Offline: true}} {
-		if c, ok := st.Cached(m); !ok || c != p {
+		if c, ok := st.Cached(*m); !ok || c != p {
 			t.Errorf("Cached = %q, %v", c, ok)
 		}
-		if p2, err := st.Fetch(context.Background(), m); err != nil || p2 != p {
+		if p2, err := st.Fetch(context.Background(), *m); err != nil || p2 != p {
 			t.Errorf("fetch after pin: %q, %v", p2, err)
 		}
 	}
@@ -803,7 +803,7 @@ func TestStoreFetchUnpinned(t *testing.T) {
 	// The upstream file changes and the blob is gone: the pin catches it.
 	os.Remove(p)
 	srv.set(fakeArtifact("changed", 6000))
-	_, err = (&Store{Dir: dir}).Fetch(context.Background(), m)
+	_, err = (&Store{Dir: dir}).Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, hexSHA256(data), hexSHA256(fakeArtifact("changed", 6000)), "pin", "nothing was cached")
 	if !errors.Is(err, ErrChecksum) {
 		t.Errorf("error %v is not ErrChecksum", err)
@@ -817,27 +817,27 @@ func TestStoreFetchBundled(t *testing.T) {
 	fsys := fstest.MapFS{"demo/model.pt": {Data: data}}
 	s := &Store{Dir: t.TempDir(), Bundled: fsys, Offline: true}
 	m := pinnedModel("90001_DEMO", "bundled://demo/model.pt", data)
-	p, err := s.Fetch(context.Background(), m)
+	p, err := s.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p != filepath.Join(s.Dir, "blobs", "sha256-"+hexSHA256(data)) || !bytes.Equal(mustReadFile(t, p), data) {
 		t.Errorf("bundled fetch gave %s", p)
 	}
-	if c, ok := s.Cached(m); !ok || c != p {
+	if c, ok := s.Cached(*m); !ok || c != p {
 		t.Errorf("Cached = %q, %v", c, ok)
 	}
 
 	wrong := pinnedModel("90001_DEMO", "bundled://demo/model.pt", []byte("other"))
-	wrong.Artifact.Size = 0
+	wrong.Size = 0
 	s2 := &Store{Dir: t.TempDir(), Bundled: fsys}
-	_, err = s2.Fetch(context.Background(), wrong)
+	_, err = s2.Fetch(context.Background(), *wrong)
 	wantErrorMentioning(t, err, "bundled://demo/model.pt", hexSHA256([]byte("other")), hexSHA256(data), "nothing was cached")
 	wantNothingCached(t, s2)
 
-	_, err = (&Store{Dir: t.TempDir()}).Fetch(context.Background(), m)
+	_, err = (&Store{Dir: t.TempDir()}).Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "90001_DEMO", "bundled")
-	_, err = s2.Fetch(context.Background(), pinnedModel("90002", "bundled://missing.pt", data))
+	_, err = s2.Fetch(context.Background(), *pinnedModel("90002", "bundled://missing.pt", data))
 	wantErrorMentioning(t, err, "bundled://missing.pt")
 }
 
@@ -864,7 +864,7 @@ func TestStoreFetchLocalFile(t *testing.T) {
 			s := &Store{Dir: t.TempDir(), Offline: true}
 			m := pinnedModel("90003_LOCAL", tc.url, data)
 			m.Source = tc.source
-			p, err := s.Fetch(context.Background(), m)
+			p, err := s.Fetch(context.Background(), *m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -879,9 +879,9 @@ func TestStoreFetchLocalFile(t *testing.T) {
 	}
 
 	s := newTestStore(t)
-	_, err := s.Fetch(context.Background(), pinnedModel("90004", filepath.Join(src, "nope.pt"), data))
+	_, err := s.Fetch(context.Background(), *pinnedModel("90004", filepath.Join(src, "nope.pt"), data))
 	wantErrorMentioning(t, err, "90004", "nope.pt")
-	_, err = s.Fetch(context.Background(), pinnedModel("90005", "s3://bucket/x.pt", data))
+	_, err = s.Fetch(context.Background(), *pinnedModel("90005", "s3://bucket/x.pt", data))
 	wantErrorMentioning(t, err, "unsupported scheme")
 	wantNothingCached(t, s)
 }
@@ -938,9 +938,9 @@ func TestStoreFetchSizeLimits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Store{Dir: t.TempDir(), MaxDownloadBytes: tc.maxBytes}
 			m := pinnedModel("00030_BIG", tc.url, data)
-			m.Artifact.Size = tc.size
+			m.Size = tc.size
 			done := make(chan error, 1)
-			go func() { _, err := s.Fetch(context.Background(), m); done <- err }()
+			go func() { _, err := s.Fetch(context.Background(), *m); done <- err }()
 			var err error
 			select {
 			case err = <-done:
@@ -958,7 +958,7 @@ func TestStoreFetchSizeLimits(t *testing.T) {
 	// A declared size above the limit is refused before connecting.
 	s := &Store{Dir: t.TempDir(), MaxDownloadBytes: 1000}
 	counted := newArtifactServer(t, data)
-	_, err := s.Fetch(context.Background(), pinnedModel("00031_BIG", counted.URL+"/m.pt", data))
+	_, err := s.Fetch(context.Background(), *pinnedModel("00031_BIG", counted.URL+"/m.pt", data))
 	wantErrorMentioning(t, err, "the catalog says", "3892 bytes", "more than the download limit of 1000 bytes", "nothing was downloaded")
 	if counted.gets.Load() != 0 {
 		t.Errorf("a refused download still made %d requests", counted.gets.Load())
@@ -967,8 +967,8 @@ func TestStoreFetchSizeLimits(t *testing.T) {
 	for _, limit := range []int64{int64(len(data)), math.MaxInt64} {
 		s := &Store{Dir: t.TempDir(), MaxDownloadBytes: limit}
 		m := pinnedModel("00031_BIG", counted.URL+"/m.pt", data)
-		m.Artifact.Size = 0
-		if _, err := s.Fetch(context.Background(), m); err != nil {
+		m.Size = 0
+		if _, err := s.Fetch(context.Background(), *m); err != nil {
 			t.Fatalf("limit %d: %v", limit, err)
 		}
 	}
@@ -978,27 +978,27 @@ func TestStoreLimitsFromEnv(t *testing.T) {
 	data := fakeArtifact("env", 5000)
 	srv := newArtifactServer(t, data)
 	m := pinnedModel("00032_ENV", srv.URL+"/m.pt", data)
-	m.Artifact.Size = 0
+	m.Size = 0
 
 	t.Setenv(EnvMaxDownload, "4KiB")
 	s := newTestStore(t)
-	_, err := s.Fetch(context.Background(), m)
+	_, err := s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "more than the download limit of 4096 bytes")
 	wantNothingCached(t, s)
 
 	t.Setenv(EnvMaxDownload, "lots")
-	_, err = s.Fetch(context.Background(), m)
+	_, err = s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "ZOO_MAX_DOWNLOAD", `"lots" is not a size`, "4GiB")
 
 	t.Setenv(EnvMaxDownload, "")
 	t.Setenv(EnvStallTimeout, "-3s")
-	_, err = s.Fetch(context.Background(), m)
+	_, err = s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "ZOO_STALL_TIMEOUT", "positive duration")
 	if srv.gets.Load() != 1 {
 		t.Errorf("server saw %d GETs, want 1 (bad settings must stop before connecting)", srv.gets.Load())
 	}
 	t.Setenv(EnvStallTimeout, "1m")
-	if _, err := s.Fetch(context.Background(), m); err != nil {
+	if _, err := s.Fetch(context.Background(), *m); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -1051,13 +1051,13 @@ func TestStoreFetchRedirects(t *testing.T) {
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			s := newTestStore(t)
-			_, err := s.Fetch(context.Background(), pinnedModel("00033_REDIR", srv.URL+tc.path, data))
+			_, err := s.Fetch(context.Background(), *pinnedModel("00033_REDIR", srv.URL+tc.path, data))
 			wantErrorMentioning(t, err, append(tc.want, "nothing was cached")...)
 			wantNothingCached(t, s)
 		})
 	}
 	s := newTestStore(t)
-	p, err := s.Fetch(context.Background(), pinnedModel("00033_REDIR", srv.URL+"/moved", data))
+	p, err := s.Fetch(context.Background(), *pinnedModel("00033_REDIR", srv.URL+"/moved", data))
 	if err != nil || !bytes.Equal(mustReadFile(t, p), data) {
 		t.Fatalf("an honest redirect: %q, %v", p, err)
 	}
@@ -1101,7 +1101,7 @@ func TestStoreFetchBodyLongerThanLength(t *testing.T) {
 	log.SetOutput(&logged)
 	defer log.SetOutput(os.Stderr)
 	s := newTestStore(t)
-	p, err := s.Fetch(context.Background(), pinnedModel("00034_LONGER", url+"/m.pt", data))
+	p, err := s.Fetch(context.Background(), *pinnedModel("00034_LONGER", url+"/m.pt", data))
 	if err != nil || !bytes.Equal(mustReadFile(t, p), data) {
 		t.Fatalf("fetch: %q, %v", p, err)
 	}
@@ -1139,7 +1139,7 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 				if err := os.Symlink(target, filepath.Join(s.Dir, sub)); err != nil {
 					t.Fatal(err)
 				}
-				_, err := s.Fetch(context.Background(), m)
+				_, err := s.Fetch(context.Background(), *m)
 				wantErrorMentioning(t, err, filepath.Join(s.Dir, sub), "symbolic link", "rm ")
 				if !errors.Is(err, ErrUnsafeCache) {
 					t.Errorf("error %v is not ErrUnsafeCache", err)
@@ -1157,9 +1157,9 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 			t.Fatal(err)
 		}
 		off := &Store{Dir: s.Dir, Offline: true}
-		_, err := off.Fetch(context.Background(), m)
+		_, err := off.Fetch(context.Background(), *m)
 		wantErrorMentioning(t, err, "symbolic link", "zoo pull 00035_LINKS")
-		p, err := s.Fetch(context.Background(), m)
+		p, err := s.Fetch(context.Background(), *m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1177,7 +1177,7 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 		if err := os.Symlink(dangling, lock); err != nil {
 			t.Fatal(err)
 		}
-		_, err := s.Fetch(context.Background(), m)
+		_, err := s.Fetch(context.Background(), *m)
 		wantErrorMentioning(t, err, lock, "symbolic link")
 		victimUntouched(t)
 	})
@@ -1193,10 +1193,10 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 		if err := os.Symlink(victimDir, link); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := s.Cached(zm); ok {
+		if _, ok := s.Cached(*zm); ok {
 			t.Error("Cached trusts a linked unpacked directory")
 		}
-		p, err := s.Fetch(context.Background(), zm)
+		p, err := s.Fetch(context.Background(), *zm)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1216,9 +1216,9 @@ func TestStoreFetchLocalFileWrongSize(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "m.pt")
 	os.WriteFile(p, data, 0o644)
 	m := pinnedModel("00036_LOCAL", p, data)
-	m.Artifact.Size = 10
+	m.Size = 10
 	s := newTestStore(t)
-	_, err := s.Fetch(context.Background(), m)
+	_, err := s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "has 3000 bytes, the catalog says 10", "nothing was cached")
 	if !errors.Is(err, ErrChecksum) {
 		t.Errorf("error %v is not ErrChecksum", err)

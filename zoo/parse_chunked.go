@@ -33,10 +33,10 @@ var modelHeader = regexp.MustCompile(`^[ \t]*\[\[[ \t]*model[ \t]*\]\][ \t]*(#.*
 
 var errNeedWhole = errors.New("parse the catalog whole")
 
-// forEachModel calls each for every model of a catalog file, in file order,
+// ForEachModel calls each for every model of a catalog file, in file order,
 // with Source and Line set as Parse sets them. On any problem it returns
 // Parse's *ValidationError.
-func forEachModel(data []byte, source string, each func(m *Model)) error {
+func ForEachModel(data []byte, source string, each func(m *Model)) error {
 	if len(data) >= chunkedMinSize {
 		err := forEachModelChunked(data, source, each)
 		if err == nil {

@@ -1,4 +1,4 @@
-package zoo
+package store
 
 import (
 	"archive/zip"
@@ -70,18 +70,18 @@ func zipBytes(t *testing.T, ents []testZipEntry) []byte {
 
 // zipModel writes the archive to a file and returns a model pointing at it
 // (a plain path: unpacking does not care how the archive arrived).
-func zipFileModel(t *testing.T, data []byte, path string) *Model {
+func zipFileModel(t *testing.T, data []byte, path string) *Artifact {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "pkg.zip")
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m := pinnedModel("00020_ZIP", p, data)
-	m.Artifact.Path = path
+	m.Path = path
 	if path == "" {
 		// A package archive (medigan's zips): unpacked whole. A TorchScript
 		// artifact without a Path is used as it is, zip bytes and all.
-		m.Artifact.Format = FormatPythonPackage
+		m.Format = "python-package"
 	}
 	return m
 }
@@ -95,7 +95,7 @@ func TestUnpackGoodZip(t *testing.T) {
 	})
 	s := newTestStore(t)
 	m := zipFileModel(t, data, "pkg/sub/model.pt")
-	p, err := s.Fetch(context.Background(), m)
+	p, err := s.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +111,11 @@ func TestUnpackGoodZip(t *testing.T) {
 	}
 
 	// A Path that is not in the archive: the error lists what is there.
-	m.Artifact.Path = "pkg/model.pt"
-	_, err = s.Fetch(context.Background(), m)
+	m.Path = "pkg/model.pt"
+	_, err = s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "00020_ZIP", `"pkg/model.pt"`, "pkg/sub/model.pt", "pkg/config.json")
-	m.Artifact.Path = "../outside"
-	_, err = s.Fetch(context.Background(), m)
+	m.Path = "../outside"
+	_, err = s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, "inside the archive")
 }
 
@@ -124,16 +124,16 @@ func TestUnpackDetectsZipByMagic(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "download") // no .zip in the name
 	os.WriteFile(p, data, 0o644)
 	m := pinnedModel("00021", p, data)
-	m.Artifact.Path = "model.pt"
+	m.Path = "model.pt"
 	s := newTestStore(t)
-	got, err := s.Fetch(context.Background(), m)
+	got, err := s.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(mustReadFile(t, got)) != "w" || !strings.Contains(got, "unpacked") {
 		t.Errorf("got %s", got)
 	}
-	if c, ok := s.Cached(m); !ok || c != got {
+	if c, ok := s.Cached(*m); !ok || c != got {
 		t.Errorf("Cached = %q, %v", c, ok)
 	}
 }
@@ -177,8 +177,8 @@ func TestUnpackRefusesUnsafeArchives(t *testing.T) {
 			data := zipBytes(t, tc.ents)
 			s := &Store{Dir: t.TempDir(), MaxUnpackedBytes: tc.maxBytes, MaxUnpackedFiles: tc.maxFiles}
 			m := zipFileModel(t, data, "")
-			_, err := s.Fetch(context.Background(), m)
-			wantErrorMentioning(t, err, m.Artifact.URL, tc.entry, tc.reason)
+			_, err := s.Fetch(context.Background(), *m)
+			wantErrorMentioning(t, err, m.URL, tc.entry, tc.reason)
 			if !errors.Is(err, ErrUnsafeArchive) {
 				t.Errorf("error %v is not ErrUnsafeArchive", err)
 			}
@@ -193,7 +193,7 @@ func TestUnpackRefusesUnsafeArchives(t *testing.T) {
 					t.Errorf("%s was written", p)
 				}
 			}
-			if _, ok := s.Cached(m); ok {
+			if _, ok := s.Cached(*m); ok {
 				t.Error("Cached reports a refused archive")
 			}
 		})
@@ -225,9 +225,9 @@ func TestUnpackZipCountsBytes(t *testing.T) {
 func TestTorchScriptZipIsNotUnpacked(t *testing.T) {
 	data := zipBytes(t, []testZipEntry{{name: "archive/data.pkl", body: []byte("x")}})
 	m := zipFileModel(t, data, "")
-	m.Artifact.Format = FormatTorchScript
+	m.Format = FormatTorchScript
 	st := NewStore(t.TempDir())
-	p, err := st.Fetch(context.Background(), m)
+	p, err := st.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +302,8 @@ func TestUnpackRefusesOverlappingEntries(t *testing.T) {
 	}
 	s := newTestStore(t)
 	m := zipFileModel(t, data, "")
-	_, err := s.Fetch(context.Background(), m)
-	wantErrorMentioning(t, err, m.Artifact.URL, `"f000.bin"`, `"f001.bin"`, "overlap", "refusing to unpack it")
+	_, err := s.Fetch(context.Background(), *m)
+	wantErrorMentioning(t, err, m.URL, `"f000.bin"`, `"f001.bin"`, "overlap", "refusing to unpack it")
 	if !errors.Is(err, ErrUnsafeArchive) {
 		t.Errorf("error %v is not ErrUnsafeArchive", err)
 	}

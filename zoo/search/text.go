@@ -1,9 +1,11 @@
-package zoo
+package search
 
 import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"medzoo/internal/editdist"
 )
 
 // Text normalisation shared by the index and the query side, so that both
@@ -316,18 +318,18 @@ func withinDistanceB[S ~string | ~[]byte](a string, b S, k int) (int, bool) {
 	// ASCII fast path; fall back to runes.
 	for i := 0; i < la; i++ {
 		if a[i] >= utf8.RuneSelf {
-			d := editDistance(a, string(b))
+			d := editdist.Distance(a, string(b))
 			return d, d <= k
 		}
 	}
 	for i := 0; i < lb; i++ {
 		if b[i] >= utf8.RuneSelf {
-			d := editDistance(a, string(b))
+			d := editdist.Distance(a, string(b))
 			return d, d <= k
 		}
 	}
 	if lb+1 > 64 {
-		d := editDistance(a, string(b))
+		d := editdist.Distance(a, string(b))
 		return d, d <= k
 	}
 	// Optimal string alignment distance (a swap of neighbours is one

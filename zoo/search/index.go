@@ -1,4 +1,4 @@
-package zoo
+package search
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"medzoo/zoo"
 )
 
 // The search index is an inverted index over a merged catalog, laid out as
@@ -184,7 +186,7 @@ type tok struct {
 
 // BuildIndex indexes a catalog. The result is what a cached index file
 // holds after its header.
-func BuildIndex(c *Catalog) []byte {
+func BuildIndex(c *zoo.Catalog) []byte {
 	b := newIndexBuilder()
 	for _, s := range c.Sources {
 		b.source(s)
@@ -268,7 +270,7 @@ func (b *indexBuilder) texts(field int, v []string) {
 // add indexes a model. A model whose id an earlier one has (ignoring
 // case) replaces it, taking its place in catalog order, as merging
 // catalogs does.
-func (b *indexBuilder) add(m *Model) {
+func (b *indexBuilder) add(m *zoo.Model) {
 	src := b.source(m.Source)
 	doc := b.nDocs
 	b.nDocs++
@@ -405,7 +407,7 @@ func (b *indexBuilder) post(term string, doc uint32, mask uint16) {
 
 // docFlags derives the yes/no facts that --with-mask, --conditional and
 // --function filter on; words holds the model's words and their fields.
-func docFlags(m *Model, words map[string]uint16) uint32 {
+func docFlags(m *zoo.Model, words map[string]uint16) uint32 {
 	var f uint32
 	if m.Runnable() {
 		f |= flagRunnable
@@ -417,9 +419,9 @@ func docFlags(m *Model, words map[string]uint16) uint32 {
 		f |= flagPinned
 	}
 	switch m.Function {
-	case FunctionNoiseToImage:
+	case zoo.FunctionNoiseToImage:
 		f |= flagFuncNoise
-	case FunctionImageToImage:
+	case zoo.FunctionImageToImage:
 		f |= flagFuncI2I
 	}
 	if hasMaskOutput(m, words) {
@@ -434,10 +436,10 @@ func docFlags(m *Model, words map[string]uint16) uint32 {
 // hasMaskOutput: the model outputs segmentation masks with its images. A
 // runnable model says so in its signature; for the others, the catalog's
 // generates list or id ("..._W_MASKS") says it.
-func hasMaskOutput(m *Model, words map[string]uint16) bool {
+func hasMaskOutput(m *zoo.Model, words map[string]uint16) bool {
 	if s := m.Signature; s != nil {
 		for _, o := range s.Outputs {
-			if o.Kind == KindMask {
+			if o.Kind == zoo.KindMask {
 				return true
 			}
 		}
@@ -451,7 +453,7 @@ func hasMaskOutput(m *Model, words map[string]uint16) bool {
 // steers what it generates. Runnable models declare conditions in their
 // signature; for the others the architecture, title or description says
 // "conditional" (not "unconditional").
-func isConditional(m *Model, words map[string]uint16) bool {
+func isConditional(m *zoo.Model, words map[string]uint16) bool {
 	if s := m.Signature; s != nil {
 		return len(s.Conditions) > 0
 	}
@@ -690,7 +692,7 @@ type Index struct {
 	nLive                                                     int
 	closer                                                    func() error
 	firstPlain                                                int // first term id that is a plain word
-	Sources                                                   []CatalogSource
+	Sources                                                   []zoo.CatalogSource
 	Built                                                     bool // built by this process (not read from the cache)
 	cachePath                                                 string
 }
@@ -734,6 +736,9 @@ func OpenIndexBytes(data []byte) (*Index, error) {
 		int(ix.u32(sMetricAt, ix.nMetrics))*4 != len(ix.sec[sMetricDoc]) {
 		return nil, errBadIndex
 	}
+	if !ix.offsetsValid() {
+		return nil, errBadIndex
+	}
 	// Plain words sort after the prefixed terms.
 	ix.firstPlain = sort.Search(ix.nTerms, func(i int) bool { return ix.term(i) >= "0" })
 	return ix, nil
@@ -754,8 +759,48 @@ func (ix *Index) Len() int { return ix.nLive }
 
 func (ix *Index) u32(s, i int) uint32 { return binary.LittleEndian.Uint32(ix.sec[s][4*i:]) }
 
+// offsetsValid checks every table that slices another section: each must
+// be non-decreasing and end inside what it slices, and every id it holds
+// must name an existing term, model or provenance. With the section sizes
+// checked by OpenIndexBytes, no read of a damaged index can then go out of
+// range, so a runtime panic during a search is a bug, never bad bytes.
+func (ix *Index) offsetsValid() bool {
+	monotonic := func(s, n int, limit uint32) bool {
+		prev := uint32(0)
+		for i := 0; i <= n; i++ {
+			v := ix.u32(s, i)
+			if v < prev || v > limit {
+				return false
+			}
+			prev = v
+		}
+		return true
+	}
+	below := func(s int, limit uint32) bool {
+		for i := 0; i < len(ix.sec[s])/4; i++ {
+			if ix.u32(s, i) >= limit {
+				return false
+			}
+		}
+		return true
+	}
+	return monotonic(sTermStart, ix.nTerms, uint32(len(ix.sec[sTermBlob]))) &&
+		monotonic(sPostStart, ix.nTerms, uint32(len(ix.sec[sPost]))) &&
+		monotonic(sStemStart, ix.nStems, uint32(len(ix.sec[sStemBlob]))) &&
+		monotonic(sStemListAt, ix.nStems, uint32(len(ix.sec[sStemList])/4)) &&
+		monotonic(sMetricAt, ix.nMetrics, uint32(len(ix.sec[sMetricDoc])/4)) &&
+		below(sStemList, uint32(ix.nTerms)) && below(sMetricDoc, uint32(ix.nDocs)) &&
+		below(sMetricProv, uint32(ix.nProvs))
+}
+
+// strAt reads the string whose (offset, length) pair starts at word i of
+// section s. The pairs are not validated at open (there is one per field
+// of every model), so each read checks its own.
 func (ix *Index) strAt(s, i int) string {
-	off, n := ix.u32(s, i), ix.u32(s, i+1)
+	off, n := uint64(ix.u32(s, i)), uint64(ix.u32(s, i+1))
+	if off+n > uint64(len(ix.sec[sStr])) {
+		panic(errBadIndex)
+	}
 	return string(ix.sec[sStr][off : off+n])
 }
 

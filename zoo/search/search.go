@@ -1,4 +1,9 @@
-package zoo
+// Package search finds and ranks catalog models: free-text terms with
+// synonyms and typo tolerance, field filters, --where clauses, and ranking
+// by a metric with the registry's direction and protocol groups (see
+// zoo.LookupMetric). It builds a compact index of a catalog, cached on disk
+// and memory-mapped so that a search of a large catalog does not parse it.
+package search
 
 import (
 	"errors"
@@ -10,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"medzoo/zoo"
 )
 
 // Query is a `zoo search`: free-text terms, filters, and an optional
@@ -49,15 +56,34 @@ type Query struct {
 	SkipMissing bool
 	// Limit caps the hits returned (0: all). Results.Total counts them all.
 	Limit int
+	// ParamName spells a parameter's name (op, min-size, rank-by, where, …)
+	// in errors and notes the way the caller's users write it: the CLI as
+	// a flag (--rank-by), the HTTP API as a query parameter (rank_by). Nil
+	// leaves the plain name.
+	ParamName func(string) string `json:"-"`
 }
 
-// QueryError is a malformed query (a usage error, not a failure).
+// QueryError is a malformed query (a usage error, not a failure). Its
+// message names the query's parameters the way Query.ParamName renders
+// them, so the CLI can say --rank-by and the HTTP API rank_by.
 type QueryError struct{ Msg string }
 
 func (e *QueryError) Error() string { return e.Msg }
 
 func queryErrorf(format string, args ...any) error {
 	return &QueryError{fmt.Sprintf(format, args...)}
+}
+
+// Messages and notes name a parameter as {{name}}, with the Query field's
+// name in the CLI's spelling (rank-by, min-size); renderParams replaces
+// each with how the caller spells it.
+var paramRef = regexp.MustCompile(`\{\{([a-z][a-z-]*)\}\}`)
+
+func renderParams(s string, name func(string) string) string {
+	if name == nil {
+		name = func(p string) string { return p }
+	}
+	return paramRef.ReplaceAllStringFunc(s, func(m string) string { return name(m[2 : len(m)-2]) })
 }
 
 // Results is what a search found.
@@ -131,9 +157,9 @@ type HitMetric struct {
 	Provenance
 }
 
-// Search runs q over the catalog (indexing it first; use an Index for
+// Catalog runs q over the catalog c (indexing it first; use an Index for
 // repeated searches or large catalogs).
-func (c *Catalog) Search(q Query) (*Results, error) {
+func Catalog(c *zoo.Catalog, q Query) (*Results, error) {
 	ix, err := OpenIndexBytes(BuildIndex(c))
 	if err != nil {
 		return nil, err
@@ -149,17 +175,21 @@ func (ix *Index) Search(q Query) (res *Results, err error) {
 				res, err = nil, errBadIndex
 				return
 			}
-			if _, ok := r.(interface{ RuntimeError() }); ok {
-				// An out-of-range read: the bytes are not an index this
-				// build wrote.
-				res, err = nil, fmt.Errorf("%w: %v", errBadIndex, r)
-				return
-			}
 			panic(r)
 		}
 	}()
 	s := &searcher{ix: ix, n: ix.nDocs, res: &Results{}}
-	return s.run(q)
+	res, err = s.run(q)
+	var qe *QueryError
+	if errors.As(err, &qe) {
+		qe.Msg = renderParams(qe.Msg, q.ParamName)
+	}
+	if res != nil {
+		for i, n := range res.Notes {
+			res.Notes[i] = renderParams(n, q.ParamName)
+		}
+	}
+	return res, err
 }
 
 type searcher struct {
@@ -186,13 +216,13 @@ func (s *searcher) run(q Query) (*Results, error) {
 	case "xor", "one":
 		op = "xor"
 	default:
-		return nil, queryErrorf("--op %q: use and, or or xor", q.Op)
+		return nil, queryErrorf("{{op}} %q: use and, or or xor", q.Op)
 	}
 	if q.MinSize < 0 {
-		return nil, queryErrorf("--min-size must not be negative, got %d", q.MinSize)
+		return nil, queryErrorf("{{min-size}} must not be negative, got %d", q.MinSize)
 	}
 	if q.Limit < 0 {
-		return nil, queryErrorf("--limit must not be negative, got %d", q.Limit)
+		return nil, queryErrorf("{{limit}} must not be negative, got %d", q.Limit)
 	}
 	order := strings.ToLower(strings.TrimSpace(q.Order))
 	switch order {
@@ -201,7 +231,7 @@ func (s *searcher) run(q Query) (*Results, error) {
 		return nil, queryErrorf("order %q: use asc or desc", q.Order)
 	}
 	if order != "" && strings.TrimSpace(q.RankBy) == "" {
-		return nil, queryErrorf("--asc/--desc order a ranking: add --rank-by METRIC")
+		return nil, queryErrorf("{{asc}}/{{desc}} order a ranking: add {{rank-by}} METRIC")
 	}
 
 	pass := make([]bool, s.n)
@@ -246,11 +276,11 @@ func (s *searcher) run(q Query) (*Results, error) {
 		values []string
 		field  uint16
 	}{
-		{"--modality", q.Modality, 1 << fModality},
-		{"--organ", q.Organ, 1 << fOrgan},
-		{"--arch", q.Arch, 1 << fArchitecture},
-		{"--dataset", q.Dataset, 1 << fDataset},
-		{"--license", q.License, 1 << fLicense},
+		{"{{modality}}", q.Modality, 1 << fModality},
+		{"{{organ}}", q.Organ, 1 << fOrgan},
+		{"{{arch}}", q.Arch, 1 << fArchitecture},
+		{"{{dataset}}", q.Dataset, 1 << fDataset},
+		{"{{license}}", q.License, 1 << fLicense},
 	} {
 		var vals []string
 		for _, v := range f.values {
@@ -396,7 +426,7 @@ func functionFlag(f string) (uint32, error) {
 	case "noise to image", "noise", "unconditional", "noisetoimage", "sampling":
 		return flagFuncNoise, nil
 	}
-	return 0, queryErrorf("--function %q: use %s or %s", f, FunctionNoiseToImage, FunctionImageToImage)
+	return 0, queryErrorf("{{function}} %q: use %s or %s", f, zoo.FunctionNoiseToImage, zoo.FunctionImageToImage)
 }
 
 // ---- terms ----
@@ -853,7 +883,7 @@ func (ix *Index) resolveMetric(name string) ([]int, error) {
 	}
 	n = strings.TrimSuffix(n, ".value")
 	if n == "" {
-		return nil, queryErrorf("--rank-by needs a metric name")
+		return nil, queryErrorf("{{rank-by}} needs a metric name")
 	}
 	names := ix.MetricNames()
 	for i, m := range names {
@@ -950,9 +980,9 @@ func (s *searcher) rank(q Query, docs []int, order string) ([]int, *rankedValues
 	} else if dirCount["higher"] > 0 {
 		catDir = "higher"
 	}
-	mi := metricInfoFor(names[0], catDir)
+	mi := zoo.MetricInfoFor(names[0], catDir)
 	info := &RankInfo{Name: q.RankBy, Metrics: names, Better: mi.Better.String(), Family: mi.Family, Rule: mi.Pattern}
-	if mi.Better == BetterTarget {
+	if mi.Better == zoo.BetterTarget {
 		info.Target = mi.Target
 	}
 	if !mi.Known() {
@@ -963,8 +993,8 @@ func (s *searcher) rank(q Query, docs []int, order string) ([]int, *rankedValues
 		} else if catDir != "" {
 			s.note("%s is not in zoo's metric registry: ranked as the catalog says (%s is better)", q.RankBy, catDir)
 		}
-		if mi.Better == BetterUnknown {
-			mi.Better = BetterLower
+		if mi.Better == zoo.BetterUnknown {
+			mi.Better = zoo.BetterLower
 			info.Better = "unknown"
 			s.note("nobody says which way %s is better: listed smallest first", q.RankBy)
 		}
@@ -999,21 +1029,21 @@ func (s *searcher) rank(q Query, docs []int, order string) ([]int, *rankedValues
 	switch order {
 	case "asc":
 		sortKey = func(v *metricValue) float64 { return v.value }
-		if mi.Better == BetterHigher || mi.Better == BetterTarget {
-			s.note("--asc lists the smallest %s first, although %s", q.RankBy, mi.Describe())
+		if mi.Better == zoo.BetterHigher || mi.Better == zoo.BetterTarget {
+			s.note("{{asc}} lists the smallest %s first, although %s", q.RankBy, mi.Describe())
 		}
 		info.Order = "asc"
 	case "desc":
 		sortKey = func(v *metricValue) float64 { return -v.value }
-		if mi.Better == BetterLower || mi.Better == BetterTarget {
-			s.note("--desc lists the largest %s first, although %s", q.RankBy, mi.Describe())
+		if mi.Better == zoo.BetterLower || mi.Better == zoo.BetterTarget {
+			s.note("{{desc}} lists the largest %s first, although %s", q.RankBy, mi.Describe())
 		}
 		info.Order = "desc"
 	default:
 		switch mi.Better {
-		case BetterHigher:
+		case zoo.BetterHigher:
 			info.Order = "desc"
-		case BetterTarget:
+		case zoo.BetterTarget:
 			info.Order = fmt.Sprintf("closest to %g first", mi.Target)
 		default:
 			info.Order = "asc"
@@ -1116,10 +1146,10 @@ func (s *searcher) rank(q Query, docs []int, order string) ([]int, *rankedValues
 	s.protocolNotes(q.RankBy, mi, ranked, vals)
 	if len(missing) > 0 {
 		if q.SkipMissing {
-			s.note("%s no %s value and %s left out (--skip-missing)", countModels(len(missing), "has", "have"), q.RankBy, isAre(len(missing)))
+			s.note("%s no %s value and %s left out ({{skip-missing}})", countModels(len(missing), "has", "have"), q.RankBy, isAre(len(missing)))
 			missing = nil
 		} else {
-			s.note("%s no %s value: listed after the ranked ones (--skip-missing leaves them out)", countModels(len(missing), "has", "have"), q.RankBy)
+			s.note("%s no %s value: listed after the ranked ones ({{skip-missing}} leaves them out)", countModels(len(missing), "has", "have"), q.RankBy)
 		}
 	}
 	if len(ranked) == 0 && len(docs) > 0 {
@@ -1143,11 +1173,11 @@ func isAre(n int) string {
 	return "are"
 }
 
-func oppositeDir(b Better) string {
+func oppositeDir(b zoo.Better) string {
 	switch b {
-	case BetterLower:
+	case zoo.BetterLower:
 		return "higher"
-	case BetterHigher:
+	case zoo.BetterHigher:
 		return "lower"
 	}
 	return ""
@@ -1155,7 +1185,7 @@ func oppositeDir(b Better) string {
 
 // protocolNotes says where ranked values were obtained differently: other
 // reference sets, image counts, or sources (self-reported vs measured).
-func (s *searcher) protocolNotes(name string, mi MetricInfo, ranked []int, values []metricValue) {
+func (s *searcher) protocolNotes(name string, mi zoo.MetricInfo, ranked []int, values []metricValue) {
 	if len(ranked) < 2 {
 		return
 	}
@@ -1183,12 +1213,12 @@ func (s *searcher) protocolNotes(name string, mi MetricInfo, ranked []int, value
 			shown = append(shown[:6:6], fmt.Sprintf("%d more", len(refList)-6))
 		}
 		what := "against different reference data"
-		if mi.Family == FamilyDownstream || mi.Family == FamilyDelta {
+		if mi.Family == zoo.FamilyDownstream || mi.Family == zoo.FamilyDelta {
 			what = "on different test data"
 		}
 		s.note("%s values were computed %s (%s): the ranking is indicative, not a like-for-like comparison", name, what, strings.Join(shown, ", "))
 	}
-	if len(imgList) > 1 && (mi.Family == FamilyFrechet || mi.Family == FamilyKernel || mi.Family == FamilyFIDRatio || mi.Family == FamilyInception) {
+	if len(imgList) > 1 && (mi.Family == zoo.FamilyFrechet || mi.Family == zoo.FamilyKernel || mi.Family == zoo.FamilyFIDRatio || mi.Family == zoo.FamilyInception) {
 		sort.Ints(imgList)
 		var parts []string
 		for _, n := range imgList {
@@ -1235,7 +1265,7 @@ func parseWhere(s string) (whereClause, error) {
 		}
 	}
 	if best < 0 {
-		return whereClause{}, queryErrorf("--where %q: write KEY=VALUE (or KEY OP VALUE with ==, !=, ~, <, <=, >, >=), e.g. license=MIT", s)
+		return whereClause{}, queryErrorf("{{where}} %q: write KEY=VALUE (or KEY OP VALUE with ==, !=, ~, <, <=, >, >=), e.g. license=MIT", s)
 	}
 	w := whereClause{key: strings.TrimSpace(s[:best]), op: bestOp, value: strings.TrimSpace(s[best+len(bestOp):])}
 	if bestOp == "~=" {
@@ -1245,10 +1275,10 @@ func parseWhere(s string) (whereClause, error) {
 		w.value = w.value[1 : len(w.value)-1]
 	}
 	if w.key == "" {
-		return w, queryErrorf("--where %q has no key before %s", s, bestOp)
+		return w, queryErrorf("{{where}} %q has no key before %s", s, bestOp)
 	}
 	if strings.TrimSpace(w.value) == "" {
-		return w, queryErrorf("--where %q has no value after %s", s, bestOp)
+		return w, queryErrorf("{{where}} %q has no value after %s", s, bestOp)
 	}
 	return w, nil
 }
@@ -1276,7 +1306,7 @@ func (s *searcher) where(raw string) ([]bool, error) {
 	var num float64
 	if numeric {
 		if num, err = strconv.ParseFloat(w.value, 64); err != nil {
-			return nil, queryErrorf("--where %q: %s compares numbers, and %q is not one", raw, w.op, w.value)
+			return nil, queryErrorf("{{where}} %q: %s compares numbers, and %q is not one", raw, w.op, w.value)
 		}
 	}
 	set := make([]bool, s.n)
@@ -1284,7 +1314,7 @@ func (s *searcher) where(raw string) ([]bool, error) {
 	// id and title are not --where terms: compare them directly.
 	if key == "id" || key == "title" {
 		if numeric {
-			return nil, queryErrorf("--where %q: %s is text; use =, ==, != or ~", raw, key)
+			return nil, queryErrorf("{{where}} %q: %s is text; use =, ==, != or ~", raw, key)
 		}
 		want := normValue(w.value)
 		for d := 0; d < s.n; d++ {
@@ -1323,11 +1353,11 @@ func (s *searcher) where(raw string) ([]bool, error) {
 			return nil, err
 		}
 		if !numeric && w.op != "=" && w.op != "==" && w.op != "!=" {
-			return nil, queryErrorf("--where %q: metric values are numbers; use =, !=, <, <=, > or >=", raw)
+			return nil, queryErrorf("{{where}} %q: metric values are numbers; use =, !=, <, <=, > or >=", raw)
 		}
 		if !numeric {
 			if num, err = strconv.ParseFloat(w.value, 64); err != nil {
-				return nil, queryErrorf("--where %q: %q is not a number", raw, w.value)
+				return nil, queryErrorf("{{where}} %q: %q is not a number", raw, w.value)
 			}
 		}
 		for _, id := range ids {
@@ -1359,7 +1389,7 @@ func (s *searcher) where(raw string) ([]bool, error) {
 	}
 
 	if !s.hasPath(key) {
-		return nil, queryErrorf("--where %q: no catalog key %q%s", raw, w.key, s.suggestPath(key))
+		return nil, queryErrorf("{{where}} %q: no catalog key %q%s", raw, w.key, s.suggestPath(key))
 	}
 	want := normValue(w.value)
 	eqOp := w.op
@@ -1401,7 +1431,7 @@ func (s *searcher) where(raw string) ([]bool, error) {
 		if len(matched) > 8 {
 			matched = append(matched[:8], "…")
 		}
-		s.note("--where %s also matched %s (synonyms; == compares exactly)", raw, strings.Join(matched, ", "))
+		s.note("{{where}} %s also matched %s (synonyms; == compares exactly)", raw, strings.Join(matched, ", "))
 	}
 	return set, nil
 }

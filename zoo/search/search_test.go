@@ -1,4 +1,4 @@
-package zoo
+package search
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"medzoo/zoo"
 )
 
 // The expectations below are computed from medigan's own metadata
@@ -38,6 +40,9 @@ type mgModel struct {
 		Comment string `json:"comment"`
 	} `json:"description"`
 }
+
+// mediganJSON is medigan's own catalog, the parity tests' reference.
+const mediganJSON = "../../../shared/data/medigan_global.json"
 
 // medigan returns medigan's models in file order.
 func medigan(t *testing.T) []mgModel {
@@ -129,12 +134,12 @@ var embeddedIndex *Index
 func search(t *testing.T, q Query) *Results {
 	t.Helper()
 	if embeddedIndex == nil {
-		c, err := Embedded()
+		c, err := zoo.Embedded()
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Only the medigan models: demo models may be added to zoo.toml.
-		var med Catalog
+		var med zoo.Catalog
 		med.Sources = c.Sources
 		for _, m := range c.Models {
 			if !m.Demo {
@@ -327,7 +332,7 @@ func TestSearchFindThenRank(t *testing.T) {
 	if got := hitIDs(r)[:len(asc)]; !reflect.DeepEqual(got, asc) {
 		t.Errorf("FID_ratio --asc:\n got  %v\n want %v", got, asc)
 	}
-	if !hasNote(r, "--asc lists the smallest") {
+	if !hasNote(r, "asc lists the smallest") {
 		t.Errorf("no note on --asc against the registry: %v", r.Notes)
 	}
 	// --desc on a lower-is-better metric.
@@ -487,7 +492,7 @@ func hasNote(r *Results, frag string) bool {
 
 func TestSearchFilters(t *testing.T) {
 	ms := medigan(t)
-	c, _ := Embedded()
+	c, _ := zoo.Embedded()
 	// --with-mask: medigan says the model generates masks (or its id does).
 	mask := ids(ms, func(m mgModel) bool {
 		return anyContains(m.Selection.Generates, "mask") || strings.Contains(m.ID, "MASK")
@@ -504,7 +509,7 @@ func TestSearchFilters(t *testing.T) {
 	// --min-size and --function (the catalog's function field).
 	var i2iBig []string
 	for _, m := range c.Models {
-		if !m.Demo && m.Function == FunctionImageToImage && m.Width >= 512 && m.Height >= 512 {
+		if !m.Demo && m.Function == zoo.FunctionImageToImage && m.Width >= 512 && m.Height >= 512 {
 			i2iBig = append(i2iBig, m.ID)
 		}
 	}
@@ -634,18 +639,18 @@ func TestSearchLimitAndScores(t *testing.T) {
 
 // Different feature extractors are never ranked together.
 func TestSearchProtocolGroups(t *testing.T) {
-	c := &Catalog{Sources: []string{"t"}}
+	c := &zoo.Catalog{Sources: []string{"t"}}
 	add := func(id string, fid float64, extractor, ref string, images int) {
-		c.Models = append(c.Models, Model{ID: id, Title: "breast " + id, Modality: []string{"MMG"}, Source: "t",
-			Metrics: map[string]Metric{"FID": {Value: fid, Direction: "lower", Extractor: extractor, Reference: ref, Images: images, Source: "measured by zoo"}}})
+		c.Models = append(c.Models, zoo.Model{ID: id, Title: "breast " + id, Modality: []string{"MMG"}, Source: "t",
+			Metrics: map[string]zoo.Metric{"FID": {Value: fid, Direction: "lower", Extractor: extractor, Reference: ref, Images: images, Source: "measured by zoo"}}})
 	}
 	add("a", 30, "inception-v3 (ImageNet)", "INbreast", 1000)
 	add("b", 5, "clip-vit-b/32", "INbreast", 1000)
 	add("c", 20, "inception-v3 (ImageNet)", "INbreast", 1000)
 	add("d", 2, "clip-vit-b/32", "INbreast", 500)
 	add("e", 10, "inception-v3 (ImageNet)", "INbreast", 1000)
-	c.Models = append(c.Models, Model{ID: "f", Title: "breast f", Source: "t"})
-	r, err := c.Search(Query{Terms: []string{"breast"}, RankBy: "FID"})
+	c.Models = append(c.Models, zoo.Model{ID: "f", Title: "breast f", Source: "t"})
+	r, err := Catalog(c, Query{Terms: []string{"breast"}, RankBy: "FID"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -662,4 +667,40 @@ func TestSearchProtocolGroups(t *testing.T) {
 	if hasNote(r, "reference data") {
 		t.Errorf("a reference note without cause: %v", r.Notes)
 	}
+}
+
+// Errors and notes name parameters the way the caller spells them: the
+// CLI's flags, the HTTP API's query parameters, or plain names.
+func TestSearchParamNames(t *testing.T) {
+	flag := func(p string) string { return "--" + p }
+	httpParam := func(p string) string { return strings.ReplaceAll(p, "-", "_") }
+	for _, c := range []struct {
+		style func(string) string
+		want  string
+	}{
+		{nil, "asc/desc order a ranking: add rank-by METRIC"},
+		{flag, "--asc/--desc order a ranking: add --rank-by METRIC"},
+		{httpParam, "asc/desc order a ranking: add rank_by METRIC"},
+	} {
+		_, err := search0(t).Search(Query{Order: "asc", ParamName: c.style})
+		if err == nil || err.Error() != c.want {
+			t.Errorf("error %q, want %q", err, c.want)
+		}
+	}
+	r, err := search0(t).Search(Query{Terms: []string{"MMG"}, RankBy: "FID", Order: "desc", ParamName: flag})
+	if err != nil || !hasNote(r, "--desc lists the largest") {
+		t.Errorf("notes %v (%v)", r.Notes, err)
+	}
+	for _, q := range []Query{{Op: "nand"}, {MinSize: -1}, {Where: []string{"licence=MIT"}}, {Modality: []string{" "}}, {Function: "x"}} {
+		_, err := search0(t).Search(q)
+		if err == nil || strings.Contains(err.Error(), "{{") || strings.Contains(err.Error(), "--") {
+			t.Errorf("%+v: %v names a flag or an unrendered parameter", q, err)
+		}
+	}
+}
+
+// search0 is the medigan index the tests share.
+func search0(t *testing.T) *Index {
+	search(t, Query{})
+	return embeddedIndex
 }

@@ -1,14 +1,9 @@
-package zoo
+package search
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"medzoo/zoo"
 )
 
 // userEntry is a minimal valid catalog entry.
@@ -29,15 +26,15 @@ func userEntry(id, title string, extra ...string) string {
 func isolate(t *testing.T) string {
 	t.Helper()
 	cfg := t.TempDir()
-	t.Setenv(ConfigDirEnv, cfg)
-	t.Setenv(CatalogEnv, "")
+	t.Setenv(zoo.ConfigDirEnv, cfg)
+	t.Setenv(zoo.CatalogEnv, "")
 	t.Setenv(IndexCacheEnv, "")
 	return cfg
 }
 
 func openIx(t *testing.T, cache string, extra ...string) (*Index, IndexStatus) {
 	t.Helper()
-	ix, st, err := OpenIndex(context.Background(), IndexOptions{Load: LoadOptions{Extra: extra}, CacheDir: cache})
+	ix, st, err := OpenIndex(context.Background(), IndexOptions{Load: zoo.LoadOptions{Extra: extra}, CacheDir: cache})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +73,7 @@ func TestIndexCacheIsUsedAndInvalidated(t *testing.T) {
 	if st.Cached || st.Path == "" {
 		t.Fatalf("first open: %+v", st)
 	}
-	emb, _ := Embedded()
+	emb, _ := zoo.Embedded()
 	if ix.Len() != len(emb.Models)+1 || titleOf(t, ix, "90001_A") != "alpha one" {
 		t.Fatalf("%d models", ix.Len())
 	}
@@ -131,7 +128,7 @@ func TestIndexCacheIsUsedAndInvalidated(t *testing.T) {
 	}
 	// A deleted catalog is an error naming it, not a stale answer.
 	os.Remove(second)
-	if _, _, err := OpenIndex(context.Background(), IndexOptions{Load: LoadOptions{Extra: []string{user, second}}, CacheDir: cache}); err == nil || !strings.Contains(err.Error(), second) {
+	if _, _, err := OpenIndex(context.Background(), IndexOptions{Load: zoo.LoadOptions{Extra: []string{user, second}}, CacheDir: cache}); err == nil || !strings.Contains(err.Error(), second) {
 		t.Fatalf("deleted catalog: %v", err)
 	}
 }
@@ -201,7 +198,7 @@ func TestIndexDamagedCacheIsRebuilt(t *testing.T) {
 // Index bytes that pass the structural checks but lie inside: a search
 // returns an error, never a panic.
 func TestIndexCorruptPostings(t *testing.T) {
-	c, _ := Embedded()
+	c, _ := zoo.Embedded()
 	good := BuildIndex(c)
 	ix, _ := OpenIndexBytes(good)
 	post := ix.sec[sPost]
@@ -238,7 +235,7 @@ func TestIndexConcurrentOpens(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ix, _, err := OpenIndex(context.Background(), IndexOptions{Load: LoadOptions{Extra: []string{user}}, CacheDir: cache})
+			ix, _, err := OpenIndex(context.Background(), IndexOptions{Load: zoo.LoadOptions{Extra: []string{user}}, CacheDir: cache})
 			if err != nil {
 				failed.Add(1)
 				return
@@ -283,9 +280,9 @@ func TestIndexMergeMatchesLoad(t *testing.T) {
 	os.WriteFile(b, []byte(userEntry("90001_new", "new in b, replacing a's")), 0o644)
 	os.MkdirAll(filepath.Join(cfg, "catalogs"), 0o755)
 	os.WriteFile(filepath.Join(cfg, "catalogs", "lab.toml"), []byte(userEntry("90003_LAB", "from the config dir")), 0o644)
-	t.Setenv(CatalogEnv, a)
+	t.Setenv(zoo.CatalogEnv, a)
 
-	cat, srcs, err := LoadWith(context.Background(), LoadOptions{Extra: []string{b}})
+	cat, srcs, err := zoo.LoadWith(context.Background(), zoo.LoadOptions{Extra: []string{b}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +290,7 @@ func TestIndexMergeMatchesLoad(t *testing.T) {
 	for _, s := range srcs {
 		froms = append(froms, s.From)
 	}
-	if want := []string{FromEmbedded, FromConfigDir, FromEnv, FromFlag}; !reflect.DeepEqual(froms, want) {
+	if want := []string{zoo.FromEmbedded, zoo.FromConfigDir, zoo.FromEnv, zoo.FromFlag}; !reflect.DeepEqual(froms, want) {
 		t.Fatalf("sources %v, want %v", froms, want)
 	}
 	ix, _ := openIx(t, t.TempDir(), b)
@@ -319,137 +316,5 @@ func TestIndexMergeMatchesLoad(t *testing.T) {
 	r, _ = ix.Search(Query{Terms: []string{"CBIS-DDSM"}, Where: []string{"id=00008_C-DCGAN_MMG_MASSES"}})
 	if r.Total != 0 {
 		t.Errorf("the replaced entry still matches: %v", hitIDs(r))
-	}
-}
-
-// Large catalogs are parsed in pieces; the result must be Parse's.
-func TestChunkedParseEqualsParse(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("# big\nschema = 1\n\n")
-	for i := 0; b.Len() < chunkedMinSize+chunkedMinSize/2; i++ {
-		b.WriteString(userEntry(fmt.Sprintf("%05d_M", i), fmt.Sprintf("model %d", i),
-			`modality = ["MRI"]`, `description = """several
-lines"""`) + "[model.metrics.FID]\nvalue = 1.5\ndirection = \"lower\"\n\n")
-	}
-	data := []byte(b.String())
-	check := func(name string, data []byte) {
-		t.Helper()
-		want, werr := Parse(data, "big.toml")
-		got, gerr := parseFile(data, "big.toml")
-		if fmt.Sprint(werr) != fmt.Sprint(gerr) {
-			t.Fatalf("%s: errors differ:\n parse: %v\n chunked: %v", name, werr, gerr)
-		}
-		if werr == nil && !reflect.DeepEqual(want, got) {
-			t.Fatalf("%s: catalogs differ", name)
-		}
-	}
-	check("valid", data)
-	// An error deep inside: the same message and line as Parse.
-	bad := bytes.Replace(data, []byte(`id = "00900_M"`), []byte(`id = "00900_M"`+"\nheight = -3\nbogus = 1"), 1)
-	check("invalid", bad)
-	// A duplicate id in another piece.
-	dup := bytes.Replace(data, []byte(`id = "00900_M"`), []byte(`id = "00001_M"`), 1)
-	check("duplicate", dup)
-	// A multi-line string holding a [[model]] line: cut there, the pieces
-	// do not parse, and the whole file is parsed instead.
-	tricky := bytes.Replace(data, []byte("several\nlines"), []byte("several\n[[model]]\nlines"), 1)
-	check("tricky", tricky)
-	// A newer schema in the preamble.
-	check("schema", bytes.Replace(data, []byte("schema = 1"), []byte("schema = 9"), 1))
-}
-
-func TestRemoteCatalogs(t *testing.T) {
-	cfg := isolate(t)
-	body := []byte("schema = 1\n" + userEntry("90007_REMOTE", "remote model", `organ = ["knee"]`))
-	sum := sha256.Sum256(body)
-	digest := hex.EncodeToString(sum[:])
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		switch r.URL.Path {
-		case "/cat.toml":
-			w.Write(body)
-		case "/tampered.toml":
-			w.Write(append(body, '#'))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer srv.Close()
-	cache := t.TempDir()
-	store := NewStore(cache)
-	load := func(extra ...string) (*Catalog, []CatalogSource, error) {
-		return LoadWith(context.Background(), LoadOptions{Extra: extra, Store: store})
-	}
-
-	spec := srv.URL + "/cat.toml#sha256=" + digest
-	cat, srcs, err := load(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := srcs[len(srcs)-1]
-	if last.URL != srv.URL+"/cat.toml" || last.SHA256 != digest || cat.Get("90007_REMOTE") == nil || cat.Get("90007_REMOTE").Source != last.URL {
-		t.Fatalf("remote source %+v", last)
-	}
-	// Cached by digest: offline works and asks nothing.
-	store.Offline = true
-	before := hits.Load()
-	if _, _, err := load(spec); err != nil {
-		t.Fatalf("offline with the catalog cached: %v", err)
-	}
-	if hits.Load() != before {
-		t.Error("a cached remote catalog was fetched again")
-	}
-	// Not cached and offline: an error saying what to do.
-	_, _, err = load(srv.URL + "/other.toml#sha256=" + strings.Repeat("a", 64))
-	if err == nil || !errors.Is(err, ErrOffline) || !strings.Contains(err.Error(), "offline") {
-		t.Fatalf("offline uncached: %v", err)
-	}
-	store.Offline = false
-	// A checksum is required, and checked.
-	for _, bad := range []string{srv.URL + "/cat.toml", srv.URL + "/cat.toml#md5=abc", srv.URL + "/cat.toml#sha256=xyz"} {
-		if _, _, err := load(bad); err == nil || !strings.Contains(err.Error(), "sha256") {
-			t.Errorf("%s: %v", bad, err)
-		}
-	}
-	// (A fresh cache: the one above holds these bytes under this digest.)
-	_, _, err = LoadWith(context.Background(), LoadOptions{Extra: []string{srv.URL + "/tampered.toml#sha256=" + digest}, Store: NewStore(t.TempDir())})
-	if err == nil || !errors.Is(err, ErrChecksum) {
-		t.Errorf("tampered: %v", err)
-	}
-
-	// Listed in the config dir's catalogs.toml, and in $ZOO_CATALOG.
-	os.WriteFile(filepath.Join(cfg, RemoteListFile), []byte(fmt.Sprintf("[[catalog]]\nurl = %q\nsha256 = %q\n", srv.URL+"/cat.toml", digest)), 0o644)
-	_, srcs, err = load()
-	if err != nil || len(srcs) != 2 || srcs[1].From != FromRemotes {
-		t.Fatalf("catalogs.toml: %v %+v", err, srcs)
-	}
-	os.Remove(filepath.Join(cfg, RemoteListFile))
-	t.Setenv(CatalogEnv, "/nonexistent-a.toml"+string(os.PathListSeparator)+spec)
-	got := SplitCatalogList(os.Getenv(CatalogEnv))
-	if !reflect.DeepEqual(got, []string{"/nonexistent-a.toml", spec}) {
-		t.Fatalf("split %q", got)
-	}
-	os.WriteFile(filepath.Join(cfg, RemoteListFile), []byte("[[catalog]]\nurl = \"https://x/y.toml#sha256=00\"\n"), 0o644)
-	if _, _, err := load(); err == nil || !strings.Contains(err.Error(), RemoteListFile) {
-		t.Errorf("bad catalogs.toml: %v", err)
-	}
-	os.WriteFile(filepath.Join(cfg, RemoteListFile), []byte("[[catalog]]\nurl = \"https://x/y.toml\"\nsha = 1\n"), 0o644)
-	if _, _, err := load(); err == nil || !strings.Contains(err.Error(), "unknown key") {
-		t.Errorf("unknown key in catalogs.toml: %v", err)
-	}
-}
-
-func TestSplitCatalogList(t *testing.T) {
-	for in, want := range map[string][]string{
-		"":                                    nil,
-		"a.toml":                              {"a.toml"},
-		"a.toml::b.toml":                      {"a.toml", "b.toml"},
-		"https://h/x.toml#sha256=ab:b.toml":   {"https://h/x.toml#sha256=ab", "b.toml"},
-		"http://h:8080/x.toml:file:///c.toml": {"http://h:8080/x.toml", "file:///c.toml"},
-	} {
-		if got := SplitCatalogList(in); !reflect.DeepEqual(got, want) {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
 	}
 }
