@@ -8,7 +8,6 @@
 package importer
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -26,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"medzoo/internal/linelog"
 	"medzoo/scripts"
 	"medzoo/zoo"
 )
@@ -178,19 +178,17 @@ func Run(ctx context.Context, o Options) (*Capture, error) {
 	cmd := o.Sandbox.Command(ctx, scratch, filepath.Join(scratch, "work"), readOnly, env, argv)
 	// The package's own stdout is noise (print statements); stderr carries
 	// the capture's progress lines and Python's warnings.
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
+	stderr := &linelog.Writer{Out: o.Log, Prefix: "  | ", MaxLen: maxLogLineLen, MaxLines: maxLogLines,
+		Keep: lastLinesKept, Name: "package output"}
+	cmd.Stderr = stderr
 	cmd.Stdout = io.Discard
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the sandboxed package run: %w", err)
 	}
-	// Wait only after stderr is read to its end: Wait closes the pipe, and
-	// the last lines (the failure's reason) would be lost.
-	lastLines := <-logLines(stderr, o.Log)
-	waitErr := cmd.Wait()
+	waitErr := cmd.Wait() // returns once stderr is copied to its end
+	stderr.Close()
+	lastLines := strings.Join(stderr.Last(), " / ")
 	cap.Seconds = time.Since(started).Seconds()
 	switch err := ctx.Err(); {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -233,49 +231,10 @@ func pathValue(v string) string {
 // end (or a progress bar per step) must not flood the terminal or zoo's
 // memory. The last lines are still kept for the error message.
 const (
-	maxLogLines    = 200
-	maxLogLineLen  = 500
-	lastLinesKept  = 8
-	maxLineScanned = 1 << 20
+	maxLogLines   = 200
+	maxLogLineLen = 500
+	lastLinesKept = 8
 )
-
-// logLines copies up to maxLogLines lines from r to w (indented, each cut
-// to maxLogLineLen) and returns the last few lines when r ends.
-func logLines(r io.Reader, w io.Writer) <-chan string {
-	done := make(chan string, 1)
-	go func() {
-		var last []string
-		shown, hidden := 0, 0
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64*1024), maxLineScanned)
-		for sc.Scan() {
-			line := cutLine(sc.Text())
-			if w != nil && shown < maxLogLines {
-				fmt.Fprintln(w, "  | "+line)
-				shown++
-			} else {
-				hidden++
-			}
-			last = append(last, line)
-			if len(last) > lastLinesKept {
-				last = last[1:]
-			}
-		}
-		io.Copy(io.Discard, r)
-		if w != nil && hidden > 0 {
-			fmt.Fprintf(w, "  | ... %d more lines of package output not shown\n", hidden)
-		}
-		done <- strings.Join(last, " / ")
-	}()
-	return done
-}
-
-func cutLine(s string) string {
-	if len(s) <= maxLogLineLen {
-		return s
-	}
-	return s[:maxLogLineLen] + fmt.Sprintf("... (%d bytes)", len(s))
-}
 
 // exitReason says how the package's process ended, in words: a crash by
 // signal is the package's (or a native library's) fault, not zoo's.

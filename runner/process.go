@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"encoding/gob"
 	"fmt"
@@ -9,11 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"medzoo/internal/linelog"
 	"medzoo/loader"
 	"medzoo/zoo"
 )
@@ -60,11 +59,13 @@ type Process struct {
 	Pid        int
 	LatentSize int
 
-	cmd  *exec.Cmd
-	enc  *gob.Encoder
-	dec  *gob.Decoder
-	in   io.Closer
-	tail *tailWriter
+	cmd *exec.Cmd
+	enc *gob.Encoder
+	dec *gob.Decoder
+	in  io.Closer
+	// tail forwards the child's standard error to the log and keeps its
+	// last line for DiedError.
+	tail *linelog.Writer
 
 	done   chan struct{} // closed once the child has exited and been reaped
 	status string        // set before done is closed
@@ -97,13 +98,13 @@ func Start(ctx context.Context, c Command, m *zoo.Model, path, device string, th
 		return nil, err
 	}
 	p := &Process{Model: m.ID, cmd: cmd, enc: gob.NewEncoder(stdin), dec: gob.NewDecoder(stdout), in: stdin,
-		tail: &tailWriter{out: logw}, done: make(chan struct{})}
+		tail: &linelog.Writer{Out: logw}, done: make(chan struct{})}
 	cmd.Stderr = p.tail
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the runner process of model %s: %w", m.ID, err)
 	}
 	p.Pid = cmd.Process.Pid
-	p.tail.prefix = fmt.Sprintf("runner %s[%d]: ", m.ID, p.Pid)
+	p.tail.SetPrefix(fmt.Sprintf("runner %s[%d]: ", m.ID, p.Pid))
 	go p.reap()
 
 	var loaded Loaded
@@ -186,7 +187,7 @@ func (p *Process) died() error {
 		status = p.status
 	default:
 	}
-	return &DiedError{Model: p.Model, Pid: p.Pid, Status: status, Last: p.tail.last()}
+	return &DiedError{Model: p.Model, Pid: p.Pid, Status: status, Last: strings.Join(p.tail.Last(), "")}
 }
 
 // Exited reports whether the child has exited or been killed.
@@ -228,59 +229,4 @@ func (p *Process) Wait(d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
-}
-
-// tailWriter copies a child's standard error to the log, line by line with
-// a prefix, and keeps the last non-empty line for DiedError.
-type tailWriter struct {
-	out    io.Writer
-	prefix string
-
-	mu      sync.Mutex
-	partial []byte
-	lastMsg string
-}
-
-// maxLine bounds what one line may hold in memory: a child printing
-// megabytes without a newline is cut, not buffered.
-const maxLine = 4096
-
-func (w *tailWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := len(b)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			room := maxLine - len(w.partial)
-			w.partial = append(w.partial, b[:min(len(b), max(room, 0))]...)
-			break
-		}
-		line := append(w.partial, b[:i]...)
-		if len(line) > maxLine {
-			line = line[:maxLine]
-		}
-		w.emit(string(line))
-		w.partial = nil
-		b = b[i+1:]
-	}
-	return n, nil
-}
-
-func (w *tailWriter) emit(line string) {
-	if s := strings.TrimSpace(line); s != "" {
-		w.lastMsg = s
-	}
-	if w.out != nil {
-		fmt.Fprintf(w.out, "%s%s\n", w.prefix, line)
-	}
-}
-
-func (w *tailWriter) last() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if s := strings.TrimSpace(string(w.partial)); s != "" {
-		return s
-	}
-	return w.lastMsg
 }

@@ -16,12 +16,6 @@ import (
 	"medzoo/zoo"
 )
 
-// userEntry is a minimal valid catalog entry.
-func userEntry(id, title string, extra ...string) string {
-	return "[[model]]\nid = \"" + id + "\"\ntitle = \"" + title + "\"\n" + strings.Join(extra, "\n") +
-		"\n[model.artifact]\nurl = \"x.zip\"\nformat = \"python-package\"\n\n"
-}
-
 // isolate points the config dir and the catalog list away from the user's.
 func isolate(t *testing.T) string {
 	t.Helper()
