@@ -177,6 +177,14 @@ func TestAPI(t *testing.T) {
 	wantError(t, ts, "/api/models/104/image", 422, "image-to-image")
 	wantError(t, ts, "/api/nothing", 404, "/api/models")
 	wantError(t, ts, "/api/models?limit=-1", 400, "limit")
+	// Search errors name this API's parameters, never the CLI's flags.
+	wantError(t, ts, "/api/models?order=asc", 400, "add rank_by METRIC")
+	wantError(t, ts, "/api/models?rank_by=FIDD", 400, "FID")
+	for _, p := range []string{"/api/models?order=asc", "/api/models?function=teleport", "/api/models?modality=%25%25"} {
+		if _, _, body := get(t, ts.URL+p); strings.Contains(string(body), "--") {
+			t.Errorf("%s: %s names a CLI flag", p, body)
+		}
+	}
 	// Only embedded assets are served.
 	for _, p := range []string{"/../go.mod", "/%2e%2e/server.go", "/web/index.html", "/server.go"} {
 		if code, _, body := get(t, ts.URL+p); code == 200 && !bytes.Contains(body, []byte("<!doctype html")) {
