@@ -11,7 +11,6 @@
 // archives are unpacked here with the checks in unpack.go, and its "magic"
 // URL syntax (?checksum=, ?archive=, //subdir, getter::) never sees a
 // catalog URL (see exactGetter).
-
 package store
 
 import (
