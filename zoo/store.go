@@ -996,10 +996,14 @@ func parseArtifactSource(m *Model) (artifactSource, error) {
 }
 
 func (s *Store) offlineError(m *Model, src artifactSource) error {
+	pull := m.ID
+	if strings.TrimSpace(m.Artifact.SHA256) == "" {
+		pull += " --allow-unpinned" // the pull the hint names must not stop at ErrUnpinned
+	}
 	return &storeError{kind: ErrOffline, msg: fmt.Sprintf(
 		"model %s is not in the cache (%s) and offline mode is on (--offline or ZOO_OFFLINE), so %s was not downloaded; "+
 			"run `zoo pull %s` while online, or copy a zoo cache directory that holds it into $ZOO_CACHE",
-		m.ID, s.Dir, src, m.ID)}
+		m.ID, s.Dir, src, pull)}
 }
 
 // ---- downloading ----
