@@ -6,9 +6,12 @@ import (
 
 func evaluateCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "evaluate",
-		Usage:     "compare synthetic images with real ones: FID, KID, precision/recall, FID ratio, memorization",
-		UsageText: "zoo evaluate REAL FAKE [--metrics fid,kid,prdc,ratio,memorization] [--features NAME|FILE.pt] [--normalize none|minmax|window:C,W] [--json] [--record]",
+		Name:  "evaluate",
+		Usage: "compare synthetic images with real ones: FID, KID, precision/recall, FID ratio, memorization",
+		UsageText: "zoo evaluate REAL FAKE [--metrics fid,kid,prdc,ratio,memorization|all] [--features NAME|FILE.pt] [--allow-unpinned]\n" +
+			"   [--normalize none|minmax|window:C,W] [--resize bilinear|nearest|none] [--skip-unreadable] [--no-cache]\n" +
+			"   [--batch-size B] [--device auto|cpu|cuda:N] [--threads T] [--seed S] [--record] [--json]\n" +
+			"   with a model id for REAL or FAKE: [-n N] [--condition NAME=VALUE]... [--output NAME]",
 		Description: "REAL and FAKE are folders of images (PNG 8/16-bit, JPEG, NPY, DICOM) or model ids: a model's\n" +
 			"images are generated on the fly (-n, --seed, --condition) and never written to disk.\n" +
 			"Features come from a TorchScript extractor run through LibTorch: a built-in name (inception-v3,\n" +

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -62,6 +63,7 @@ func figureSetup(c *cli.Context) (*zoo.Model, *loader.Generator, map[string]stri
 }
 
 func runGrid(c *cli.Context) error {
+	started := time.Now()
 	n := c.Int("n")
 	if n < 1 || n > 1024 {
 		return usagef("-n %d: a grid holds 1 to 1024 samples", n)
@@ -111,7 +113,12 @@ func runGrid(c *cli.Context) error {
 		}
 		what = fmt.Sprintf("grid of samples 0-%d", n-1)
 	}
-	return writeFigure(c, m, rows, what)
+	seed, drawn := c.Uint64("seed"), n
+	if gen.TakesInput() {
+		drawn = len(rows) // one row per input, and there may be fewer than -n
+	}
+	return writeFigure(c, m, rows, figureSummary{Device: gen.Device, Seed: &seed, N: drawn, Conditions: conds,
+		Input: c.String("input"), Figure: what}, started)
 }
 
 // rowCondition is the first condition the user did not fix: a grid gives
@@ -166,6 +173,7 @@ func inputGrid(c *cli.Context, m *zoo.Model, gen *loader.Generator, n int, opt l
 }
 
 func runInterpolate(c *cli.Context) error {
+	started := time.Now()
 	steps := c.Int("steps")
 	if steps < 2 || steps > 256 {
 		return usagef("--steps %d: want 2 to 256 images along the walk", steps)
@@ -202,12 +210,15 @@ func runInterpolate(c *cli.Context) error {
 	if len(fixed) > 0 {
 		what += fmt.Sprintf(", conditions %v", fixed)
 	}
-	return writeFigure(c, m, [][]figure.Cell{cells(samples)}, what)
+	return writeFigure(c, m, [][]figure.Cell{cells(samples)}, figureSummary{Device: gen.Device, From: &from, To: &to, N: steps,
+		Conditions: fixed, Figure: what}, started)
 }
 
 // writeFigure composes rows and writes the PNG atomically (temporary file,
-// then rename), so a failed run leaves no half-written figure.
-func writeFigure(c *cli.Context, m *zoo.Model, rows [][]figure.Cell, what string) error {
+// then rename), so a failed run leaves no half-written figure. sum says
+// what the rows show; writeFigure completes it for --json.
+func writeFigure(c *cli.Context, m *zoo.Model, rows [][]figure.Cell, sum figureSummary, started time.Time) error {
+	what := sum.Figure
 	canvas, err := figure.Compose(rows)
 	if err != nil {
 		return err
@@ -225,5 +236,11 @@ func writeFigure(c *cli.Context, m *zoo.Model, rows [][]figure.Cell, what string
 	}
 	b := canvas.Bounds()
 	fmt.Fprintf(c.App.ErrWriter, "wrote %s (%dx%d): %s\n", out, b.Dx(), b.Dy(), what)
-	return nil
+	if !c.Bool("json") {
+		return nil
+	}
+	sum.Model, sum.Version, sum.SHA256 = m.ID, m.Version, m.Artifact.SHA256
+	sum.File, sum.Width, sum.Height, sum.Rows = out, b.Dx(), b.Dy(), len(rows)
+	sum.Seconds = time.Since(started).Seconds()
+	return printJSON(c.App.Writer, sum)
 }

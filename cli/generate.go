@@ -14,7 +14,7 @@ func generateCommand() *cli.Command {
 		Name:      "generate",
 		Aliases:   []string{"gen"},
 		Usage:     "synthesize images with a model into a directory",
-		UsageText: "zoo generate ID -n N -o DIR [--seed S] [--batch-size B] [--device auto|cpu|cuda:0] [--format png|png16|npy] [--input DIR] [--named-input NAME=DIR] [--latents FILE.npy] [--threads T] [--resume|--force] [--json]",
+		UsageText: "zoo generate ID -n N -o DIR [--seed S] [--batch-size B] [--device auto|cpu|cuda:N] [--format " + strings.Join(output.FormatNames(), "|") + "] [--condition NAME=VALUE]... [--input DIR|FILE] [--named-input NAME=DIR]... [--latents FILE.npy] [--threads T] [--resume|--force] [--json]", // formats from the registry: a new writer shows here by itself
 		Description: "Sample i depends only on (model, artifact checksum, seed, i, input i): the same bytes whatever the\n" +
 			"batch size, and a run stopped half-way continues with --resume exactly where it stopped.\n" +
 			"Every file is marked synthetic (PNG text chunks) and DIR/manifest.jsonl lists each sample.\n\n" +

@@ -9,9 +9,12 @@ import (
 
 func importCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "import",
-		Usage:     "make a medigan model runnable: convert its Python package once to verified TorchScript",
-		UsageText: "zoo import ID [--allow-unpinned] | zoo import --package DIR|ZIP [--id ID] [--checkpoint FILE] [--arg KEY=JSON]... [--samples N] [--no-sandbox] [--json]",
+		Name:  "import",
+		Usage: "make a medigan model runnable: convert its Python package once to verified TorchScript",
+		UsageText: "zoo import ID [--allow-unpinned] [--checkpoint FILE] [OPTIONS]\n" +
+			"   zoo import --package DIR|ZIP [--id ID] [--checkpoint FILE] [OPTIONS]\n" +
+			"   OPTIONS: [--arg KEY=JSON]... [--samples N] [--seed S] [--timeout 10m] [--memory-mb 8192] [--threads T]\n" +
+			"   [--no-sandbox] [--accept-mismatch] [--keep DIR] [--json]",
 		Description: "medigan publishes each model as a Python package whose generate() zoo never runs when it\n" +
 			"generates. zoo import runs that code ONCE, in a sandbox (bubblewrap: no network, the filesystem\n" +
 			"read-only but for a scratch directory; else a network namespace) with time and memory limits:\n" +

@@ -56,21 +56,28 @@ func listCommand() *cli.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, runsLabel(m), first(m.Modality), first(m.Organ), size(m), clip(m.Title, 60))
 			}
 			tw.Flush()
-			fmt.Fprintf(c.App.Writer, "\n%d models; `zoo info ID` for details. RUNS: yes = TorchScript runnable here, demo = demonstration model, pkg = original Python package (not runnable).\n", len(models))
+			fmt.Fprintf(c.App.Writer, "\n%d models; `zoo info ID` for details. %s\n", len(models), runsLegend)
 			return nil
 		},
 	}
 }
 
-func runsLabel(m *zoo.Model) string {
+func runsLabel(m *zoo.Model) string { return runsWord(m.Runnable(), m.Demo) }
+
+// runsWord is the RUNS column of zoo list and zoo search: one rule for
+// both, so they never disagree about a model.
+func runsWord(runnable, demo bool) string {
 	switch {
-	case m.Runnable() && m.Demo:
+	case runnable && demo:
 		return "demo"
-	case m.Runnable():
+	case runnable:
 		return "yes"
 	}
 	return "pkg"
 }
+
+// runsLegend explains the RUNS column under the tables that have one.
+const runsLegend = "RUNS: yes = TorchScript runnable here, demo = demonstration model, pkg = original Python package (not runnable)."
 
 func first(v []string) string {
 	if s := firstOr(v); s != "" {
@@ -171,6 +178,8 @@ func printInfo(w io.Writer, m *zoo.Model, st *store.Store) {
 	}
 	if path, ok := st.Cached(m.StoreArtifact()); ok {
 		row("cached", path)
+	} else if m.Artifact.SHA256 == "" {
+		row("cached", "no (zoo pull "+m.ID+" --allow-unpinned)")
 	} else {
 		row("cached", "no (zoo pull "+m.ID+")")
 	}

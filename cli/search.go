@@ -25,7 +25,7 @@ func searchCommand() *cli.Command {
 		UsageText: "zoo search [TERMS...] [--modality M] [--organ O] [--arch A] [--dataset D] [--license L]\n" +
 			"   [--function noise-to-image|image-to-image] [--min-size N] [--with-mask] [--conditional]\n" +
 			"   [--where KEY=VALUE]... [--op and|or|xor] [--rank-by METRIC [--asc|--desc] [--skip-missing]]\n" +
-			"   [--limit K] [--json] [--explain] [--generate N -o DIR [generate flags]]",
+			"   [--limit K] [--json] [--explain] [--rebuild-index] [--generate N -o DIR [generate flags]]",
 		Description: "TERMS are matched, ignoring case, against every descriptive field (id, title, modality, organ,\n" +
 			"what it generates above architecture, data set, tags and prose), with the field's synonyms\n" +
 			"(MMG = mammography = mammogram, CXR = chest x-ray, MR = MRI = magnetic resonance; MRI also finds\n" +
@@ -289,7 +289,7 @@ func printSearch(w io.Writer, res *search.Results, explain bool) {
 		fmt.Fprintf(w, "ranked by %s: %s is better (%s); listed %s\n\n", ri.Name, betterWords(ri), rule, orderWords(ri.Order))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := "RANK\tID\tTITLE\tMODALITY\tSIZE"
+	head := "RANK\tID\tRUNS\tTITLE\tMODALITY\tSIZE"
 	if ri != nil {
 		head += "\t" + strings.ToUpper(metricHeader(ri)) + "\tPROVENANCE"
 	} else if hasScores(res) {
@@ -300,17 +300,19 @@ func printSearch(w io.Writer, res *search.Results, explain bool) {
 	inMissing := false
 	for _, h := range res.Hits {
 		if ri != nil {
+			// A separator's text is its line's last cell, not tab-ended,
+			// so tabwriter does not widen the ID column to fit it.
 			switch {
 			case h.Metric != nil && h.Metric.Group != group:
 				group = h.Metric.Group
 				g := ri.Groups[group]
-				fmt.Fprintf(tw, "\t-- %s computed with %s (%d): not comparable with the values above --\t\t\t\t\n", ri.Name, orUnstated(g.Extractor), g.Count)
+				fmt.Fprintf(tw, "\t-- %s computed with %s (%d): not comparable with the values above --\n", ri.Name, orUnstated(g.Extractor), g.Count)
 			case h.Metric == nil && !inMissing:
 				inMissing = true
-				fmt.Fprintf(tw, "\t-- no %s value --\t\t\t\t\n", ri.Name)
+				fmt.Fprintf(tw, "\t-- no %s value --\n", ri.Name)
 			}
 		}
-		row := fmt.Sprintf("%d\t%s\t%s\t%s\t%s", h.Rank, h.ID, clip(h.Title, 48), first(h.Modality), hitSize(h))
+		row := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", h.Rank, h.ID, runsWord(h.Runnable, h.Demo), clip(h.Title, 48), first(h.Modality), hitSize(h))
 		switch {
 		case ri != nil && h.Metric != nil:
 			row += "\t" + formatValue(h.Metric) + "\t" + provenance(h.Metric)
@@ -331,9 +333,9 @@ func printSearch(w io.Writer, res *search.Results, explain bool) {
 		}
 	}
 	if res.Total > len(res.Hits) {
-		fmt.Fprintf(w, "\n%d of %d models shown (--limit 0 shows all). zoo info ID for details.\n", len(res.Hits), res.Total)
+		fmt.Fprintf(w, "\n%d of %d models shown (--limit 0 shows all). zoo info ID for details. %s\n", len(res.Hits), res.Total, runsLegend)
 	} else {
-		fmt.Fprintf(w, "\n%d %s. zoo info ID for details.\n", res.Total, plural(res.Total, "model", "models"))
+		fmt.Fprintf(w, "\n%d %s. zoo info ID for details. %s\n", res.Total, plural(res.Total, "model", "models"), runsLegend)
 	}
 	printNotes(w, res.Notes)
 }

@@ -10,7 +10,7 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "web explorer of the catalog and its models, and an HTTP API (loopback by default)",
-		UsageText: "zoo serve [--addr 127.0.0.1:8080] [--device D] [--max-n 64] [--timeout 30s] [--max-concurrent 4] [--max-conns 128] [--idle-timeout 30s] [--grace 5s]",
+		UsageText: "zoo serve [--addr 127.0.0.1:8080] [--device D] [--threads T] [--max-n 64] [--timeout 30s] [--max-concurrent 4] [--max-conns 128] [--idle-timeout 30s] [--grace 5s] [--json]",
 		Description: "Open http://127.0.0.1:8080/ for the catalog (search, filters, a page per model with its metrics\n" +
 			"and a live sample grid) and the explorer (latent sliders, seed, condition, image beside mask).\n\n" +
 			"API (GET only; errors are JSON {\"error\": ...}):\n" +
@@ -26,6 +26,8 @@ func serveCommand() *cli.Command {
 			"Each model runs in its own child process, started on first use: a forward that never returns or\n" +
 			"crashes costs one request, and the next request starts a fresh process. SIGTERM or Ctrl-C lets\n" +
 			"requests in flight finish for --grace, then stops the models and exits.\n\n" +
+			"--json prints one JSON line on stdout once it listens (url, address, models, limits), for\n" +
+			"scripts that start it on --addr 127.0.0.1:0; its logs stay on stderr.\n\n" +
 			"Binding another address than loopback exposes the models to the network: there is no\n" +
 			"authentication.",
 		Flags: []cli.Flag{
@@ -38,6 +40,7 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-conns", Value: 128, Usage: "open connections at once, 1 to 65536 (when full, the longest idle one is closed)"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Second, Usage: "how long a keep-alive connection may wait for its next request (1s to 1h)"},
 			&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "on SIGTERM or Ctrl-C, how long requests in flight may finish (0 to 10m)"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON line on stdout when listening (logs stay on stderr)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := checkServeFlags(c); err != nil {
@@ -53,6 +56,23 @@ func serveCommand() *cli.Command {
 
 // serveAction is nil in a build without LibTorch (see delegate.go).
 var serveAction cli.ActionFunc
+
+// serveReady is the line `zoo serve --json` prints once it listens: what a
+// script needs to talk to it (the real port of --addr 127.0.0.1:0) and the
+// limits it enforces.
+type serveReady struct {
+	URL            string  `json:"url"`
+	Address        string  `json:"address"`
+	Models         int     `json:"models"`
+	Runnable       int     `json:"runnable"` // models with a runner to start (TorchScript)
+	Device         string  `json:"device"`
+	Threads        int     `json:"threads"` // LibTorch threads per model runner; 0: one per CPU core
+	MaxN           int     `json:"max_n"`
+	MaxConcurrent  int     `json:"max_concurrent"`
+	MaxConns       int     `json:"max_conns"`
+	TimeoutSeconds float64 `json:"timeout_seconds"`
+	GraceSeconds   float64 `json:"grace_seconds"`
+}
 
 // checkServeFlags refuses out-of-range flags before anything starts (and
 // before the fast binary hands over to zoo-torch).

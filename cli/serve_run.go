@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os/signal"
@@ -44,6 +45,23 @@ func runServe(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(c.App.ErrWriter, "zoo serve: http://%s/ (%d models, device %s; Ctrl-C stops)\n", ln.Addr(), len(e.catalog.Models), dev)
+	if c.Bool("json") {
+		runnable := 0
+		for i := range e.catalog.Models {
+			if e.catalog.Models[i].Runnable() {
+				runnable++
+			}
+		}
+		// One line, not printJSON's indented form: a script reads it with
+		// one line read while the server keeps running.
+		ready := serveReady{URL: fmt.Sprintf("http://%s/", ln.Addr()), Address: ln.Addr().String(), Models: len(e.catalog.Models),
+			Runnable: runnable, Device: dev, Threads: c.Int("threads"), MaxN: c.Int("max-n"), MaxConcurrent: c.Int("max-concurrent"),
+			MaxConns: c.Int("max-conns"), TimeoutSeconds: c.Duration("timeout").Seconds(), GraceSeconds: c.Duration("grace").Seconds()}
+		if err := json.NewEncoder(c.App.Writer).Encode(ready); err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: writing --json: %w", err)
+		}
+	}
 	if err := srv.Serve(ctx, ln); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -3,6 +3,7 @@ package main_test
 // End-to-end tests of zoo grid and zoo interpolate.
 
 import (
+	"encoding/json"
 	"image"
 	"image/png"
 	"os"
@@ -97,5 +98,62 @@ func TestGridAndInterpolate(t *testing.T) {
 	wantFail(t, zoo(t, nil, "grid", "101", "-n", "0", "-o", filepath.Join(dir, "v.png")), 2, "1 to 1024")
 	if _, err := os.Stat(filepath.Join(dir, "w.png")); err == nil {
 		t.Error("a failed run left a file")
+	}
+
+	// interpolate's seeds are --from and --to: --seed is refused, not ignored.
+	noSeed := filepath.Join(dir, "seeded.png")
+	wantFail(t, zoo(t, nil, "interpolate", "101", "--seed", "3", "-o", noSeed), 2, "--seed", "--from")
+	if _, err := os.Stat(noSeed); err == nil {
+		t.Error("a refused interpolate left a file")
+	}
+}
+
+// zoo grid --json and zoo interpolate --json print a summary of the figure
+// on stdout, as zoo generate --json does for a run.
+func TestFigureJSON(t *testing.T) {
+	dir := t.TempDir()
+	type summary struct {
+		Model, SHA256, Device, File, Figure string
+		Width, Height, N, Rows              int
+		Seed, From, To                      *uint64
+		Conditions                          map[string]string
+		Seconds                             float64
+	}
+	for _, c := range []struct {
+		args                []string
+		n, rows             int
+		seed, from, to      bool
+		cond, what, modelID string
+	}{
+		{[]string{"grid", "101", "-n", "4", "--seed", "7"}, 4, 2, true, false, false, "", "grid of samples 0-3", "00101_DCGAN_MRI_COLIN27_DEMO"},
+		{[]string{"grid", "102", "-n", "2", "-c", "plane=sagittal"}, 2, 1, true, false, false, "sagittal", "grid", "00102_CDCGAN_MRI_COLIN27_PLANE_DEMO"},
+		{[]string{"interpolate", "101", "--from", "3", "--to", "5", "--steps", "4"}, 4, 1, false, true, true, "", "latent walk", "00101_DCGAN_MRI_COLIN27_DEMO"},
+	} {
+		out := filepath.Join(dir, c.args[0]+c.args[1]+".png")
+		r := mustOK(t, zoo(t, nil, append(c.args, "-o", out, "--device", "cpu", "--json")...))
+		var s summary
+		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+			t.Fatalf("%v --json: %v\n%s", c.args, err, r.stdout)
+		}
+		im, _ := decodeFigure(t, out)
+		if s.Model != c.modelID || len(s.SHA256) != 64 || s.Device != "cpu" || s.File != out || s.N != c.n || s.Rows != c.rows ||
+			s.Width != im.Bounds().Dx() || s.Height != im.Bounds().Dy() || !strings.Contains(s.Figure, c.what) || s.Seconds <= 0 {
+			t.Errorf("%v --json: %+v", c.args, s)
+		}
+		if (s.Seed != nil) != c.seed || (s.From != nil) != c.from || (s.To != nil) != c.to {
+			t.Errorf("%v --json: seed %v from %v to %v", c.args, s.Seed, s.From, s.To)
+		}
+		if c.cond != "" && s.Conditions["plane"] != c.cond {
+			t.Errorf("%v --json: conditions %v", c.args, s.Conditions)
+		}
+		if c.args[0] == "grid" && c.args[1] == "101" && *s.Seed != 7 {
+			t.Errorf("grid --seed 7 --json: seed %d", *s.Seed)
+		}
+		if c.from && (*s.From != 3 || *s.To != 5) {
+			t.Errorf("interpolate --json: from %d to %d", *s.From, *s.To)
+		}
+		if !strings.Contains(r.stderr, "wrote "+out) {
+			t.Errorf("%v: stderr %q", c.args, r.stderr)
+		}
 	}
 }

@@ -427,8 +427,17 @@ func TestHostileStoreCache(t *testing.T) {
 	t.Run("offline-opens-no-socket", func(t *testing.T) {
 		url, conns := countingServer(t, module)
 		p := newHostilePull(t, url+"/m.pt", sum, size)
-		p.refused(t, zoo(t, p.env, "--offline", "pull", storeModelID), 1, "offline mode is on", "zoo pull "+storeModelID)
+		r := zoo(t, p.env, "--offline", "pull", storeModelID)
+		p.refused(t, r, 1, "offline mode is on", "zoo pull "+storeModelID+"`")
+		if strings.Contains(r.stderr, "--allow-unpinned") {
+			t.Errorf("the hint for a pinned artifact asks for --allow-unpinned: %s", r.stderr)
+		}
 		p.refused(t, zoo(t, append(p.env, "ZOO_OFFLINE=1"), "pull", storeModelID), 1, "offline mode is on")
+		// A package the catalog pins no sha256 for: the pull the hint
+		// names must carry --allow-unpinned, or it would be refused too.
+		unpinned := newHostilePullFormat(t, url+"/m.zip", "", 0, "python-package") // only packages may be unpinned
+		unpinned.refused(t, unpinned.pull(t, "--offline", "--allow-unpinned"), 1, "offline mode is on",
+			"zoo pull "+storeModelID+" --allow-unpinned`")
 		out := filepath.Join(t.TempDir(), "out")
 		p.refused(t, zoo(t, append(p.env, "ZOO_OFFLINE=1"), "generate", storeModelID, "-n", "1", "-o", out), 1, "offline", "zoo pull")
 		time.Sleep(100 * time.Millisecond) // a stray connection would be accepted by now

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -262,4 +263,78 @@ func TestSearchThenGenerate(t *testing.T) {
 	}
 	// Only Python packages match: nothing generated, exit 1.
 	wantFail(t, zoo(t, env, "search", "mammography", "--generate", "1", "-o", filepath.Join(t.TempDir(), "o3")), 1, "cannot run")
+}
+
+// zoo search has zoo list's RUNS column, from the same rule: yes for a
+// runnable model, demo for a runnable demonstration model, pkg for a
+// Python package; and --json says the same through runnable and demo.
+func TestSearchRunsColumn(t *testing.T) {
+	module := testmodules.Path(t, "tiny_generator.pt")
+	b, err := os.ReadFile(module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	env := searchEnv(t, "ZOO_CATALOG="+tinyCatalog(t, module, hex.EncodeToString(sum[:])))
+	want := map[string]string{"90001_TINY_TEST": "yes", "00101_DCGAN_MRI_COLIN27_DEMO": "demo", "00008_C-DCGAN_MMG_MASSES": "pkg"}
+
+	// zoo list's column is the reference.
+	list := map[string]string{}
+	for _, line := range strings.Split(mustOK(t, zoo(t, env, "list")).stdout, "\n") {
+		if f := strings.Fields(line); len(f) > 2 {
+			list[f[0]] = f[1]
+		}
+	}
+	args := []string{"search", "--op", "or", "tiny", "colin27", "mammography", "--limit", "0"}
+	r := mustOK(t, zoo(t, env, args...))
+	if !strings.Contains(r.stdout, "RANK  ID") || !strings.Contains(r.stdout, "RUNS: yes = ") {
+		t.Fatalf("no RUNS column or legend:\n%s", r.stdout)
+	}
+	rows := 0
+	table := strings.Split(r.stdout, "\n\n")[0] // the footer follows a blank line
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		if _, err := strconv.Atoi(f[0]); err != nil {
+			continue // the header, a group separator
+		}
+		rows++
+		if f[2] != list[f[1]] {
+			t.Errorf("search says %s RUNS %q, list says %q:\n%s", f[1], f[2], list[f[1]], r.stdout)
+		}
+		if w, ok := want[f[1]]; ok && f[2] != w {
+			t.Errorf("%s RUNS %q, want %q", f[1], f[2], w)
+		}
+		delete(want, f[1])
+	}
+	if len(want) > 0 || rows < 3 {
+		t.Errorf("search rows lack %v (%d rows):\n%s", want, rows, r.stdout)
+	}
+
+	var out struct {
+		Results []struct {
+			ID       string `json:"id"`
+			Runnable bool   `json:"runnable"`
+			Demo     bool   `json:"demo"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(mustOK(t, zoo(t, env, append(args, "--json")...)).stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Results) != rows {
+		t.Errorf("--json has %d hits, the table %d rows", len(out.Results), rows)
+	}
+	for _, h := range out.Results {
+		runs := "pkg"
+		if h.Runnable && h.Demo {
+			runs = "demo"
+		} else if h.Runnable {
+			runs = "yes"
+		}
+		if runs != list[h.ID] {
+			t.Errorf("search --json: %s runnable %v demo %v, but list says RUNS %q", h.ID, h.Runnable, h.Demo, list[h.ID])
+		}
+	}
 }

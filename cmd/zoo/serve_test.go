@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -15,10 +16,16 @@ import (
 )
 
 // zoo serve listens on loopback, answers, and stops cleanly on SIGTERM.
+// With --json it says where it listens in one JSON line on stdout, and
+// its logs stay on stderr.
 func TestServeStartsAndStops(t *testing.T) {
-	cmd := exec.Command(zooBin, "serve", "--addr", "127.0.0.1:0")
+	cmd := exec.Command(zooBin, "serve", "--addr", "127.0.0.1:0", "--max-n", "9", "--json")
 	cmd.Env = append(os.Environ(), "ZOO_CACHE="+filepath.Join(t.TempDir(), "cache"), "ZOO_CATALOG=")
 	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +41,21 @@ func TestServeStartsAndStops(t *testing.T) {
 	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/`).FindStringSubmatch(first)
 	if addr == nil {
 		t.Fatalf("start line: %q", first)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no --json line on stdout: %v", err)
+	}
+	var ready struct {
+		URL      string `json:"url"`
+		Address  string `json:"address"`
+		Models   int    `json:"models"`
+		Runnable int    `json:"runnable"`
+		MaxN     int    `json:"max_n"`
+	}
+	if err := json.Unmarshal([]byte(line), &ready); err != nil || ready.Address != addr[1] || ready.URL != "http://"+addr[1]+"/" ||
+		ready.Models < 23 || ready.Runnable < 1 || ready.Runnable >= ready.Models || ready.MaxN != 9 {
+		t.Fatalf("--json line %q (%v), stderr says %s", line, err, addr[1])
 	}
 	resp, err := http.Get("http://" + addr[1] + "/api/models/101/image?n=2")
 	if err != nil {

@@ -1026,10 +1026,14 @@ func parseArtifactSource(a *Artifact) (artifactSource, error) {
 }
 
 func (s *Store) offlineError(a *Artifact, src artifactSource) error {
+	pull := a.Name
+	if strings.TrimSpace(a.SHA256) == "" {
+		pull += " --allow-unpinned" // the pull the hint names must not stop at ErrUnpinned
+	}
 	return &storeError{kind: ErrOffline, msg: fmt.Sprintf(
 		"model %s is not in the cache (%s) and offline mode is on (--offline or ZOO_OFFLINE), so %s was not downloaded; "+
 			"run `zoo pull %s` while online, or copy a zoo cache directory that holds it into $ZOO_CACHE",
-		a.Name, s.Dir, src, a.Name)}
+		a.Name, s.Dir, src, pull)}
 }
 
 // ---- downloading ----
