@@ -145,6 +145,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			listCommand(),
 			infoCommand(),
 			pullCommand(),
+			cacheCommand(),
 			importCommand(),
 			generateCommand(),
 			benchCommand(),
