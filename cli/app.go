@@ -146,6 +146,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			listCommand(),
 			infoCommand(),
 			pullCommand(),
+			cacheCommand(),
 			importCommand(),
 			generateCommand(),
 			benchCommand(),

@@ -191,7 +191,7 @@ func openExtractor(c *cli.Context, e *env) (*features.Extractor, error) {
 		if spec.URL == "" {
 			return nil, fmt.Errorf("extractor %s has no download: make it with\n  %s", spec.Name, spec.Export)
 		}
-		m := &zoo.Model{ID: "extractor-" + spec.Name, Artifact: zoo.Artifact{URL: spec.URL, SHA256: spec.SHA256, Format: zoo.FormatTorchScript}}
+		m := &zoo.Model{ID: extractorIDPrefix + spec.Name, Artifact: zoo.Artifact{URL: spec.URL, SHA256: spec.SHA256, Format: zoo.FormatTorchScript}}
 		e.store.AllowUnpinned = c.Bool("allow-unpinned")
 		if path, err = fetch(c, e, m); err != nil {
 			return nil, fmt.Errorf("feature extractor %s: %w\n(or give a local copy: --features FILE.pt with FILE.toml; %s)", spec.Name, err, spec.Export)
