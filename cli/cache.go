@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"medzoo/zoo"
+	"medzoo/zoo/store"
 )
 
 // extractorIDPrefix starts the model id under which zoo evaluate fetches a
@@ -92,19 +93,18 @@ func cacheCommand() *cli.Command {
 // loaded catalogs, the packages imported models were converted from (a
 // new import needs them again), the remote catalogs themselves, and the
 // feature extractors zoo evaluate has pinned.
-func cacheUsers(e *env) ([]*zoo.Model, error) {
-	var users []*zoo.Model
+func cacheUsers(e *env) ([]store.Artifact, error) {
+	var users []store.Artifact
 	for i := range e.catalog.Models {
 		m := &e.catalog.Models[i]
-		users = append(users, m)
+		users = append(users, m.StoreArtifact())
 		if im := m.Imported; im != nil && im.Package != "" {
-			users = append(users, &zoo.Model{ID: m.ID + " (package)", Source: m.Source,
-				Artifact: zoo.Artifact{URL: im.Package, SHA256: im.PackageSHA256}})
+			users = append(users, store.Artifact{Name: m.ID + " (package)", Source: m.Source, URL: im.Package, SHA256: im.PackageSHA256})
 		}
 	}
 	for _, s := range e.sources {
 		if s.URL != "" && s.SHA256 != "" {
-			users = append(users, &zoo.Model{ID: "catalog " + redactURL(s.URL), Artifact: zoo.Artifact{URL: s.URL, SHA256: s.SHA256}})
+			users = append(users, store.Artifact{Name: "catalog " + redactURL(s.URL), URL: s.URL, SHA256: s.SHA256})
 		}
 	}
 	pins, err := e.store.Pins()
@@ -113,7 +113,7 @@ func cacheUsers(e *env) ([]*zoo.Model, error) {
 	}
 	for _, p := range pins {
 		if strings.HasPrefix(p.Model, extractorIDPrefix) {
-			users = append(users, &zoo.Model{ID: p.Model, Artifact: zoo.Artifact{URL: p.URL}})
+			users = append(users, store.Artifact{Name: p.Model, URL: p.URL})
 		}
 	}
 	return users, nil
@@ -127,7 +127,7 @@ func redactURL(raw string) string {
 }
 
 // loadCache loads the catalogs and lists the cache with its users.
-func loadCache(c *cli.Context) (*env, *zoo.CacheListing, []*zoo.Model, error) {
+func loadCache(c *cli.Context) (*env, *store.CacheListing, []store.Artifact, error) {
 	e, err := loadEnv(c)
 	if err != nil {
 		return nil, nil, nil, err
@@ -181,11 +181,11 @@ func cacheList(c *cli.Context) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, t := range list.Tmp {
 			state := map[string]string{
-				zoo.TmpInUse:    "in use by a running zoo process",
-				zoo.TmpLeftover: "left by a killed process: zoo cache prune removes it",
-				zoo.TmpForeign:  "not zoo's: left alone",
+				store.TmpInUse:    "in use by a running zoo process",
+				store.TmpLeftover: "left by a killed process: zoo cache prune removes it",
+				store.TmpForeign:  "not zoo's: left alone",
 			}[t.State]
-			if t.State == zoo.TmpLeftover {
+			if t.State == store.TmpLeftover {
 				leftovers++
 				leftoverBytes += t.Bytes
 			}
@@ -238,7 +238,7 @@ func cacheRemove(c *cli.Context, args []string) error {
 	}
 	users := usersOf(list)
 	type removed struct {
-		zoo.CacheEntry
+		store.CacheEntry
 		Unpinned []string `json:"unpinned,omitempty"`
 		Note     string   `json:"note,omitempty"`
 	}
@@ -256,7 +256,7 @@ func cacheRemove(c *cli.Context, args []string) error {
 			r.Unpinned, err = e.store.Unpin(ctx, t.digest)
 		}
 		cancel()
-		if errors.Is(err, zoo.ErrBusy) {
+		if errors.Is(err, store.ErrBusy) {
 			err = fmt.Errorf("%w (or let zoo cache rm wait longer: --wait 10m)", err)
 		}
 		if err != nil {
@@ -286,7 +286,7 @@ func cacheRemove(c *cli.Context, args []string) error {
 	return nil
 }
 
-func printRemoved(w io.Writer, verb string, e zoo.CacheEntry, unpinned []string, note string) {
+func printRemoved(w io.Writer, verb string, e store.CacheEntry, unpinned []string, note string) {
 	by := "unused"
 	if len(e.Users) > 0 {
 		by = "used by " + strings.Join(e.Users, ", ")
@@ -305,7 +305,7 @@ func bundledNote(e *env, digest string) string {
 	for i := range e.catalog.Models {
 		m := &e.catalog.Models[i]
 		if strings.HasPrefix(m.Artifact.URL, "bundled://") {
-			if d, err := e.store.Digest(m); err == nil && d == digest {
+			if d, err := e.store.Digest(m.StoreArtifact()); err == nil && d == digest {
 				return "model " + m.ID + " is bundled with zoo: its next use copies it from the zoo binary again, without a download"
 			}
 		}
@@ -315,7 +315,7 @@ func bundledNote(e *env, digest string) string {
 
 // resolveCacheTarget reads one argument of zoo cache rm: a model id, or a
 // digest prefix (sha256:PREFIX is always a digest).
-func resolveCacheTarget(e *env, list *zoo.CacheListing, arg string) (cacheTarget, error) {
+func resolveCacheTarget(e *env, list *store.CacheListing, arg string) (cacheTarget, error) {
 	a := strings.TrimSpace(arg)
 	lower := strings.ToLower(a)
 	hexPart, explicit := strings.CutPrefix(lower, "sha256:")
@@ -368,7 +368,7 @@ func resolveCacheTarget(e *env, list *zoo.CacheListing, arg string) (cacheTarget
 
 // modelTarget is the cache entry of model m, which must be there.
 func modelTarget(e *env, m *zoo.Model, arg string) (cacheTarget, error) {
-	d, err := e.store.Digest(m)
+	d, err := e.store.Digest(m.StoreArtifact())
 	if err != nil {
 		return cacheTarget{}, err
 	}
@@ -407,7 +407,7 @@ func cachePrune(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := e.store.Prune(c.Context, users, zoo.PruneOptions{DryRun: c.Bool("dry-run"), Wait: c.Duration("wait")})
+	res, err := e.store.Prune(c.Context, users, store.PruneOptions{DryRun: c.Bool("dry-run"), Wait: c.Duration("wait")})
 	if res == nil {
 		return err
 	}
@@ -442,7 +442,7 @@ func cachePrune(c *cli.Context) error {
 }
 
 // usersOf maps the listed entries' digests to their users.
-func usersOf(list *zoo.CacheListing) map[string][]string {
+func usersOf(list *store.CacheListing) map[string][]string {
 	out := map[string][]string{}
 	for _, en := range list.Entries {
 		if en.Digest != "" {
@@ -453,7 +453,7 @@ func usersOf(list *zoo.CacheListing) map[string][]string {
 }
 
 // shortName is an entry's digest shortened for the table, or its odd name.
-func shortName(e zoo.CacheEntry) string {
+func shortName(e store.CacheEntry) string {
 	if e.Digest != "" {
 		return e.Digest[:12]
 	}

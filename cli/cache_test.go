@@ -13,6 +13,7 @@ import (
 
 	"medzoo/features"
 	"medzoo/zoo"
+	"medzoo/zoo/store"
 )
 
 // zoo cache runs in bin/zoo, which has no list of feature extractors: it
@@ -23,8 +24,8 @@ func TestCacheCountsPinnedExtractorsAsUsed(t *testing.T) {
 	data := []byte("a stand-in for a TorchScript feature extractor")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
 	defer srv.Close()
-	st := &zoo.Store{Dir: t.TempDir(), AllowUnpinned: true}
-	ex := &zoo.Model{ID: extractorIDPrefix + "test", Artifact: zoo.Artifact{URL: srv.URL + "/ex.pt", Format: zoo.FormatTorchScript}}
+	st := &store.Store{Dir: t.TempDir(), AllowUnpinned: true}
+	ex := store.Artifact{Name: extractorIDPrefix + "test", URL: srv.URL + "/ex.pt", Format: store.FormatTorchScript}
 	if _, err := st.Fetch(context.Background(), ex); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestCacheCountsPinnedExtractorsAsUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
-	if len(l.Entries) != 1 || l.Entries[0].Digest != hex.EncodeToString(sum[:]) || !slices.Equal(l.Entries[0].Users, []string{ex.ID}) {
+	if len(l.Entries) != 1 || l.Entries[0].Digest != hex.EncodeToString(sum[:]) || !slices.Equal(l.Entries[0].Users, []string{ex.Name}) {
 		t.Fatalf("the extractor's entry is not counted as used: %+v", l.Entries)
 	}
 }

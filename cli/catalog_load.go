@@ -24,7 +24,7 @@ func init() { loadCheck = checkByLoading }
 // a second run with the same seed (a module that draws random numbers must
 // say so, or zoo would claim reproducibility it does not have).
 func checkByLoading(c *cli.Context, e *env, m *zoo.Model) []string {
-	path, err := fetch(c, e, m)
+	path, err := fetch(c, e, m.StoreArtifact())
 	if err != nil {
 		return []string{err.Error()}
 	}

@@ -17,6 +17,7 @@ import (
 	"medzoo/loader"
 	"medzoo/torch"
 	"medzoo/zoo"
+	"medzoo/zoo/store"
 )
 
 func init() { evaluateAction = runEvaluate }
@@ -191,9 +192,9 @@ func openExtractor(c *cli.Context, e *env) (*features.Extractor, error) {
 		if spec.URL == "" {
 			return nil, fmt.Errorf("extractor %s has no download: make it with\n  %s", spec.Name, spec.Export)
 		}
-		m := &zoo.Model{ID: extractorIDPrefix + spec.Name, Artifact: zoo.Artifact{URL: spec.URL, SHA256: spec.SHA256, Format: zoo.FormatTorchScript}}
+		a := store.Artifact{Name: extractorIDPrefix + spec.Name, URL: spec.URL, SHA256: spec.SHA256, Format: store.FormatTorchScript}
 		e.store.AllowUnpinned = c.Bool("allow-unpinned")
-		if path, err = fetch(c, e, m); err != nil {
+		if path, err = fetch(c, e, a); err != nil {
 			return nil, fmt.Errorf("feature extractor %s: %w\n(or give a local copy: --features FILE.pt with FILE.toml; %s)", spec.Name, err, spec.Export)
 		}
 	}

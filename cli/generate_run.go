@@ -208,7 +208,7 @@ func openGenerator(c *cli.Context, e *env, m *zoo.Model) (*loader.Generator, err
 	if !m.Runnable() {
 		return nil, notRunnable(e, m)
 	}
-	path, err := fetch(c, e, m)
+	path, err := fetch(c, e, m.StoreArtifact())
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func runImport(c *cli.Context) error {
 			return usagef("model %s is %s already; zoo import converts medigan Python packages", base.ID, base.Artifact.Format)
 		}
 		e.store.AllowUnpinned = c.Bool("allow-unpinned")
-		path, err := fetch(c, e, base)
+		path, err := fetch(c, e, base.StoreArtifact())
 		if err != nil {
 			return fmt.Errorf("%w\n(zoo import %s downloads %s, the package's zip, once)", err, base.ID, base.Artifact.URL)
 		}

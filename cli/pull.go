@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"medzoo/internal/progress"
-	"medzoo/zoo"
 	"medzoo/zoo/store"
 )
 
@@ -39,7 +38,7 @@ func pullCommand() *cli.Command {
 			}
 			e.store.AllowUnpinned = c.Bool("allow-unpinned")
 			e.store.MaxDownloadBytes = limit
-			path, err := fetch(c, e, m)
+			path, err := fetch(c, e, m.StoreArtifact())
 			if err != nil {
 				return err
 			}
@@ -69,7 +68,7 @@ func maxDownloadFlag(c *cli.Context) (int64, error) {
 }
 
 // fetch gets a model's artifact with a progress bar on stderr.
-func fetch(c *cli.Context, e *env, m *zoo.Model) (string, error) {
+func fetch(c *cli.Context, e *env, a store.Artifact) (string, error) {
 	var (
 		mu  sync.Mutex
 		bar *progress.Bar
@@ -84,12 +83,12 @@ func fetch(c *cli.Context, e *env, m *zoo.Model) (string, error) {
 			if time.Since(start) < 500*time.Millisecond {
 				return
 			}
-			bar = progress.New(c.App.ErrWriter, "pull "+m.ID, "B", total, 0, c.Bool("quiet"))
+			bar = progress.New(c.App.ErrWriter, "pull "+a.Name, "B", total, 0, c.Bool("quiet"))
 		}
 		bar.SetTotal(total)
 		bar.Set(done)
 	}
-	path, err := e.store.Fetch(c.Context, m.StoreArtifact())
+	path, err := e.store.Fetch(c.Context, a)
 	if bar != nil {
 		bar.Finish()
 	}

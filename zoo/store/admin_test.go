@@ -1,4 +1,4 @@
-package zoo
+package store
 
 import (
 	"context"
@@ -14,17 +14,17 @@ import (
 
 // zipModel is a python-package artifact served over HTTP, which Fetch
 // unpacks.
-func zipModel(t *testing.T, id string, zipData []byte) (*Model, *artifactServer) {
+func zipModel(t *testing.T, id string, zipData []byte) (*Artifact, *artifactServer) {
 	t.Helper()
 	srv := newArtifactServer(t, zipData)
 	m := pinnedModel(id, srv.URL+"/pkg.zip", zipData)
-	m.Artifact.Format = FormatPythonPackage
+	m.Format = "python-package"
 	return m, srv
 }
 
-func mustFetch(t *testing.T, s *Store, m *Model) string {
+func mustFetch(t *testing.T, s *Store, m *Artifact) string {
 	t.Helper()
-	p, err := s.Fetch(context.Background(), m)
+	p, err := s.Fetch(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestCacheEntriesUsersAndSizes(t *testing.T) {
 
 	c := fakeArtifact("admin-unpinned", 4000)
 	srvC := newArtifactServer(t, c)
-	mC := &Model{ID: "00204_UNPINNED", Artifact: Artifact{URL: srvC.URL + "/c.pt"}}
+	mC := &Artifact{Name: "00204_UNPINNED", URL: srvC.URL + "/c.pt"}
 
 	orphan := fakeArtifact("admin-orphan", 1234)
 	srvO := newArtifactServer(t, orphan)
@@ -63,12 +63,12 @@ func TestCacheEntriesUsersAndSizes(t *testing.T) {
 
 	s := newTestStore(t)
 	s.AllowUnpinned = true
-	for _, m := range []*Model{mA, mZip, mC, mO} {
-		mustFetch(t, s, m)
+	for _, m := range []Artifact{*mA, *mZip, *mC, *mO} {
+		mustFetch(t, s, &m)
 	}
-	neverFetched := &Model{ID: "00206_NEVER", Artifact: Artifact{URL: "https://127.0.0.1:1/never.pt"}}
+	neverFetched := &Artifact{Name: "00206_NEVER", URL: "https://127.0.0.1:1/never.pt"}
 
-	l, err := s.Entries([]*Model{mA, mA2, mZip, mC, neverFetched})
+	l, err := s.Entries([]Artifact{*mA, *mA2, *mZip, *mC, *neverFetched})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestCacheEntriesUsersAndSizes(t *testing.T) {
 			t.Errorf("problem on an entry zoo made: %s", e.Problem)
 		}
 	}
-	if d, err := s.Digest(neverFetched); err != nil || d != "" {
+	if d, err := s.Digest(*neverFetched); err != nil || d != "" {
 		t.Errorf("Digest of a never-fetched unpinned model = %q, %v", d, err)
 	}
 }
@@ -139,7 +139,7 @@ func TestCacheRemoveThenFetchAgain(t *testing.T) {
 		t.Errorf("Remove returned %+v", gone)
 	}
 	wantNothingCached(t, s)
-	if _, ok := s.Cached(m); ok {
+	if _, ok := s.Cached(*m); ok {
 		t.Error("Cached still finds the removed artifact")
 	}
 	_, err = s.Remove(context.Background(), d)
@@ -242,8 +242,8 @@ func TestCachePruneKeepsUsedRemovesUnused(t *testing.T) {
 	mUsedZip, _ := zipModel(t, "00222_USED_ZIP", usedZip)
 
 	s := newTestStore(t)
-	for _, m := range []*Model{mUsed, mUnused, mUsedZip} {
-		mustFetch(t, s, m)
+	for _, m := range []Artifact{*mUsed, *mUnused, *mUsedZip} {
+		mustFetch(t, s, &m)
 	}
 	// An unpacked archive needs no blob: without it, the entry is still
 	// used (and kept), or unused (and removed) like any other.
@@ -264,7 +264,7 @@ func TestCachePruneKeepsUsedRemovesUnused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
-	users := []*Model{mUsed, mUsedZip}
+	users := []Artifact{*mUsed, *mUsedZip}
 
 	l, err := s.Entries(users)
 	if err != nil {
@@ -300,10 +300,10 @@ func TestCachePruneKeepsUsedRemovesUnused(t *testing.T) {
 	if pathExists(s.blobPath(hexSHA256(unusedZip))) || pathExists(s.unpackedPath(hexSHA256(unusedZip))) {
 		t.Error("prune kept the unused entry")
 	}
-	if _, ok := s.Cached(mUsed); !ok {
+	if _, ok := s.Cached(*mUsed); !ok {
 		t.Error("prune removed a used blob")
 	}
-	if _, ok := s.Cached(mUsedZip); !ok {
+	if _, ok := s.Cached(*mUsedZip); !ok {
 		t.Error("prune removed a used unpacked archive")
 	}
 	if locksAcrossProcesses {
@@ -318,14 +318,14 @@ func TestCachePruneKeepsUsedRemovesUnused(t *testing.T) {
 func TestCachePruneStopsOnDamagedPin(t *testing.T) {
 	data := fakeArtifact("admin-damaged-pin", 2000)
 	srv := newArtifactServer(t, data)
-	m := &Model{ID: "00225_PINNED", Artifact: Artifact{URL: srv.URL + "/m.pt"}}
+	m := &Artifact{Name: "00225_PINNED", URL: srv.URL + "/m.pt"}
 	s := newTestStore(t)
 	s.AllowUnpinned = true
 	mustFetch(t, s, m)
-	if err := os.WriteFile(s.pinPath(m.Artifact.URL), []byte("{not json"), 0o644); err != nil {
+	if err := os.WriteFile(s.pinPath(m.URL), []byte("{not json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Prune(context.Background(), []*Model{m}, PruneOptions{})
+	_, err := s.Prune(context.Background(), []Artifact{*m}, PruneOptions{})
 	wantErrorMentioning(t, err, "00225_PINNED", "damaged", "nothing was removed")
 	if !pathExists(s.blobPath(hexSHA256(data))) {
 		t.Error("prune removed a blob while a pin was unreadable")
@@ -460,27 +460,27 @@ func TestCacheMatchDigests(t *testing.T) {
 func TestCacheUnpin(t *testing.T) {
 	data := fakeArtifact("admin-unpin", 2500)
 	srv := newArtifactServer(t, data)
-	m := &Model{ID: "00230_UNPIN", Artifact: Artifact{URL: srv.URL + "/m.pt?download=1"}}
+	m := &Artifact{Name: "00230_UNPIN", URL: srv.URL + "/m.pt?download=1"}
 	s := newTestStore(t)
 	s.AllowUnpinned = true
 	mustFetch(t, s, m)
 	d := hexSHA256(data)
 
 	pins, err := s.Pins()
-	if err != nil || len(pins) != 1 || pins[0].URL != m.Artifact.URL || pins[0].SHA256 != d || pins[0].Model != m.ID {
+	if err != nil || len(pins) != 1 || pins[0].URL != m.URL || pins[0].SHA256 != d || pins[0].Model != m.Name {
 		t.Fatalf("Pins = %+v, %v", pins, err)
 	}
 	if urls, err := s.Unpin(context.Background(), hexSHA256([]byte("other"))); err != nil || len(urls) != 0 {
 		t.Errorf("Unpin of another digest: %v, %v", urls, err)
 	}
 	urls, err := s.Unpin(context.Background(), d)
-	if err != nil || !slices.Equal(urls, []string{m.Artifact.URL}) {
+	if err != nil || !slices.Equal(urls, []string{m.URL}) {
 		t.Fatalf("Unpin = %v, %v", urls, err)
 	}
-	if pathExists(s.pinPath(m.Artifact.URL)) {
+	if pathExists(s.pinPath(m.URL)) {
 		t.Error("the pin file is still there")
 	}
-	if got, err := s.Digest(m); err != nil || got != "" {
+	if got, err := s.Digest(*m); err != nil || got != "" {
 		t.Errorf("Digest after Unpin = %q, %v", got, err)
 	}
 	if !pathExists(s.blobPath(d)) {

@@ -18,7 +18,7 @@
 // special file where zoo keeps blobs or unpacked directories is reported
 // and left alone, for a person to look at.
 
-package zoo
+package store
 
 import (
 	"context"
@@ -104,23 +104,21 @@ type Pin struct {
 	Path   string `json:"path"`  // the pin file
 }
 
-// Digest returns the sha256 the store keeps m's artifact under: the
+// Digest returns the sha256 the store keeps an artifact under: the
 // catalog's, or for an unpinned artifact the digest pinned on its first
 // download; "" when neither is known (never fetched).
-func (s *Store) Digest(m *Model) (string, error) {
-	if m == nil {
-		return "", errors.New("digest: no model given")
-	}
-	src, err := parseArtifactSource(m)
+func (s *Store) Digest(art Artifact) (string, error) {
+	a := &art
+	src, err := parseArtifactSource(a)
 	if err != nil {
 		// Nothing was ever fetched from a URL zoo cannot read, but a
 		// catalog sha256 still names the digest.
-		src = artifactSource{raw: strings.TrimSpace(m.Artifact.URL)}
+		src = artifactSource{raw: strings.TrimSpace(a.URL)}
 	}
-	if src.raw == "" && strings.TrimSpace(m.Artifact.SHA256) == "" {
+	if src.raw == "" && strings.TrimSpace(a.SHA256) == "" {
 		return "", nil
 	}
-	want, err := s.expected(m, src)
+	want, err := s.expected(a, src)
 	return want.digest, err
 }
 
@@ -129,7 +127,7 @@ func (s *Store) Digest(m *Model) (string, error) {
 // extractors); each entry names those whose Digest it is. It only looks
 // at file metadata: it reads no blob and takes no lock but tmp/ entries'
 // (briefly, to tell a live owner from a dead one).
-func (s *Store) Entries(users []*Model) (*CacheListing, error) {
+func (s *Store) Entries(users []Artifact) (*CacheListing, error) {
 	if err := s.checkDir(); err != nil {
 		return nil, err
 	}
@@ -213,7 +211,7 @@ func (s *Store) Remove(ctx context.Context, digest string) (CacheEntry, error) {
 	if err := s.checkDir(); err != nil {
 		return CacheEntry{}, err
 	}
-	d, err := normDigest(digest)
+	d, err := ParseDigest(digest)
 	if err != nil {
 		return CacheEntry{}, fmt.Errorf("%q: %w", digest, err)
 	}
@@ -315,7 +313,7 @@ func (s *Store) Pins() ([]Pin, error) {
 		if json.Unmarshal(data, &rec) != nil || s.pinPath(rec.URL) != p {
 			continue
 		}
-		d, err := normDigest(rec.SHA256)
+		d, err := ParseDigest(rec.SHA256)
 		if err != nil {
 			continue
 		}
@@ -328,7 +326,7 @@ func (s *Store) Pins() ([]Pin, error) {
 // (the lock a first download takes while it pins), and returns the URLs.
 // The next fetch of such a URL pins whatever it downloads then.
 func (s *Store) Unpin(ctx context.Context, digest string) ([]string, error) {
-	d, err := normDigest(digest)
+	d, err := ParseDigest(digest)
 	if err != nil {
 		return nil, fmt.Errorf("%q: %w", digest, err)
 	}
@@ -391,7 +389,7 @@ type PruneResult struct {
 // so are entries another process still holds the lock of after
 // opts.Wait. Pins stay. Users whose digest cannot be read make Prune stop
 // before it removes anything: it cannot tell which entry they need.
-func (s *Store) Prune(ctx context.Context, users []*Model, opts PruneOptions) (*PruneResult, error) {
+func (s *Store) Prune(ctx context.Context, users []Artifact, opts PruneOptions) (*PruneResult, error) {
 	list, err := s.Entries(users)
 	if err != nil {
 		return nil, err
@@ -550,20 +548,17 @@ func digestOfName(name string) (string, bool) {
 }
 
 // usersByDigest maps digests to the IDs of the users that need them.
-func (s *Store) usersByDigest(users []*Model) (map[string][]string, []string) {
+func (s *Store) usersByDigest(users []Artifact) (map[string][]string, []string) {
 	out := map[string][]string{}
 	var warnings []string
-	for _, m := range users {
-		if m == nil {
-			continue
-		}
-		d, err := s.Digest(m)
+	for _, a := range users {
+		d, err := s.Digest(a)
 		if err != nil {
 			warnings = append(warnings, err.Error())
 			continue
 		}
-		if d != "" && !slices.Contains(out[d], m.ID) {
-			out[d] = append(out[d], m.ID)
+		if d != "" && !slices.Contains(out[d], a.Name) {
+			out[d] = append(out[d], a.Name)
 		}
 	}
 	return out, warnings

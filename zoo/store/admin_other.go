@@ -1,6 +1,6 @@
 //go:build !linux
 
-package zoo
+package store
 
 import (
 	"os"
