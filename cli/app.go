@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"medzoo/bundled"
+	"medzoo/internal/envconfig"
 	"medzoo/internal/version"
 	"medzoo/zoo"
 	"medzoo/zoo/store"
@@ -157,6 +158,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(),
 			catalogCommand(),
 			runnerCommand(),
+			envCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
@@ -199,7 +201,14 @@ func newStore(c *cli.Context) (*store.Store, error) {
 		}
 	}
 	st := store.NewStore(dir)
-	st.Offline = c.Bool("offline") || store.OfflineFromEnv()
+	offline, err := envconfig.Offline()
+	if c.Bool("offline") {
+		offline, err = true, nil // the flag decides: $ZOO_OFFLINE does not matter
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.Offline = offline
 	st.Bundled = bundled.FS
 	return st, nil
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"medzoo/internal/envconfig"
 )
 
 // zoo comes as two executables built from the same code. bin/zoo is built
@@ -20,7 +22,7 @@ import (
 // environment, standard streams and process id (so signals reach it).
 
 // TorchBinaryEnv overrides where zoo looks for its LibTorch half.
-const TorchBinaryEnv = "ZOO_TORCH_BIN"
+const TorchBinaryEnv = envconfig.EnvTorchBin
 
 // originalArgs is the command line as given, for delegate.
 var originalArgs []string
@@ -37,7 +39,7 @@ func delegate(c *cli.Context) error {
 }
 
 func torchBinary() (string, error) {
-	if p := os.Getenv(TorchBinaryEnv); p != "" {
+	if p := envconfig.TorchBin(); p != "" {
 		return p, nil
 	}
 	self, err := os.Executable()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"medzoo/internal/envconfig"
 	"medzoo/output"
 	"medzoo/zoo"
 	"medzoo/zoo/search"
@@ -110,11 +110,6 @@ type searchQueryJSON struct {
 	Limit       int      `json:"limit"`
 }
 
-// searchTimingEnv, when set, makes zoo search print how long it spent
-// opening the index, querying and printing (stderr), for benchmarks that
-// want the search apart from the process start-up.
-const searchTimingEnv = "ZOO_SEARCH_TIMING"
-
 func searchAction(c *cli.Context) error {
 	if c.IsSet("generate") && generateModel == nil {
 		// Generating needs LibTorch: hand the whole command to zoo-torch
@@ -122,6 +117,13 @@ func searchAction(c *cli.Context) error {
 		return delegate(c)
 	}
 	started := time.Now()
+	// ZOO_SEARCH_TIMING: how long opening the index, querying and printing
+	// took (stderr), for benchmarks that want the search apart from the
+	// process start-up.
+	timing, err := envconfig.SearchTiming()
+	if err != nil {
+		return err
+	}
 	if c.Bool("asc") && c.Bool("desc") {
 		return usagef("--asc and --desc contradict each other: choose one")
 	}
@@ -164,7 +166,7 @@ func searchAction(c *cli.Context) error {
 	opened := time.Now()
 	res, err := ix.Search(q)
 	searched := time.Now()
-	if os.Getenv(searchTimingEnv) != "" {
+	if timing {
 		defer func() {
 			fmt.Fprintf(c.App.ErrWriter, "search-timing open_us=%d query_us=%d print_us=%d total_us=%d cached=%v\n",
 				opened.Sub(started).Microseconds(), searched.Sub(opened).Microseconds(), time.Since(searched).Microseconds(),

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"iter"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -21,6 +20,7 @@ import (
 	"sync"
 
 	"medzoo/imagein"
+	"medzoo/internal/envconfig"
 	"medzoo/internal/limits"
 	"medzoo/torch"
 	"medzoo/zoo"
@@ -493,7 +493,7 @@ func (g *Generator) explainForwardError(start, count int, inputs []torch.Tensor,
 		fed = append(fed, fmt.Sprintf("arguments %v", g.args))
 	}
 	msg := err.Error()
-	if os.Getenv("ZOO_DEBUG") == "" {
+	if debug, _ := envconfig.Debug(); !debug {
 		msg = ForwardErrorCause(msg)
 	}
 	return fmt.Errorf("model %s rejected the inputs its catalog signature describes (%s) for samples %d..%d: %s. Check [model.signature] against the module's forward (zoo catalog validate --load runs one block); ZOO_DEBUG=1 shows the full TorchScript trace",

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"medzoo/internal/envconfig"
 	"medzoo/internal/linelog"
 	"medzoo/loader"
 	"medzoo/zoo"
@@ -80,7 +81,7 @@ type Process struct {
 func Start(ctx context.Context, c Command, m *zoo.Model, path, device string, threads int, logw io.Writer) (*Process, error) {
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = append(os.Environ(), c.Env...)
-	if os.Getenv("OMP_WAIT_POLICY") == "" {
+	if envconfig.OMPWaitPolicy() == "" {
 		// OpenMP's threads spin for a while after each parallel region
 		// by default. In one process that is free; a runner's spinning
 		// threads take the cores from zoo serve, which encodes the PNGs,

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 
 	gotorch "github.com/wangkuiyi/gotorch"
 
+	"medzoo/internal/envconfig"
 	"medzoo/internal/limits"
 )
 
@@ -61,7 +61,7 @@ func init() {
 func SetThreads(n int) {
 	if n <= 0 {
 		n = runtime.NumCPU()
-		if v, err := strconv.Atoi(os.Getenv("OMP_NUM_THREADS")); err == nil && v > 0 {
+		if v, ok := envconfig.OMPNumThreads(); ok {
 			n = v
 		}
 	}

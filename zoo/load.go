@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
+	"medzoo/internal/envconfig"
 	"medzoo/zoo/store"
 )
 
@@ -22,11 +21,11 @@ import (
 // separated like PATH (os.PathListSeparator). Entries may be remote
 // catalogs (https://host/file.toml#sha256=HEX); the colon after the scheme
 // does not split them.
-const CatalogEnv = "ZOO_CATALOG"
+const CatalogEnv = envconfig.EnvCatalog
 
 // ConfigDirEnv overrides the configuration directory (default
 // <os.UserConfigDir()>/medzoo, e.g. ~/.config/medzoo).
-const ConfigDirEnv = "ZOO_CONFIG_DIR"
+const ConfigDirEnv = envconfig.EnvConfigDir
 
 // RemoteListFile is the file in the configuration directory that lists
 // remote catalogs:
@@ -71,16 +70,7 @@ type LoadOptions struct {
 }
 
 // ConfigDir returns $ZOO_CONFIG_DIR, or <user config dir>/medzoo.
-func ConfigDir() (string, error) {
-	if d := os.Getenv(ConfigDirEnv); d != "" {
-		return d, nil
-	}
-	base, err := os.UserConfigDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(base, "medzoo"), nil
-}
+func ConfigDir() (string, error) { return envconfig.ConfigDir() }
 
 // Load returns the catalog zoo works with: the embedded one, then the
 // remote catalogs listed in <config dir>/catalogs.toml, then
@@ -186,7 +176,7 @@ func ResolveSources(ctx context.Context, opts LoadOptions) ([]CatalogSource, err
 			}
 		}
 	}
-	for _, p := range SplitCatalogList(os.Getenv(CatalogEnv)) {
+	for _, p := range envconfig.Catalogs() {
 		list = append(list, pending{p, FromEnv})
 	}
 	for _, p := range opts.Extra {
@@ -218,32 +208,7 @@ func ResolveSources(ctx context.Context, opts LoadOptions) ([]CatalogSource, err
 
 // SplitCatalogList splits a $ZOO_CATALOG value at os.PathListSeparator,
 // keeping URLs whole ("https://h/x.toml" is not "https" and "//h/x.toml").
-func SplitCatalogList(v string) []string {
-	parts := filepath.SplitList(v)
-	var out []string
-	for i := 0; i < len(parts); i++ {
-		p := parts[i]
-		if os.PathListSeparator == ':' && i+1 < len(parts) && strings.HasPrefix(parts[i+1], "//") {
-			switch strings.ToLower(p) {
-			case "http", "https", "file":
-				p = p + ":" + parts[i+1]
-				i++
-				// A port: "https://host:8443/x.toml".
-				if i+1 < len(parts) && !strings.Contains(strings.TrimPrefix(p[strings.Index(p, "//"):], "//"), "/") &&
-					portStart.MatchString(parts[i+1]) {
-					p = p + ":" + parts[i+1]
-					i++
-				}
-			}
-		}
-		if strings.TrimSpace(p) != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-var portStart = regexp.MustCompile(`^[0-9]+(/|$)`)
+func SplitCatalogList(v string) []string { return envconfig.SplitCatalogList(v) }
 
 func isRemoteSpec(s string) bool {
 	l := strings.ToLower(s)

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"medzoo/internal/envconfig"
 	"medzoo/zoo"
 )
 
@@ -41,7 +42,7 @@ import (
 
 // IndexCacheEnv set to "off" disables the cached index (searches build it
 // in memory every time).
-const IndexCacheEnv = "ZOO_SEARCH_CACHE"
+const IndexCacheEnv = envconfig.EnvSearchCache
 
 // racyWindow is a var so tests can shorten it.
 var racyWindow = 2 * time.Second
@@ -100,7 +101,11 @@ func OpenIndex(ctx context.Context, opts IndexOptions) (*Index, IndexStatus, err
 		return nil, IndexStatus{}, err
 	}
 	cacheDir := opts.CacheDir
-	if strings.EqualFold(os.Getenv(IndexCacheEnv), "off") {
+	useCache, err := envconfig.SearchCache()
+	if err != nil {
+		return nil, IndexStatus{}, err
+	}
+	if !useCache {
 		cacheDir = ""
 	}
 	var path string

@@ -24,7 +24,6 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,13 +31,13 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	getter "github.com/hashicorp/go-getter/v2"
 
+	"medzoo/internal/envconfig"
 	"medzoo/internal/files"
 )
 
@@ -50,12 +49,12 @@ const (
 	// long, so a dead connection does not hang `zoo pull` forever when the
 	// caller's context has no deadline. It bounds silence, not total time:
 	// a slow but live download of a large archive is never cut off.
-	DefaultStallTimeout = 2 * time.Minute
+	DefaultStallTimeout = envconfig.DefaultStallTimeout
 	// DefaultMaxDownloadBytes caps a download whose catalog entry declares
 	// no size, and any declared size, so a server that never stops sending
 	// cannot fill the disk. Artifacts are megabytes to a few hundred
 	// megabytes; 4 GiB leaves room for the largest packages.
-	DefaultMaxDownloadBytes int64 = 4 << 30
+	DefaultMaxDownloadBytes = envconfig.DefaultMaxDownload
 	// maxRedirects is how many redirects a download follows, as many as
 	// net/http's default.
 	maxRedirects = 10
@@ -63,8 +62,8 @@ const (
 
 // Environment variables that set a Store's limits when its fields are zero.
 const (
-	EnvMaxDownload  = "ZOO_MAX_DOWNLOAD"  // a size: 4GiB, 500MB, 1048576
-	EnvStallTimeout = "ZOO_STALL_TIMEOUT" // a Go duration: 30s, 2m
+	EnvMaxDownload  = envconfig.EnvMaxDownload  // a size: 4GiB, 500MB, 1048576
+	EnvStallTimeout = envconfig.EnvStallTimeout // a Go duration: 30s, 2m
 )
 
 // Errors that Fetch wraps, for callers that react to the kind of failure
@@ -182,57 +181,20 @@ func NewStore(dir string) *Store {
 
 // DefaultCacheDir returns $ZOO_CACHE if set, else <user cache dir>/medzoo
 // (~/.cache/medzoo on Linux).
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv("ZOO_CACHE"); d != "" {
-		return d, nil
-	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("cannot find a cache directory (%v); set ZOO_CACHE to one", err)
-	}
-	return filepath.Join(base, "medzoo"), nil
-}
+func DefaultCacheDir() (string, error) { return envconfig.CacheDir() }
 
 // OfflineFromEnv reports whether ZOO_OFFLINE asks for offline mode
-// (1, true or yes, in any case).
+// (1, true, yes or on, in any case). A value it does not understand counts
+// as on: this cannot report it, and offline is the safe side
+// (envconfig.Offline reports it).
 func OfflineFromEnv() bool {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv("ZOO_OFFLINE"))) {
-	case "1", "true", "yes":
-		return true
-	}
-	return false
+	offline, _ := envconfig.Offline()
+	return offline
 }
 
-// ParseSize reads a byte count as people write it: a plain number of bytes,
-// or a number with a unit, decimal (KB, MB, GB, TB) or binary (KiB, MiB,
-// GiB, TiB), in any case; K, M, G and T alone are binary. The result must
-// be positive and fit in an int64.
-func ParseSize(text string) (int64, error) {
-	t := strings.TrimSpace(text)
-	digits := strings.IndexFunc(t, func(r rune) bool { return r < '0' || r > '9' })
-	if digits < 0 {
-		digits = len(t)
-	}
-	units := map[string]int64{
-		"": 1, "b": 1,
-		"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
-		"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
-		"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
-		"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
-	}
-	mult, ok := units[strings.ToLower(strings.TrimSpace(t[digits:]))]
-	n, err := strconv.ParseInt(t[:digits], 10, 64)
-	if !ok || err != nil || digits == 0 {
-		return 0, fmt.Errorf("%q is not a size: give a number of bytes, or one with a unit such as 500MB or 4GiB", text)
-	}
-	if n <= 0 {
-		return 0, fmt.Errorf("size %q must be more than zero", text)
-	}
-	if n > math.MaxInt64/mult {
-		return 0, fmt.Errorf("size %q is too large (at most 8 EiB)", text)
-	}
-	return n * mult, nil
-}
+// ParseSize reads a byte count as people write it: 1048576, 500MB, 4GiB
+// (envconfig.ParseSize).
+func ParseSize(text string) (int64, error) { return envconfig.ParseSize(text) }
 
 // maxDownload is the download limit: the field, else $ZOO_MAX_DOWNLOAD,
 // else the default.
@@ -240,15 +202,7 @@ func (s *Store) maxDownload() (int64, error) {
 	if s.MaxDownloadBytes > 0 {
 		return s.MaxDownloadBytes, nil
 	}
-	v := strings.TrimSpace(os.Getenv(EnvMaxDownload))
-	if v == "" {
-		return DefaultMaxDownloadBytes, nil
-	}
-	n, err := ParseSize(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %v", EnvMaxDownload, err)
-	}
-	return n, nil
+	return envconfig.MaxDownload()
 }
 
 // stallTimeout is the field, else $ZOO_STALL_TIMEOUT, else the default.
@@ -256,15 +210,7 @@ func (s *Store) stallTimeout() (time.Duration, error) {
 	if s.StallTimeout != 0 {
 		return s.StallTimeout, nil
 	}
-	v := strings.TrimSpace(os.Getenv(EnvStallTimeout))
-	if v == "" {
-		return DefaultStallTimeout, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s=%q is not a positive duration: give one such as 30s or 2m", EnvStallTimeout, v)
-	}
-	return d, nil
+	return envconfig.StallTimeout()
 }
 
 // formatBytes writes a byte count for people: exact bytes, and a binary

@@ -1,0 +1,268 @@
+// Package envconfig is the one place zoo's environment variables are
+// defined, documented and read. Vars is the table of every variable (name,
+// kind, default, meaning, the flag that overrides it); the typed accessors
+// below read them, each parsing its value one way and refusing a bad one
+// with the same kind of message (NAME="value" is not …: give …); Settings
+// says what each is set to and where that comes from, for `zoo env`.
+//
+// No other package calls os.Getenv or os.LookupEnv (a test checks that), so
+// a new variable cannot be read without being documented here, and the
+// README's table (another test) and `zoo env` list it at once.
+//
+// A value that cannot be used is an error wherever the code reading it can
+// report one: the command fails naming the variable and the values it
+// takes. Where it cannot (the store's library default, the debug switch,
+// both read while building something else), a yes/no variable set to a
+// value it does not understand counts as on, the side a user who set it
+// most likely meant (for ZOO_OFFLINE also the safe side), and `zoo env`
+// shows the problem.
+package envconfig
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The variables' names. zoo's packages keep their older names for some of
+// these (zoo.CatalogEnv, zoo.EnvMaxDownload, …) as aliases of these.
+const (
+	EnvCache         = "ZOO_CACHE"
+	EnvConfigDir     = "ZOO_CONFIG_DIR"
+	EnvCatalog       = "ZOO_CATALOG"
+	EnvOffline       = "ZOO_OFFLINE"
+	EnvMaxDownload   = "ZOO_MAX_DOWNLOAD"
+	EnvStallTimeout  = "ZOO_STALL_TIMEOUT"
+	EnvSearchCache   = "ZOO_SEARCH_CACHE"
+	EnvSearchTiming  = "ZOO_SEARCH_TIMING"
+	EnvTorchBin      = "ZOO_TORCH_BIN"
+	EnvDebug         = "ZOO_DEBUG"
+	EnvOMPNumThreads = "OMP_NUM_THREADS"
+	EnvOMPWaitPolicy = "OMP_WAIT_POLICY"
+)
+
+// Not listed in Vars: ZOO_THREADS, which zoo import sets for its own
+// capture script (scripts/zoo_capture.py) and never reads, and the
+// variables tests use to talk to their helper processes.
+
+// Defaults of the store's limits (the zoo store's DefaultMaxDownloadBytes
+// and DefaultStallTimeout are these; the reasons for them are written
+// there).
+const (
+	DefaultMaxDownload  int64 = 4 << 30
+	DefaultStallTimeout       = 2 * time.Minute
+)
+
+// Kind is how a variable's value is read.
+type Kind string
+
+const (
+	Path     Kind = "path"     // a file or directory; empty is unset
+	List     Kind = "list"     // entries separated like PATH (see SplitCatalogList)
+	Bool     Kind = "bool"     // on: 1, true, yes, on; off: 0, false, no, off (any case)
+	Size     Kind = "size"     // bytes: 1048576, 500MB, 4GiB (see ParseSize)
+	Duration Kind = "duration" // a positive Go duration: 30s, 2m
+	Int      Kind = "int"      // a positive whole number
+	Text     Kind = "text"     // passed on as it is
+)
+
+// Var describes one environment variable.
+type Var struct {
+	Name    string `json:"name"`
+	Kind    Kind   `json:"kind"`
+	Default string `json:"default"`        // what holds when it is unset, in words
+	Usage   string `json:"description"`    // one line: what it changes
+	Flag    string `json:"flag,omitempty"` // the flag that overrides it (for a list: adds to it)
+	// ReadBy is who else reads it: "OpenMP" for the OMP_* variables,
+	// which LibTorch's OpenMP runtime reads and zoo only consults.
+	ReadBy string `json:"read_by,omitempty"`
+	// value is the value in effect as text, default applied.
+	value func() (string, error)
+}
+
+// vars is the table, in the order `zoo env` and the README list them.
+var vars = []Var{
+	{Name: EnvCache, Kind: Path, Default: "~/.cache/medzoo (the user cache dir)", Flag: "--cache",
+		Usage: "artifact cache: verified downloads, unpacked archives, pins, the search index",
+		value: CacheDir},
+	{Name: EnvConfigDir, Kind: Path, Default: "~/.config/medzoo (the user config dir)",
+		Usage: "configuration directory: catalogs.toml (remote catalogs) and catalogs/*.toml",
+		value: ConfigDir},
+	{Name: EnvCatalog, Kind: List, Default: "none", Flag: "--catalog",
+		Usage: "extra catalogs (files, or https://…#sha256=HEX), separated by " + listSeparatorName(),
+		value: func() (string, error) { return strings.Join(Catalogs(), string(os.PathListSeparator)), nil }},
+	{Name: EnvOffline, Kind: Bool, Default: "off", Flag: "--offline",
+		Usage: "never use the network: bundled models and cached artifacts only",
+		value: func() (string, error) { return onOff(Offline()) }},
+	{Name: EnvMaxDownload, Kind: Size, Default: FormatSize(DefaultMaxDownload), Flag: "zoo pull --max-download",
+		Usage: "largest download accepted, e.g. 500MB or 8GiB",
+		value: func() (string, error) { n, err := MaxDownload(); return FormatSize(n), err }},
+	{Name: EnvStallTimeout, Kind: Duration, Default: "2m",
+		Usage: "give up a download that receives nothing for this long, e.g. 30s",
+		value: func() (string, error) { d, err := StallTimeout(); return d.String(), err }},
+	{Name: EnvSearchCache, Kind: Bool, Default: "on",
+		Usage: "off: zoo search builds its index in memory every time instead of caching it",
+		value: func() (string, error) { return onOff(SearchCache()) }},
+	{Name: EnvSearchTiming, Kind: Bool, Default: "off",
+		Usage: "zoo search reports its open, query and print times on stderr (for benchmarks)",
+		value: func() (string, error) { return onOff(SearchTiming()) }},
+	{Name: EnvTorchBin, Kind: Path, Default: "zoo-torch next to zoo, else on PATH",
+		Usage: "the LibTorch build of zoo that bin/zoo hands model-running commands to",
+		value: func() (string, error) { return TorchBin(), nil }},
+	{Name: EnvDebug, Kind: Bool, Default: "off",
+		Usage: "a model's forward error shows the full TorchScript trace, not only its cause",
+		value: func() (string, error) { return onOff(Debug()) }},
+	{Name: EnvOMPNumThreads, Kind: Int, Default: "one per CPU core", Flag: "--threads", ReadBy: "OpenMP",
+		Usage: "LibTorch's intra-op threads when a command is given no --threads",
+		value: func() (string, error) {
+			if n, ok := OMPNumThreads(); ok {
+				return strconv.Itoa(n), nil
+			}
+			return "", nil
+		}},
+	{Name: EnvOMPWaitPolicy, Kind: Text, Default: "OpenMP's; PASSIVE for zoo serve's runners", ReadBy: "OpenMP",
+		Usage: "whether idle OpenMP threads spin (ACTIVE) or sleep (PASSIVE)",
+		value: func() (string, error) { return OMPWaitPolicy(), nil }},
+}
+
+// Vars returns the table of every variable zoo reads.
+func Vars() []Var { return append([]Var(nil), vars...) }
+
+// Lookup returns the variable called name.
+func Lookup(name string) (Var, bool) {
+	for _, v := range vars {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Var{}, false
+}
+
+// Error is a variable whose value zoo cannot use. Its message names the
+// variable, the value, what is wrong and what to give instead.
+type Error struct {
+	Name, Value string
+	Problem     string // "is not a size: give …"
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s=%q %s", e.Name, e.Value, e.Problem) }
+
+// get is the one read of the environment. An empty value counts as unset,
+// as it always has in zoo: `ZOO_CATALOG= zoo list` clears it.
+func get(name string) string { return os.Getenv(name) }
+
+// CacheDir returns $ZOO_CACHE, else <user cache dir>/medzoo
+// (~/.cache/medzoo on Linux).
+func CacheDir() (string, error) {
+	if d := get(EnvCache); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find a cache directory (%v); set %s to one", err, EnvCache)
+	}
+	return filepath.Join(base, "medzoo"), nil
+}
+
+// ConfigDir returns $ZOO_CONFIG_DIR, else <user config dir>/medzoo
+// (~/.config/medzoo on Linux).
+func ConfigDir() (string, error) {
+	if d := get(EnvConfigDir); d != "" {
+		return d, nil
+	}
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(base, "medzoo"), nil
+}
+
+// Catalogs returns the entries of $ZOO_CATALOG (SplitCatalogList).
+func Catalogs() []string { return SplitCatalogList(get(EnvCatalog)) }
+
+// Offline reports whether $ZOO_OFFLINE asks for offline mode. A value it
+// does not understand is an error, and counts as on.
+func Offline() (bool, error) { return boolVar(EnvOffline, false) }
+
+// MaxDownload returns $ZOO_MAX_DOWNLOAD in bytes, else DefaultMaxDownload.
+func MaxDownload() (int64, error) {
+	v := strings.TrimSpace(get(EnvMaxDownload))
+	if v == "" {
+		return DefaultMaxDownload, nil
+	}
+	n, problem := sizeOf(v)
+	if problem != "" {
+		return 0, &Error{EnvMaxDownload, v, problem}
+	}
+	return n, nil
+}
+
+// StallTimeout returns $ZOO_STALL_TIMEOUT, else DefaultStallTimeout.
+func StallTimeout() (time.Duration, error) {
+	v := strings.TrimSpace(get(EnvStallTimeout))
+	if v == "" {
+		return DefaultStallTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, &Error{EnvStallTimeout, v, "is not a positive duration: give one such as 30s or 2m"}
+	}
+	return d, nil
+}
+
+// SearchCache reports whether zoo search may cache its index (on unless
+// $ZOO_SEARCH_CACHE says off).
+func SearchCache() (bool, error) { return boolVar(EnvSearchCache, true) }
+
+// SearchTiming reports whether zoo search should report its timings.
+func SearchTiming() (bool, error) { return boolVar(EnvSearchTiming, false) }
+
+// Debug reports whether errors should keep their full detail.
+func Debug() (bool, error) { return boolVar(EnvDebug, false) }
+
+// TorchBin returns $ZOO_TORCH_BIN ("" when unset: zoo looks for zoo-torch
+// itself).
+func TorchBin() string { return get(EnvTorchBin) }
+
+// OMPNumThreads returns $OMP_NUM_THREADS when it is a positive whole
+// number. Anything else is left to OpenMP (which also takes lists such as
+// "4,2") and is no error of zoo's.
+func OMPNumThreads() (int, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(get(EnvOMPNumThreads)))
+	return n, err == nil && n > 0
+}
+
+// OMPWaitPolicy returns $OMP_WAIT_POLICY as it is.
+func OMPWaitPolicy() string { return get(EnvOMPWaitPolicy) }
+
+// boolVar reads a yes/no variable: def when unset, else on or off, else an
+// error (the value then counts as on).
+func boolVar(name string, def bool) (bool, error) {
+	v := strings.TrimSpace(get(name))
+	switch strings.ToLower(v) {
+	case "":
+		return def, nil
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off":
+		return false, nil
+	}
+	return true, &Error{name, v, "is not on or off: give 1, true, yes or on, or 0, false, no or off"}
+}
+
+func onOff(on bool, err error) (string, error) {
+	if on {
+		return "on", err
+	}
+	return "off", err
+}
+
+func listSeparatorName() string {
+	if os.PathListSeparator == ':' {
+		return "':' (like PATH)"
+	}
+	return fmt.Sprintf("%q (like PATH)", os.PathListSeparator)
+}
