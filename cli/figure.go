@@ -22,12 +22,7 @@ func gridCommand() *cli.Command {
 			&cli.IntFlag{Name: "cols", Usage: "columns (default: about √n, or n for one row per condition value)", Action: intBetween("--cols", 0, 1024, "columns of the grid; 0: about √n")},
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input images of an image-to-image model (`DIR` or file)"},
 		),
-		Action: func(c *cli.Context) error {
-			if gridAction == nil {
-				return delegate(c)
-			}
-			return gridAction(c)
-		},
+		Action: runTorch,
 	}
 }
 
@@ -47,12 +42,7 @@ func interpolateCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "to", Value: 1, Usage: "seed of the last endpoint"},
 			&cli.IntFlag{Name: "steps", Value: 8, Usage: "images along the walk, endpoints included (2..256)", Action: intBetween("--steps", 2, 256, "images along the walk, endpoints included")},
 		),
-		Action: func(c *cli.Context) error {
-			if interpolateAction == nil {
-				return delegate(c)
-			}
-			return interpolateAction(c)
-		},
+		Action: runTorch,
 	}
 }
 
@@ -66,7 +56,3 @@ func figureFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "force", Usage: "overwrite the output file"},
 	}
 }
-
-// gridAction and interpolateAction are nil in a build without LibTorch
-// (see delegate.go).
-var gridAction, interpolateAction cli.ActionFunc

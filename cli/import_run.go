@@ -33,8 +33,6 @@ import (
 	"medzoo/zoo"
 )
 
-func init() { importModel = runImport }
-
 // ImportFile is the user catalog zoo import writes, in CONFIG/catalogs/.
 const ImportFile = "imported.toml"
 

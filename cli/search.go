@@ -115,11 +115,18 @@ type searchQueryJSON struct {
 const searchTimingEnv = "ZOO_SEARCH_TIMING"
 
 func searchAction(c *cli.Context) error {
-	if c.IsSet("generate") && generateModel == nil {
-		// Generating needs LibTorch: hand the whole command to zoo-torch
-		// now rather than search twice.
-		return delegate(c)
+	if c.IsSet("generate") {
+		// Generating needs LibTorch: the whole command goes to its LibTorch
+		// implementation (in bin/zoo, to zoo-torch) now rather than search
+		// twice.
+		return runTorch(c)
 	}
+	return runSearch(c, nil)
+}
+
+// runSearch is zoo search; with --generate it then generates with the top
+// runnable hit through generateModel (nil without --generate).
+func runSearch(c *cli.Context, generateModel generateFunc) error {
 	started := time.Now()
 	if c.Bool("asc") && c.Bool("desc") {
 		return usagef("--asc and --desc contradict each other: choose one")

@@ -43,16 +43,10 @@ func serveCommand() *cli.Command {
 			if err := checkServeFlags(c); err != nil {
 				return err
 			}
-			if serveAction == nil {
-				return delegate(c)
-			}
-			return serveAction(c)
+			return runTorch(c)
 		},
 	}
 }
-
-// serveAction is nil in a build without LibTorch (see delegate.go).
-var serveAction cli.ActionFunc
 
 // checkServeFlags refuses out-of-range flags before anything starts (and
 // before the fast binary hands over to zoo-torch).
