@@ -6,7 +6,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,11 +23,15 @@ import (
 	"medzoo/zoo/store"
 )
 
-// Exit codes.
+// Exit codes. A command stopped by SIGINT (Ctrl-C) or SIGTERM exits as a
+// shell reports a process killed by it, 128 + the signal's number, so
+// scripts and schedulers tell a stopped run from a failed one.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK         = 0
+	exitFailure    = 1
+	exitUsage      = 2
+	exitInterrupt  = 130
+	exitTerminated = 143
 )
 
 // usageError marks mistakes in how zoo was called (exit code 2).
@@ -46,21 +49,27 @@ func Main(args []string) int {
 	return run(args, os.Stdout, os.Stderr)
 }
 
+// originalArgs is the command line as given, for delegate.
+var originalArgs []string
+
 func run(args []string, stdout, stderr io.Writer) int {
 	originalArgs = args
-	ctx, stop := stopOnSignal(stderr)
+	out := &countingWriter{w: stdout}
+	app := newApp(out, stderr)
+	args = interspersed(app, args)
+	asJSON := wantsJSON(args)
+	ctx, stoppedBy, stop := stopOnSignal(func(sig os.Signal) {
+		f := failure{Error: fmt.Sprintf("stopped by %v while a model call was still running (a LibTorch call cannot be interrupted); "+
+			"files already listed in the manifest are complete, and --resume continues a generate run", sig),
+			Code: codeInterrupted, Exit: signalExit(sig)}
+		os.Exit(f.report(out, stderr, asJSON))
+	})
 	defer stop()
-	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, interspersed(app, args))
+	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "zoo: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return exitUsage
-	}
-	return exitFailure
+	return failureOf(err, stoppedBy()).report(out, stderr, asJSON)
 }
 
 // stopGrace is how long a command may take to stop after SIGINT or SIGTERM
@@ -76,13 +85,16 @@ var stopGrace = 5 * time.Second
 // a second signal still exits at once.
 var selfStopping atomic.Bool
 
-// stopOnSignal returns a context cancelled by SIGINT or SIGTERM, and starts
-// the watchdog that exits the process when the command does not stop.
-func stopOnSignal(stderr io.Writer) (context.Context, func()) {
+// stopOnSignal returns a context cancelled by SIGINT or SIGTERM and a
+// function that says which of them came (nil while none has), and starts
+// the watchdog that calls hung when the command does not stop; hung exits
+// the process.
+func stopOnSignal(hung func(os.Signal)) (context.Context, func() os.Signal, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
+	var first atomic.Value // os.Signal, stored before the context is cancelled
 	go func() {
 		var sig os.Signal
 		select {
@@ -90,6 +102,7 @@ func stopOnSignal(stderr io.Writer) (context.Context, func()) {
 		case <-done:
 			return
 		}
+		first.Store(sig)
 		cancel()
 		grace := time.After(stopGrace)
 		if selfStopping.Load() {
@@ -101,19 +114,25 @@ func stopOnSignal(stderr io.Writer) (context.Context, func()) {
 		case <-sigs:
 		case <-grace:
 		}
-		fmt.Fprintf(stderr, "zoo: stopped by %v while a model call was still running (a LibTorch call cannot be interrupted); "+
-			"files already listed in the manifest are complete, and --resume continues a generate run\n", sig)
-		code := 130
-		if sig == syscall.SIGTERM {
-			code = 143
-		}
-		os.Exit(code)
+		hung(sig)
 	}()
-	return ctx, func() {
+	stoppedBy := func() os.Signal {
+		sig, _ := first.Load().(os.Signal)
+		return sig
+	}
+	return ctx, stoppedBy, func() {
 		signal.Stop(sigs)
 		close(done)
 		cancel()
 	}
+}
+
+// signalExit is the exit code of a command stopped by sig.
+func signalExit(sig os.Signal) int {
+	if sig == syscall.SIGTERM {
+		return exitTerminated
+	}
+	return exitInterrupt
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -157,29 +176,39 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			interpolateCommand(),
 			serveCommand(),
 			catalogCommand(),
+			completionCommand(),
 			runnerCommand(),
 			envCommand(),
+			completeCommand(),
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
+		// Without a command zoo shows its help; with one it does not know
+		// (zoo generat), it says so, with the nearest command.
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return unknownCommand(c.App, c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
 		},
+		// zoo help NAME with an unknown NAME.
 		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(c.App.ErrWriter, "zoo: no command %q; see zoo --help\n", name)
+			fmt.Fprintf(c.App.ErrWriter, "zoo: %v\n", unknownCommand(c.App, name))
 			cli.OsExiter(exitUsage)
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints and maps codes
 	}
-	// Bad flags of a command are usage errors too (exit 2).
+	// Bad flags are usage errors (exit 2), with the nearest flag when one
+	// is close.
+	app.OnUsageError = usageErrorOf(app.Flags, nil)
 	for _, cmd := range app.Commands {
-		setUsageError(cmd)
+		setUsageError(cmd, app.Flags)
 	}
 	return app
 }
 
-func setUsageError(cmd *cli.Command) {
-	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+func setUsageError(cmd *cli.Command, global []cli.Flag) {
+	cmd.OnUsageError = usageErrorOf(cmd.Flags, global)
 	for _, sub := range cmd.Subcommands {
-		setUsageError(sub)
+		setUsageError(sub, global)
 	}
 }
 

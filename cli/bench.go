@@ -18,14 +18,6 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)", Action: checkThreads},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
-		Action: func(c *cli.Context) error {
-			if benchAction == nil {
-				return delegate(c)
-			}
-			return benchAction(c)
-		},
+		Action: runTorch,
 	}
 }
-
-// benchAction is nil in a build without LibTorch (see delegate.go).
-var benchAction cli.ActionFunc

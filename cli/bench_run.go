@@ -12,8 +12,6 @@ import (
 	"medzoo/torch"
 )
 
-func init() { benchAction = runBench }
-
 // runBench times forward calls only: latents in, tensors copied to Go.
 func runBench(c *cli.Context) error {
 	if c.Int("n") <= 0 {

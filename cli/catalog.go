@@ -57,10 +57,6 @@ func catalogCommand() *cli.Command {
 	}
 }
 
-// loadCheck runs one block of a runnable entry and returns its problems
-// (zoo catalog validate --load); nil in a build without LibTorch.
-var loadCheck func(c *cli.Context, e *env, m *zoo.Model) []string
-
 type validateReport struct {
 	File     string   `json:"file"`
 	Models   int      `json:"models"`
@@ -72,11 +68,18 @@ func catalogValidate(c *cli.Context, files []string) error {
 	if len(files) == 0 {
 		return usagef("catalog validate needs one or more catalog files")
 	}
-	if c.Bool("load") && loadCheck == nil {
-		return delegate(c)
-	}
-	var e *env
 	if c.Bool("load") {
+		return runTorch(c)
+	}
+	return validateCatalogs(c, files, nil)
+}
+
+// validateCatalogs is zoo catalog validate. loadCheck, when not nil, also
+// runs one block of each runnable entry and returns its problems (--load,
+// in the LibTorch build: checkByLoading).
+func validateCatalogs(c *cli.Context, files []string, loadCheck func(c *cli.Context, e *env, m *zoo.Model) []string) error {
+	var e *env
+	if loadCheck != nil {
 		var err error
 		if e, err = loadEnv(c); err != nil {
 			return err

@@ -15,8 +15,6 @@ import (
 	"medzoo/zoo"
 )
 
-func init() { loadCheck = checkByLoading }
-
 // checkByLoading fetches m's artifact, runs one compute block (made-up
 // mid-range images for image inputs) and checks what comes back against
 // the signature. The loader already refuses wrong shapes and counts; here

@@ -1,3 +1,5 @@
+//go:build unix
+
 package cli
 
 import (
@@ -16,16 +18,14 @@ import (
 // zoo comes as two executables built from the same code. bin/zoo is built
 // with the notorch tag: it does not link LibTorch, whose shared libraries
 // alone take about 0.35 s to load, so help, list, info, search, pull and
-// catalog answer at once. Commands that run models (generate, bench, search
-// --generate, evaluate, grid, interpolate, serve) replace the process with
-// bin/zoo-torch, the full build next to it, with the same arguments,
-// environment, standard streams and process id (so signals reach it).
+// catalog answer at once. Commands that run models (torchUses in
+// registry.go) replace the process with bin/zoo-torch, the full build next
+// to it, with the same arguments, environment, standard streams and
+// process id (so signals reach it). Replacing the process is a Unix exec;
+// delegate_other.go says what to do elsewhere.
 
 // TorchBinaryEnv overrides where zoo looks for its LibTorch half.
 const TorchBinaryEnv = envconfig.EnvTorchBin
-
-// originalArgs is the command line as given, for delegate.
-var originalArgs []string
 
 // delegate execs zoo-torch with the original command line. It returns only
 // on failure.

@@ -40,14 +40,6 @@ func evaluateCommand() *cli.Command {
 			&cli.BoolFlag{Name: "record", Usage: "record the results as measured metrics of the model (FAKE must be a model id), for zoo search --rank-by"},
 			&cli.BoolFlag{Name: "json", Usage: "print the metric card as JSON"},
 		},
-		Action: func(c *cli.Context) error {
-			if evaluateAction == nil {
-				return delegate(c)
-			}
-			return evaluateAction(c)
-		},
+		Action: runTorch,
 	}
 }
-
-// evaluateAction is nil in a build without LibTorch (see delegate.go).
-var evaluateAction cli.ActionFunc

@@ -20,8 +20,6 @@ import (
 	"medzoo/zoo/store"
 )
 
-func init() { evaluateAction = runEvaluate }
-
 func runEvaluate(c *cli.Context) error {
 	if c.NArg() != 2 {
 		return usagef("evaluate takes REAL and FAKE (folders of images or model ids), got %d arguments", c.NArg())

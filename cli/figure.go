@@ -23,12 +23,7 @@ func gridCommand() *cli.Command {
 			&cli.IntFlag{Name: "cols", Usage: "columns (default: about √n, or n for one row per condition value)", Action: intBetween("--cols", 0, 1024, "columns of the grid; 0: about √n")},
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input images of an image-to-image model (`DIR` or file)"},
 		),
-		Action: func(c *cli.Context) error {
-			if gridAction == nil {
-				return delegate(c)
-			}
-			return gridAction(c)
-		},
+		Action: runTorch,
 	}
 }
 
@@ -55,12 +50,7 @@ func interpolateCommand() *cli.Command {
 				return usagef("interpolate takes no --seed: its endpoints are sample 0 of --from SEED and of --to SEED (e.g. --from %d --to %d)", s, s+1)
 			}},
 		),
-		Action: func(c *cli.Context) error {
-			if interpolateAction == nil {
-				return delegate(c)
-			}
-			return interpolateAction(c)
-		},
+		Action: runTorch,
 	}
 }
 
@@ -96,7 +86,3 @@ type figureSummary struct {
 	Figure     string            `json:"figure"` // what the PNG's provenance says it shows
 	Seconds    float64           `json:"seconds"`
 }
-
-// gridAction and interpolateAction are nil in a build without LibTorch
-// (see delegate.go).
-var gridAction, interpolateAction cli.ActionFunc

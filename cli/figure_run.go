@@ -23,11 +23,6 @@ import (
 	"medzoo/zoo"
 )
 
-func init() {
-	gridAction = runGrid
-	interpolateAction = runInterpolate
-}
-
 // figureSetup checks the output path and opens the model.
 func figureSetup(c *cli.Context) (*zoo.Model, *loader.Generator, map[string]string, error) {
 	out := c.String("output")

@@ -38,7 +38,7 @@ func generateCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "write into a non-empty DIR, starting the run over"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
 		},
-		Action: generateAction,
+		Action: runTorch,
 	}
 }
 
@@ -60,17 +60,10 @@ type generateSummary struct {
 	Input        string  `json:"input,omitempty"`
 }
 
-func generateAction(c *cli.Context) error {
-	if generateModel == nil {
-		return delegate(c)
-	}
-	return generateModel(c, c.Int("n"), func(e *env) (*zoo.Model, error) { return e.resolve(c) })
-}
-
-// generateModel is zoo generate for n samples of the model pick chooses
-// from the loaded catalog (zoo search --generate picks its top hit). It is
-// nil in a build without LibTorch (see delegate.go).
-var generateModel func(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) error
+// generateFunc is zoo generate for n samples of the model pick chooses
+// from the loaded catalog (zoo search --generate picks its top hit): the
+// LibTorch build's runGenerate.
+type generateFunc func(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) error
 
 func parseConditions(raw []string) (map[string]string, error) {
 	if len(raw) == 0 {

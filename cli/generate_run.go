@@ -25,9 +25,7 @@ import (
 	"medzoo/zoo"
 )
 
-func init() { generateModel = runGenerate }
-
-// runGenerate implements generateModel.
+// runGenerate implements generateFunc.
 func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) error {
 	dir := c.String("output")
 	switch {

@@ -47,18 +47,9 @@ func importCommand() *cli.Command {
 			&cli.StringFlag{Name: "keep", Usage: "keep the capture (package images, recorded inputs, zoo's images) in `DIR`"},
 			&cli.BoolFlag{Name: "json", Usage: "print the import report as JSON"},
 		},
-		Action: func(c *cli.Context) error {
-			if importModel == nil {
-				return delegate(c)
-			}
-			return importModel(c)
-		},
+		Action: runTorch,
 	}
 }
-
-// importModel is zoo import; nil in a build without LibTorch, which hands
-// the command to zoo-torch (the pixel check runs the exported module).
-var importModel func(c *cli.Context) error
 
 // repeated is a repeatable string flag that, unlike cli.StringSliceFlag,
 // does not split values at commas: --arg 'image_size=[256,256]' is one

@@ -34,8 +34,6 @@ import (
 	"medzoo/zoo/store"
 )
 
-func init() { importModel = runImport }
-
 // ImportFile is the user catalog zoo import writes, in CONFIG/catalogs/.
 const ImportFile = "imported.toml"
 

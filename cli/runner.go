@@ -12,14 +12,6 @@ func runnerCommand() *cli.Command {
 		Name:   "runner",
 		Usage:  "internal: runs one model for zoo serve over standard input and output",
 		Hidden: true,
-		Action: func(c *cli.Context) error {
-			if runnerAction == nil {
-				return delegate(c)
-			}
-			return runnerAction(c)
-		},
+		Action: runTorch,
 	}
 }
-
-// runnerAction is nil in a build without LibTorch (see delegate.go).
-var runnerAction cli.ActionFunc

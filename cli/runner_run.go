@@ -8,8 +8,6 @@ import (
 	"medzoo/runner"
 )
 
-func init() { runnerAction = runRunner }
-
 func runRunner(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("runner takes no arguments; zoo serve starts it")

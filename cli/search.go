@@ -111,11 +111,18 @@ type searchQueryJSON struct {
 }
 
 func searchAction(c *cli.Context) error {
-	if c.IsSet("generate") && generateModel == nil {
-		// Generating needs LibTorch: hand the whole command to zoo-torch
-		// now rather than search twice.
-		return delegate(c)
+	if c.IsSet("generate") {
+		// Generating needs LibTorch: the whole command goes to its LibTorch
+		// implementation (in bin/zoo, to zoo-torch) now rather than search
+		// twice.
+		return runTorch(c)
 	}
+	return runSearch(c, nil)
+}
+
+// runSearch is zoo search; with --generate it then generates with the top
+// runnable hit through generateModel (nil without --generate).
+func runSearch(c *cli.Context, generateModel generateFunc) error {
 	started := time.Now()
 	// ZOO_SEARCH_TIMING: how long opening the index, querying and printing
 	// took (stderr), for benchmarks that want the search apart from the

@@ -46,16 +46,10 @@ func serveCommand() *cli.Command {
 			if err := checkServeFlags(c); err != nil {
 				return err
 			}
-			if serveAction == nil {
-				return delegate(c)
-			}
-			return serveAction(c)
+			return runTorch(c)
 		},
 	}
 }
-
-// serveAction is nil in a build without LibTorch (see delegate.go).
-var serveAction cli.ActionFunc
 
 // serveReady is the line `zoo serve --json` prints once it listens: what a
 // script needs to talk to it (the real port of --addr 127.0.0.1:0) and the

@@ -15,8 +15,6 @@ import (
 	"medzoo/torch"
 )
 
-func init() { serveAction = runServe }
-
 func runServe(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("serve takes no arguments, got %v", c.Args().Slice())
