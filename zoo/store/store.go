@@ -446,26 +446,18 @@ func (s *Store) sweepTmp(held string) {
 		return
 	}
 	for _, e := range ents {
-		key, _, ok := strings.Cut(e.Name(), ".")
-		if !ok || key == "" {
-			continue
-		}
 		p := filepath.Join(s.tmpDir(), e.Name())
-		if !locksAcrossProcesses {
-			// Locks say nothing about other processes here; only remove
-			// what is surely abandoned.
-			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
-				os.RemoveAll(p)
-			}
+		if key, _, ok := strings.Cut(e.Name(), "."); ok && key != "" && key == held && locksAcrossProcesses {
+			os.RemoveAll(p) // ours: the caller holds its lock
 			continue
 		}
-		if key == held {
-			os.RemoveAll(p)
+		fi, err := e.Info()
+		if err != nil {
 			continue
 		}
-		if unlock, ok := tryLockFile(s.lockPath(key)); ok {
+		if release, ok := s.claimTmp(e.Name(), fi.ModTime()); ok {
 			os.RemoveAll(p)
-			unlock()
+			release()
 		}
 	}
 }
