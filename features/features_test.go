@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"medzoo/imagein"
+	"medzoo/internal/testfiles"
 	"medzoo/internal/testmodules"
 )
 
@@ -27,17 +28,9 @@ func writeNPY(t *testing.T, path string, shape []int, data []float32) {
 	for i, s := range shape {
 		dims[i] = fmt.Sprint(s)
 	}
-	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%s,), }", strings.Join(dims, ", "))
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	var b bytes.Buffer
-	b.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(&b, binary.LittleEndian, uint16(len(header)))
-	b.WriteString(header)
-	binary.Write(&b, binary.LittleEndian, data)
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+	var values bytes.Buffer
+	binary.Write(&values, binary.LittleEndian, data)
+	if err := os.WriteFile(path, testfiles.NPY(strings.Join(dims, ", ")+",", values.Bytes()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

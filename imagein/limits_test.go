@@ -2,8 +2,6 @@ package imagein
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"image"
 	"os"
 	"path/filepath"
@@ -11,33 +9,14 @@ import (
 	"syscall"
 	"testing"
 
+	"medzoo/internal/testfiles"
 	"medzoo/output"
 )
-
-// lyingPNG is a 57-byte PNG whose IHDR declares w×h 8-bit gray pixels and
-// which holds none.
-func lyingPNG(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		body := append([]byte(typ), data...)
-		b.Write(body)
-		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(body))
-	}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8] = 8
-	chunk("IHDR", ihdr)
-	chunk("IEND", nil)
-	return b.Bytes()
-}
 
 func TestHeaderDimensionsCheckedBeforeDecoding(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "big.png")
-	os.WriteFile(p, lyingPNG(1000000, 1000000), 0o644)
+	os.WriteFile(p, testfiles.PNGHeader(1000000, 1000000), 0o644)
 	// Decoded, this asks image/png for 10^12 bytes.
 	if _, _, err := ReadUnits(p); err == nil || !strings.Contains(err.Error(), "PNG header declares 1000000×1000000 pixels with 1 channel") {
 		t.Fatalf("err = %v", err)
@@ -101,7 +80,7 @@ func TestDICOMAttributesBlamed(t *testing.T) {
 		{"-Inf", "RescaleSlope (0028,1053) is -Inf"},
 		{"0", "RescaleSlope (0028,1053) is 0"},
 	} {
-		writeDICOM(func(d []byte) []byte { return replaceDS(t, d, 0x28, 0x1053, tc.value) })
+		writeDICOM(func(d []byte) []byte { return testfiles.SetDS(t, d, 0x28, 0x1053, tc.value) })
 		if _, _, err := ReadUnits(p); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("slope %s: err = %v", tc.value, err)
 		}
@@ -118,23 +97,4 @@ func dicomBytes(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
-}
-
-// replaceDS sets a top-level decimal-string element (explicit VR little
-// endian) to v.
-func replaceDS(t *testing.T, data []byte, group, elem uint16, v string) []byte {
-	t.Helper()
-	key := []byte{byte(group), byte(group >> 8), byte(elem), byte(elem >> 8), 'D', 'S'}
-	i := bytes.Index(data, key)
-	if i < 0 {
-		t.Fatalf("no (%04x,%04x) element", group, elem)
-	}
-	n := int(binary.LittleEndian.Uint16(data[i+6:]))
-	if len(v)%2 == 1 {
-		v += " "
-	}
-	out := append([]byte(nil), data[:i+6]...)
-	out = binary.LittleEndian.AppendUint16(out, uint16(len(v)))
-	out = append(out, v...)
-	return append(out, data[i+8+n:]...)
 }

@@ -8,11 +8,8 @@ package main_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"image"
-	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -20,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 
+	"medzoo/internal/testfiles"
 	"medzoo/internal/testmodules"
 	"medzoo/output"
 )
@@ -206,58 +204,6 @@ func TestHostileFlags(t *testing.T) {
 	}
 }
 
-// pngWithHeader is a PNG signature, an IHDR claiming w×h 8-bit gray, and IEND:
-// about 60 bytes.
-func pngWithHeader(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		body := append([]byte(typ), data...)
-		b.Write(body)
-		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(body))
-	}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 0 // 8-bit gray
-	chunk("IHDR", ihdr)
-	chunk("IEND", nil)
-	return b.Bytes()
-}
-
-// jpegWithHeader is a real 8×8 JPEG whose SOF0 frame header is patched to
-// claim w×h.
-func jpegWithHeader(t *testing.T, w, h uint16) []byte {
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil); err != nil {
-		t.Fatal(err)
-	}
-	data := b.Bytes()
-	i := bytes.Index(data, []byte{0xff, 0xc0})
-	if i < 0 {
-		t.Fatal("no SOF0 in the encoded JPEG")
-	}
-	binary.BigEndian.PutUint16(data[i+5:], h)
-	binary.BigEndian.PutUint16(data[i+7:], w)
-	return data
-}
-
-// npyWithShape is an NPY header declaring shape with a few bytes of data.
-func npyWithShape(shape string) []byte {
-	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", shape)
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	var b bytes.Buffer
-	b.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(&b, binary.LittleEndian, uint16(len(header)))
-	b.WriteString(header)
-	b.Write(make([]byte, 16))
-	return b.Bytes()
-}
-
 // dicomFile encodes an 8×8 gray image as zoo's own DICOM writer does, then
 // applies patch to the bytes.
 func dicomFile(t *testing.T, patch func([]byte) []byte) []byte {
@@ -268,38 +214,6 @@ func dicomFile(t *testing.T, patch func([]byte) []byte) []byte {
 		t.Fatal(err)
 	}
 	return patch(b.Bytes())
-}
-
-// setDS replaces the value of a decimal-string element (explicit VR little
-// endian, outside any sequence, so no enclosing length changes) with v,
-// padded to an even length.
-func setDS(t *testing.T, data []byte, group, elem uint16, v string) []byte {
-	t.Helper()
-	key := []byte{byte(group), byte(group >> 8), byte(elem), byte(elem >> 8), 'D', 'S'}
-	i := bytes.Index(data, key)
-	if i < 0 {
-		t.Fatalf("no (%04x,%04x) DS element in the DICOM file", group, elem)
-	}
-	n := int(binary.LittleEndian.Uint16(data[i+6:]))
-	if len(v)%2 == 1 {
-		v += " "
-	}
-	out := append([]byte(nil), data[:i+6]...)
-	out = binary.LittleEndian.AppendUint16(out, uint16(len(v)))
-	out = append(out, v...)
-	return append(out, data[i+8+n:]...)
-}
-
-// setUS sets an unsigned-short element (Rows, Columns).
-func setUS(t *testing.T, data []byte, group, elem, v uint16) []byte {
-	t.Helper()
-	key := []byte{byte(group), byte(group >> 8), byte(elem), byte(elem >> 8), 'U', 'S', 2, 0}
-	i := bytes.Index(data, key)
-	if i < 0 {
-		t.Fatalf("no (%04x,%04x) US element in the DICOM file", group, elem)
-	}
-	binary.LittleEndian.PutUint16(data[i+8:], v)
-	return data
 }
 
 // i2iHostileCatalog is a catalog with one image-to-image model
@@ -332,41 +246,43 @@ func TestHostileInput(t *testing.T) {
 		data       func(t *testing.T) []byte
 		want       []string
 	}{
-		{"png-header-1e6x1e6", "big.png", func(*testing.T) []byte { return pngWithHeader(1000000, 1000000) },
+		{"png-header-1e6x1e6", "big.png", func(*testing.T) []byte { return testfiles.PNGHeader(1000000, 1000000) },
 			[]string{"big.png", "PNG header declares 1000000×1000000 pixels", "64 Mi values"}},
-		{"png-header-1x100000000", "long.png", func(*testing.T) []byte { return pngWithHeader(1, 100000000) },
+		{"png-header-1x100000000", "long.png", func(*testing.T) []byte { return testfiles.PNGHeader(1, 100000000) },
 			[]string{"long.png", "PNG header declares 1×100000000"}},
-		{"png-header-zero", "zero.png", func(*testing.T) []byte { return pngWithHeader(0, 0) },
+		{"png-header-zero", "zero.png", func(*testing.T) []byte { return testfiles.PNGHeader(0, 0) },
 			[]string{"zero.png", "not a readable PNG"}},
 		{"png-empty-file", "empty.png", func(*testing.T) []byte { return nil },
 			[]string{"empty.png", "not a readable PNG"}},
-		{"png-truncated-data", "cut.png", func(*testing.T) []byte { return pngWithHeader(8, 8) },
+		{"png-truncated-data", "cut.png", func(*testing.T) []byte { return testfiles.PNGHeader(8, 8) },
 			[]string{"cut.png", "not a readable PNG"}},
-		{"jpeg-header-65535x65535", "big.jpg", func(t *testing.T) []byte { return jpegWithHeader(t, 65535, 65535) },
+		{"jpeg-header-65535x65535", "big.jpg", func(t *testing.T) []byte { return testfiles.JPEGHeader(t, 65535, 65535) },
 			[]string{"big.jpg", "JPEG header declares 65535×65535 pixels"}},
-		{"npy-shape-2pow31-squared", "big.npy", func(*testing.T) []byte { return npyWithShape("2147483648, 2147483648") },
+		{"npy-shape-2pow31-squared", "big.npy", func(*testing.T) []byte { return testfiles.NPY("2147483648, 2147483648", make([]byte, 16)) },
 			[]string{"big.npy", "NPY data is truncated", "header lies"}},
-		{"npy-shape-overflows-int64", "wrap.npy", func(*testing.T) []byte { return npyWithShape("4, 4611686018427387904") },
+		{"npy-shape-overflows-int64", "wrap.npy", func(*testing.T) []byte { return testfiles.NPY("4, 4611686018427387904", make([]byte, 16)) },
 			[]string{"wrap.npy", "NPY data is truncated"}},
-		{"npy-shape-negative", "neg.npy", func(*testing.T) []byte { return npyWithShape("-8, 8") },
+		{"npy-shape-negative", "neg.npy", func(*testing.T) []byte { return testfiles.NPY("-8, 8", make([]byte, 16)) },
 			[]string{"neg.npy", "bad NPY shape"}},
 		{"dicom-rows-columns-65535", "big.dcm", func(t *testing.T) []byte {
-			return dicomFile(t, func(d []byte) []byte { return setUS(t, setUS(t, d, 0x28, 0x10, 65535), 0x28, 0x11, 65535) })
+			return dicomFile(t, func(d []byte) []byte {
+				return testfiles.SetUS(t, testfiles.SetUS(t, d, 0x28, 0x10, 65535), 0x28, 0x11, 65535)
+			})
 		}, []string{"big.dcm", "DICOM header declares 65535×65535 pixels"}},
 		{"dicom-rows-beyond-file", "long.dcm", func(t *testing.T) []byte {
-			return dicomFile(t, func(d []byte) []byte { return setUS(t, d, 0x28, 0x10, 4096) })
+			return dicomFile(t, func(d []byte) []byte { return testfiles.SetUS(t, d, 0x28, 0x10, 4096) })
 		}, []string{"long.dcm", "more bytes than the", "header lies"}},
 		{"dicom-rescale-slope-nan", "nan.dcm", func(t *testing.T) []byte {
-			return dicomFile(t, func(d []byte) []byte { return setDS(t, d, 0x28, 0x1053, "NaN") })
+			return dicomFile(t, func(d []byte) []byte { return testfiles.SetDS(t, d, 0x28, 0x1053, "NaN") })
 		}, []string{"nan.dcm", "RescaleSlope (0028,1053) is NaN", "fix or remove it"}},
 		{"dicom-rescale-slope-inf", "inf.dcm", func(t *testing.T) []byte {
-			return dicomFile(t, func(d []byte) []byte { return setDS(t, d, 0x28, 0x1053, "Inf") })
+			return dicomFile(t, func(d []byte) []byte { return testfiles.SetDS(t, d, 0x28, 0x1053, "Inf") })
 		}, []string{"inf.dcm", "RescaleSlope (0028,1053) is +Inf"}},
 		{"dicom-rescale-slope-zero", "zero.dcm", func(t *testing.T) []byte {
-			return dicomFile(t, func(d []byte) []byte { return setDS(t, d, 0x28, 0x1053, "0") })
+			return dicomFile(t, func(d []byte) []byte { return testfiles.SetDS(t, d, 0x28, 0x1053, "0") })
 		}, []string{"zero.dcm", "RescaleSlope (0028,1053) is 0", "non-zero"}},
 		{"dicom-rescale-intercept-nan", "icpt.dcm", func(t *testing.T) []byte {
-			return dicomFile(t, func(d []byte) []byte { return setDS(t, d, 0x28, 0x1052, "NaN") })
+			return dicomFile(t, func(d []byte) []byte { return testfiles.SetDS(t, d, 0x28, 0x1052, "NaN") })
 		}, []string{"icpt.dcm", "RescaleIntercept (0028,1052) is NaN"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -449,8 +365,8 @@ func TestHostileEvaluateInput(t *testing.T) {
 		data       []byte
 		want       string
 	}{
-		{"evaluate-png-header-1e6x1e6", "big.png", pngWithHeader(1000000, 1000000), "PNG header declares 1000000×1000000"},
-		{"evaluate-npy-shape-2pow31-squared", "big.npy", npyWithShape("2147483648, 2147483648"), "NPY data is truncated"},
+		{"evaluate-png-header-1e6x1e6", "big.png", testfiles.PNGHeader(1000000, 1000000), "PNG header declares 1000000×1000000"},
+		{"evaluate-npy-shape-2pow31-squared", "big.npy", testfiles.NPY("2147483648, 2147483648", make([]byte, 16)), "NPY data is truncated"},
 		{"evaluate-fifo-named-png", "f.png", nil, "FIFO"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
