@@ -39,12 +39,16 @@ func runBench(c *cli.Context) error {
 		}
 	}
 	secs := time.Since(start).Seconds()
-	res := map[string]any{"model": m.ID, "device": gen.Device, "threads": torch.Threads(), "batch_size": batch,
+	threads, err := torch.Threads()
+	if err != nil {
+		return err
+	}
+	res := map[string]any{"model": m.ID, "device": gen.Device, "threads": threads, "batch_size": batch,
 		"n": n, "seconds": secs, "images_per_second": float64(n) / secs}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, res)
 	}
 	fmt.Fprintf(c.App.Writer, "%s on %s (%d threads, batch %d): %d samples in %.2fs = %.1f images/s (forward only)\n",
-		m.ID, gen.Device, torch.Threads(), batch, n, secs, float64(n)/secs)
+		m.ID, gen.Device, threads, batch, n, secs, float64(n)/secs)
 	return nil
 }

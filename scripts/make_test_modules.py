@@ -259,6 +259,15 @@ class EmptyTuple(torch.nn.Module):
         return []
 
 
+class TensorsThenInt(torch.nn.Module):
+    """x -> (8 MiB tensor, 8 MiB tensor, 0): zoo refuses the int after it has
+    made outputs of the two tensors, which must then be freed (no leak)."""
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, int]:
+        big = torch.ones(1 << 21) * x.sum()
+        return big, big + 1, 0
+
+
 def modules():
     """Every scripted module, by file name."""
     return {
@@ -292,6 +301,7 @@ def modules():
         "raise_always.pt": RaiseAlways(),
         "truncating.pt": Truncating(),
         "empty_list.pt": EmptyTuple(),
+        "tensors_then_int.pt": TensorsThenInt(),
     }
 
 

@@ -11,8 +11,12 @@
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <ATen/Parallel.h>
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -25,6 +29,23 @@ char *dup_string(const std::string &s) {
   return p;
 }
 
+// dup_or_throw is dup_string for results: a name that could not be copied
+// must fail the call, not come back as NULL.
+char *dup_or_throw(const std::string &s) {
+  char *p = dup_string(s);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+// no_memory is the error run returns when even the message cannot be
+// copied: NULL would read as success. zt_free_string knows not to free it.
+char no_memory[] = "out of memory (while reporting a LibTorch error)";
+
+char *error_string(const std::string &s) {
+  char *p = dup_string(s);
+  return p != nullptr ? p : no_memory;
+}
+
 // run calls f and turns any exception into a malloc'd message. c10::Error's
 // what() carries a C++ backtrace that means nothing to users; the short form
 // keeps the message they can act on.
@@ -34,11 +55,11 @@ char *run(F &&f) {
     f();
     return nullptr;
   } catch (const c10::Error &e) {
-    return dup_string(e.what_without_backtrace());
+    return error_string(e.what_without_backtrace());
   } catch (const std::exception &e) {
-    return dup_string(e.what());
+    return error_string(e.what());
   } catch (...) {
-    return dup_string("unknown C++ exception");
+    return error_string("unknown C++ exception");
   }
 }
 
@@ -59,19 +80,86 @@ at::Tensor from_blob_copy(void *data, const int64_t *shape, int ndim,
   return t;
 }
 
+// Outputs owns the arrays and tensors zt_module_forward hands out until they
+// are complete: a failure part-way (a non-Tensor element after Tensors, or an
+// allocation failure) frees the outputs already made instead of leaking them.
+class Outputs {
+ public:
+  Outputs() = default;
+  Outputs(const Outputs &) = delete;
+  Outputs &operator=(const Outputs &) = delete;
+  ~Outputs() {
+    for (size_t i = 0; i < n_; i++) {
+      delete as_tensor(tensors_[i]);
+      if (names_ != nullptr) std::free(names_[i]);
+    }
+    std::free(tensors_);
+    std::free(names_);
+  }
+
+  // reserve allocates room for count outputs, and their names when named
+  // (an empty dict has no names array, as before: Go's Names stays nil).
+  void reserve(size_t count, bool named) {
+    if (count > static_cast<size_t>(INT_MAX))
+      throw std::runtime_error("forward returned " + std::to_string(count) +
+                               " tensors, more than a C int counts");
+    // calloc(0) may return NULL; one slot keeps success non-NULL.
+    tensors_ = static_cast<zt_tensor *>(std::calloc(count ? count : 1, sizeof(zt_tensor)));
+    if (tensors_ == nullptr) throw std::bad_alloc();
+    if (named && count > 0) {
+      names_ = static_cast<char **>(std::calloc(count ? count : 1, sizeof(char *)));
+      if (names_ == nullptr) throw std::bad_alloc();
+    }
+  }
+
+  // add appends a tensor (and its name, when reserved as named).
+  void add(const at::Tensor &t, const std::string &name = std::string()) {
+    char *s = nullptr;
+    if (names_ != nullptr) s = dup_or_throw(name);
+    at::Tensor *p;
+    try {
+      p = new at::Tensor(t);
+    } catch (...) {
+      std::free(s);
+      throw;
+    }
+    tensors_[n_] = p;
+    if (names_ != nullptr) names_[n_] = s;
+    n_++;
+  }
+
+  // release hands everything to the caller, who frees it (shim.h).
+  void release(zt_tensor **outputs, char ***names, int *n_out) {
+    *outputs = tensors_;
+    *names = names_;
+    *n_out = static_cast<int>(n_);  // reserve bounded it by INT_MAX
+    tensors_ = nullptr;
+    names_ = nullptr;
+    n_ = 0;
+  }
+
+ private:
+  zt_tensor *tensors_ = nullptr;
+  char **names_ = nullptr;
+  size_t n_ = 0;  // entries of tensors_ (and names_) that are set
+};
+
 }  // namespace
 
 extern "C" {
 
-void zt_free_string(char *s) { std::free(s); }
+void zt_free_string(char *s) {
+  if (s != no_memory) std::free(s);
+}
 void zt_free_array(void *a) { std::free(a); }
 
 char *zt_module_load(const char *path, const char *device, zt_module *out) {
   return run([&] {
     torch::Device dev(device);
-    auto *m = new torch::jit::Module(torch::jit::load(path, dev));
+    // unique_ptr: a throwing eval() must not leak the loaded module.
+    auto m = std::make_unique<torch::jit::Module>(torch::jit::load(path, dev));
     m->eval();
-    *out = m;
+    *out = m.release();
   });
 }
 
@@ -103,7 +191,7 @@ char *zt_module_forward(zt_module m, zt_tensor *inputs, int n_in,
     // OS thread, so it is set for each call (see torch.go's init).
     torch::jit::GraphOptimizerEnabledGuard plain(false);
     std::vector<torch::jit::IValue> args;
-    args.reserve(n_in + n_scalars);
+    args.reserve(static_cast<size_t>(n_in) + static_cast<size_t>(n_scalars));
     for (int i = 0; i < n_in; i++) args.emplace_back(*as_tensor(inputs[i]));
     for (int i = 0; i < n_scalars; i++) {
       switch (scalar_kinds[i]) {
@@ -114,46 +202,40 @@ char *zt_module_forward(zt_module m, zt_tensor *inputs, int n_in,
     }
     torch::jit::IValue result = as_module(m)->forward(args);
 
-    std::vector<at::Tensor> tensors;
-    std::vector<std::string> keys;
+    // Outputs are made element by element as the result is checked (no
+    // intermediate copy); out frees those made if a later element is refused.
+    Outputs out;
     if (result.isTensor()) {
-      tensors.push_back(result.toTensor());
+      out.reserve(1, false);
+      out.add(result.toTensor());
     } else if (result.isTuple()) {
-      for (const auto &v : result.toTupleRef().elements()) {
+      const auto &elements = result.toTupleRef().elements();
+      out.reserve(elements.size(), false);
+      for (const auto &v : elements) {
         if (!v.isTensor())
           throw std::runtime_error("forward returned a tuple holding a " +
                                    v.tagKind() + ", want only Tensors");
-        tensors.push_back(v.toTensor());
+        out.add(v.toTensor());
       }
     } else if (result.isTensorList()) {
-      for (const at::Tensor &t : result.toTensorVector()) tensors.push_back(t);
+      c10::List<at::Tensor> list = result.toTensorList();
+      out.reserve(list.size(), false);
+      for (size_t i = 0; i < list.size(); i++) out.add(list.get(i));
     } else if (result.isGenericDict()) {
-      for (const auto &kv : result.toGenericDict()) {
+      c10::Dict<torch::jit::IValue, torch::jit::IValue> dict = result.toGenericDict();
+      out.reserve(dict.size(), true);
+      for (const auto &kv : dict) {
         if (!kv.key().isString() || !kv.value().isTensor())
           throw std::runtime_error(
               "forward returned a dict that is not Dict[str, Tensor]");
-        keys.push_back(kv.key().toStringRef());
-        tensors.push_back(kv.value().toTensor());
+        out.add(kv.value().toTensor(), kv.key().toStringRef());
       }
     } else {
       throw std::runtime_error("forward returned a " + result.tagKind() +
                                ", want a Tensor, a tuple or list of Tensors, "
                                "or a Dict[str, Tensor]");
     }
-
-    auto **outs = static_cast<zt_tensor *>(
-        std::calloc(tensors.size() ? tensors.size() : 1, sizeof(zt_tensor)));
-    if (outs == nullptr) throw std::bad_alloc();
-    for (size_t i = 0; i < tensors.size(); i++)
-      outs[i] = new at::Tensor(std::move(tensors[i]));
-    if (!keys.empty()) {
-      auto **ks = static_cast<char **>(std::calloc(keys.size(), sizeof(char *)));
-      if (ks == nullptr) throw std::bad_alloc();
-      for (size_t i = 0; i < keys.size(); i++) ks[i] = dup_string(keys[i]);
-      *names = ks;
-    }
-    *outputs = outs;
-    *n_out = static_cast<int>(tensors.size());
+    out.release(outputs, names, n_out);
   });
 }
 
@@ -180,7 +262,7 @@ char *zt_tensor_copy_float32(zt_tensor t, float *dst, int64_t n) {
       throw std::runtime_error("tensor has " + std::to_string(src.numel()) +
                                " values, caller expected " + std::to_string(n));
     src = src.to(at::kCPU, at::kFloat).contiguous();
-    std::memcpy(dst, src.data_ptr<float>(), n * sizeof(float));
+    std::memcpy(dst, src.data_ptr<float>(), static_cast<size_t>(n) * sizeof(float));
   });
 }
 
@@ -188,13 +270,14 @@ char *zt_tensor_shape(zt_tensor t, int64_t *shape, int max_dims, int *ndim) {
   return run([&] {
     auto sizes = as_tensor(t)->sizes();
     *ndim = static_cast<int>(sizes.size());
-    for (int i = 0; i < *ndim && i < max_dims; i++) shape[i] = sizes[i];
+    for (size_t i = 0; i < sizes.size() && i < static_cast<size_t>(max_dims); i++)
+      shape[i] = sizes[i];
   });
 }
 
 char *zt_tensor_dtype(zt_tensor t, char **name) {
   *name = nullptr;
-  return run([&] { *name = dup_string(c10::toString(as_tensor(t)->scalar_type())); });
+  return run([&] { *name = dup_or_throw(c10::toString(as_tensor(t)->scalar_type())); });
 }
 
 void zt_tensor_free(zt_tensor t) { delete as_tensor(t); }
@@ -208,7 +291,7 @@ at::Tensor view(const double *p, int64_t rows, int64_t cols) {
 }
 void copy_out(const at::Tensor &t, double *dst) {
   at::Tensor c = t.contiguous();
-  std::memcpy(dst, c.data_ptr<double>(), c.numel() * sizeof(double));
+  std::memcpy(dst, c.data_ptr<double>(), static_cast<size_t>(c.numel()) * sizeof(double));
 }
 }  // namespace
 
@@ -295,21 +378,23 @@ char *zt_linalg_ftcf(const double *c, const double *f, int64_t d, int64_t r,
   });
 }
 
-void zt_set_num_threads(int n) { at::set_num_threads(n); }
-int zt_get_num_threads(void) { return at::get_num_threads(); }
-int zt_cuda_available(void) {
-  try {
-    return torch::cuda::is_available() ? 1 : 0;
-  } catch (...) {
-    return 0;
-  }
+char *zt_set_num_threads(int n) {
+  return run([&] { at::set_num_threads(n); });
 }
-int zt_cuda_device_count(void) {
-  try {
-    return static_cast<int>(torch::cuda::device_count());
-  } catch (...) {
-    return 0;
-  }
+
+char *zt_get_num_threads(int *n) {
+  *n = 0;
+  return run([&] { *n = at::get_num_threads(); });
+}
+
+char *zt_cuda_available(int *available) {
+  *available = 0;
+  return run([&] { *available = torch::cuda::is_available() ? 1 : 0; });
+}
+
+char *zt_cuda_device_count(int *count) {
+  *count = 0;
+  return run([&] { *count = static_cast<int>(torch::cuda::device_count()); });
 }
 
 char *zt_set_deterministic(int on) {

@@ -2,8 +2,10 @@
 // no TorchScript support, so loading and running modules lives here.
 //
 // Conventions: every function that can fail returns NULL on success or a
-// malloc'd, NUL-terminated error message the caller frees with zt_free_string.
-// No C++ exception ever crosses this boundary. Tensors are at::Tensor* handed
+// NUL-terminated error message the caller frees with zt_free_string.
+// No C++ exception ever crosses this boundary: every entry point that calls
+// LibTorch catches everything. Only the free functions return nothing, as
+// they cannot throw (free(), and deletes whose destructors are noexcept). Tensors are at::Tensor* handed
 // out as void*, the same representation gotorch's Tensor uses, so they can be
 // wrapped in gotorch.Tensor values.
 #ifndef MEDZOO_TORCH_SHIM_H
@@ -34,7 +36,9 @@ char *zt_module_optimize(zt_module m);
 // must be a Tensor, a tuple or list of Tensors, or a Dict[str, Tensor]. On
 // success *outputs is a malloc'd array of *n_out tensors (free the array with
 // zt_free_array, each tensor with zt_tensor_free); *names is a malloc'd array
-// of malloc'd names for dict results, else NULL.
+// of malloc'd names for dict results, else NULL. On error nothing is handed
+// out (*outputs and *names are NULL): outputs made before the failure are
+// freed.
 //
 // Scalar arguments follow the tensors (e.g. StyleGAN's Inception detector:
 // forward(img, return_features=True)): scalar_kinds[i] is 'b' (bool), 'i'
@@ -85,11 +89,12 @@ char *zt_linalg_ltcl(const double *c, const double *l, int64_t d, double *out);
 char *zt_linalg_cov(const float *rows, int64_t n, int64_t d, double *mean,
                     double *cov);
 
-// Runtime.
-void zt_set_num_threads(int n);
-int zt_get_num_threads(void);
-int zt_cuda_available(void);
-int zt_cuda_device_count(void);
+// Runtime. zt_set_num_threads sets LibTorch's intra-op thread count (an
+// error for n < 1); the others write their answer to the out parameter.
+char *zt_set_num_threads(int n);
+char *zt_get_num_threads(int *n);
+char *zt_cuda_available(int *available);
+char *zt_cuda_device_count(int *count);
 // zt_set_deterministic asks LibTorch for deterministic kernels, so that a
 // sample's values do not depend on the batch it was computed in.
 char *zt_set_deterministic(int on);

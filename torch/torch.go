@@ -11,8 +11,12 @@ package torch
 // The shim is compiled by cgo from shim.cc. libcgotorch.so (gotorch's C++
 // half) is built by the Makefile into ../lib; the rpath lets binaries and
 // test binaries built in this tree find it without LD_LIBRARY_PATH.
+//
+// Warnings are on, and shim.cc compiles without any: a new one is a bug to
+// look at (e.g. a signed size reaching memcpy), so nothing is silenced.
+// Debian's LibTorch headers add none (checked with these flags).
 
-// #cgo CXXFLAGS: -std=c++17 -O2 -w -I/usr/include/torch/csrc/api/include
+// #cgo CXXFLAGS: -std=c++17 -O2 -Wall -Wextra -Wshadow -Wconversion -Wsign-conversion -I/usr/include/torch/csrc/api/include
 // #cgo LDFLAGS: -L${SRCDIR}/../lib -Wl,-rpath,${SRCDIR}/../lib -lcgotorch -ltorch -ltorch_cpu -lc10 -lstdc++
 // #include <stdlib.h>
 // #include "shim.h"
@@ -49,8 +53,10 @@ func shimError(what string, msg *C.char) error {
 
 func init() {
 	// gotorch's init halves LibTorch's intra-op threads (NumCPU/2) unless
-	// OMP_NUM_THREADS is set; generation wants every core by default.
-	SetThreads(0)
+	// OMP_NUM_THREADS is set; generation wants every core by default. init
+	// cannot return an error: should LibTorch refuse, it keeps gotorch's
+	// count, which works, and commands given --threads report the error.
+	_ = SetThreads(0)
 }
 
 // SetThreads sets LibTorch's intra-op thread count; n <= 0 means one per CPU
@@ -58,24 +64,49 @@ func init() {
 // limits.MaxThreadsHere are lowered to it: commands refuse them as usage
 // errors, and an environment variable must not start threads without bound
 // either.
-func SetThreads(n int) {
+func SetThreads(n int) error {
 	if n <= 0 {
 		n = runtime.NumCPU()
 		if v, ok := envconfig.OMPNumThreads(); ok {
 			n = v
 		}
 	}
-	C.zt_set_num_threads(C.int(min(n, limits.MaxThreadsHere())))
+	return setThreads(min(n, limits.MaxThreadsHere()))
+}
+
+// setThreads hands n to LibTorch unchanged (which refuses n < 1).
+func setThreads(n int) error {
+	return shimError("set LibTorch's thread count to "+strconv.Itoa(n), C.zt_set_num_threads(C.int(n)))
 }
 
 // Threads returns LibTorch's intra-op thread count.
-func Threads() int { return int(C.zt_get_num_threads()) }
+func Threads() (int, error) {
+	var n C.int
+	if err := shimError("LibTorch's thread count", C.zt_get_num_threads(&n)); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
 
 // CUDAAvailable reports whether this LibTorch build has CUDA and sees a GPU.
-func CUDAAvailable() bool { return C.zt_cuda_available() != 0 }
+// An error means LibTorch could not tell (a broken CUDA runtime), which is
+// not the same as having none.
+func CUDAAvailable() (bool, error) {
+	var ok C.int
+	if err := shimError("check for CUDA", C.zt_cuda_available(&ok)); err != nil {
+		return false, err
+	}
+	return ok != 0, nil
+}
 
 // CUDADeviceCount returns the number of visible CUDA devices.
-func CUDADeviceCount() int { return int(C.zt_cuda_device_count()) }
+func CUDADeviceCount() (int, error) {
+	var n C.int
+	if err := shimError("count CUDA devices", C.zt_cuda_device_count(&n)); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
 
 // ManualSeed seeds LibTorch's default random generators (CPU and every CUDA
 // device). They are process-wide: callers that need a seeded forward call
@@ -101,7 +132,11 @@ func ResolveDevice(s string) (string, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	switch {
 	case s == "" || s == "auto":
-		if CUDAAvailable() {
+		cuda, err := CUDAAvailable()
+		if err != nil {
+			return "", fmt.Errorf("device %q: %w; use --device cpu", s, err)
+		}
+		if cuda {
 			return "cuda:0", nil
 		}
 		return "cpu", nil
@@ -116,11 +151,19 @@ func ResolveDevice(s string) (string, error) {
 			}
 			idx = n
 		}
-		if !CUDAAvailable() {
+		cuda, err := CUDAAvailable()
+		if err != nil {
+			return "", fmt.Errorf("device %q: %w; use --device cpu", s, err)
+		}
+		if !cuda {
 			return "", fmt.Errorf("device %q: this zoo's LibTorch has no usable CUDA "+
 				"(CPU build, or no GPU visible); use --device cpu, or run the CUDA build (Dockerfile.cuda)", s)
 		}
-		if count := CUDADeviceCount(); idx >= count {
+		count, err := CUDADeviceCount()
+		if err != nil {
+			return "", fmt.Errorf("device %q: %w; use --device cpu", s, err)
+		}
+		if idx >= count {
 			return "", fmt.Errorf("device %q: only %d CUDA device(s) visible (cuda:0..cuda:%d)", s, count, count-1)
 		}
 		return "cuda:" + strconv.Itoa(idx), nil
@@ -176,7 +219,9 @@ func (m *Module) To(device string) error {
 	}
 	cdev := C.CString(device)
 	defer C.free(unsafe.Pointer(cdev))
-	if err := shimError("move module to "+device, C.zt_module_to(m.h, cdev)); err != nil {
+	err := shimError("move module to "+device, C.zt_module_to(m.h, cdev))
+	runtime.KeepAlive(m) // the finalizer must not free m.h during the call
+	if err != nil {
 		return err
 	}
 	m.device = device
@@ -193,7 +238,9 @@ func (m *Module) Optimize() error {
 	if m.h == nil {
 		return ErrClosed
 	}
-	return shimError("optimize "+m.path, C.zt_module_optimize(m.h))
+	err := shimError("optimize "+m.path, C.zt_module_optimize(m.h))
+	runtime.KeepAlive(m)
+	return err
 }
 
 // Close frees the module. It is idempotent.
@@ -281,8 +328,12 @@ func (m *Module) ForwardWith(inputs []Tensor, scalars []any) (*Result, error) {
 	err := shimError("forward "+m.path, C.zt_module_forward(m.h, in, C.int(len(inputs)),
 		(*C.char)(unsafe.Pointer(&kinds[0])), (*C.double)(unsafe.Pointer(&values[0])), C.int(len(scalars)),
 		&outs, &names, &n))
+	// in holds bare handles: the module's and the inputs' finalizers must not
+	// free them while LibTorch reads them (a caller need not defer Free).
+	runtime.KeepAlive(m)
+	runtime.KeepAlive(inputs)
 	if err != nil {
-		return nil, err
+		return nil, err // the shim freed any outputs it had made
 	}
 	defer C.zt_free_array(unsafe.Pointer(outs))
 	res := &Result{Tensors: make([]Tensor, int(n))}
@@ -309,6 +360,10 @@ func wrap(h C.zt_tensor) Tensor {
 	return Tensor{T: p}
 }
 
+// handle returns t's C handle. Once it is taken, nothing else may use t, so
+// the garbage collector can run t's finalizer, which deletes the handle,
+// while a C call still reads it: every function passing a handle to C keeps
+// t.T alive with runtime.KeepAlive after the call.
 func handle(t Tensor) C.zt_tensor {
 	if t.T == nil {
 		return nil
@@ -396,7 +451,9 @@ func Shape(t Tensor) ([]int64, error) {
 	}
 	var dims [16]C.int64_t
 	var n C.int
-	if err := shimError("tensor shape", C.zt_tensor_shape(h, &dims[0], C.int(len(dims)), &n)); err != nil {
+	err := shimError("tensor shape", C.zt_tensor_shape(h, &dims[0], C.int(len(dims)), &n))
+	runtime.KeepAlive(t.T) // see handle
+	if err != nil {
 		return nil, err
 	}
 	if int(n) > len(dims) {
@@ -427,7 +484,9 @@ func DType(t Tensor) (string, error) {
 		return "", errors.New("dtype of a freed or empty tensor")
 	}
 	var name *C.char
-	if err := shimError("tensor dtype", C.zt_tensor_dtype(h, &name)); err != nil {
+	err := shimError("tensor dtype", C.zt_tensor_dtype(h, &name))
+	runtime.KeepAlive(t.T)
+	if err != nil {
 		return "", err
 	}
 	defer C.zt_free_string(name)
@@ -453,5 +512,7 @@ func CopyFloat32(t Tensor, dst []float32) error {
 	if len(dst) > 0 {
 		ptr = (*C.float)(unsafe.Pointer(&dst[0]))
 	}
-	return shimError("copy tensor to Go", C.zt_tensor_copy_float32(h, ptr, C.int64_t(len(dst))))
+	err := shimError("copy tensor to Go", C.zt_tensor_copy_float32(h, ptr, C.int64_t(len(dst))))
+	runtime.KeepAlive(t.T)
+	return err
 }

@@ -4,12 +4,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
+	"medzoo/internal/limits"
 	"medzoo/internal/testmodules"
 	"medzoo/torch"
 )
@@ -107,6 +109,17 @@ func TestForwardTupleAndDict(t *testing.T) {
 	}
 	if _, v := values(t, named.Tensors[1]); !equal(v, []float32{0, 1}) {
 		t.Fatalf("mask %v, want [0 1]", v)
+	}
+}
+
+func TestForwardEmptyList(t *testing.T) {
+	res, err := load(t, "empty_list.pt").Forward(tensor(t, make([]float32, 8), 1, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if len(res.Tensors) != 0 || res.Names != nil {
+		t.Fatalf("got %d tensors, names %v; want none", len(res.Tensors), res.Names)
 	}
 }
 
@@ -285,7 +298,14 @@ func TestDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if torch.CUDAAvailable() {
+	cuda, err := torch.CUDAAvailable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cuda {
+		if n, err := torch.CUDADeviceCount(); err != nil || n < 1 {
+			t.Fatalf("CUDA available but %d devices (%v)", n, err)
+		}
 		if auto != "cuda:0" {
 			t.Fatalf("auto with CUDA = %q", auto)
 		}
@@ -308,12 +328,37 @@ func TestDevices(t *testing.T) {
 	}
 }
 
+func threads(t *testing.T) int {
+	t.Helper()
+	n, err := torch.Threads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestThreads: what SetThreads sets is what Threads reads back, with 0
+// meaning OMP_NUM_THREADS (or one per core) and counts above the machine's
+// bound lowered to it.
 func TestThreads(t *testing.T) {
-	old := torch.Threads()
+	old := threads(t)
 	defer torch.SetThreads(old)
-	torch.SetThreads(1)
-	if got := torch.Threads(); got != 1 {
-		t.Fatalf("threads = %d after SetThreads(1)", got)
+	max := limits.MaxThreadsHere()
+	t.Setenv("OMP_NUM_THREADS", "2")
+	for _, tc := range []struct{ set, want int }{
+		{1, 1},
+		{2, min(2, max)},
+		{max, max},
+		{max + 1000, max},
+		{0, min(2, max)},
+		{-3, min(2, max)},
+	} {
+		if err := torch.SetThreads(tc.set); err != nil {
+			t.Fatalf("SetThreads(%d): %v", tc.set, err)
+		}
+		if got := threads(t); got != tc.want {
+			t.Errorf("Threads() = %d after SetThreads(%d), want %d", got, tc.set, tc.want)
+		}
 	}
 }
 
@@ -370,5 +415,111 @@ func TestShapeProductChecked(t *testing.T) {
 	// [2^32, 2^32] wraps to 0 unchecked and would match empty data.
 	if _, err := torch.FromFloat32(nil, []int64{1 << 32, 1 << 32}, "cpu"); err == nil {
 		t.Fatal("a wrapping shape was accepted for empty data")
+	}
+}
+
+// rss returns the process's resident memory in bytes.
+func rss(t *testing.T) int64 {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skip("no /proc/self/statm:", err)
+	}
+	f := strings.Fields(string(raw))
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+// TestFailedForwardFreesOutputs: tensors_then_int.pt returns two fresh
+// 8 MiB tensors and then an int, which the shim refuses after it has made
+// outputs of the tensors. Had it kept them, 40 calls would hold 640 MiB.
+func TestFailedForwardFreesOutputs(t *testing.T) {
+	m := load(t, "tensors_then_int.pt")
+	x := tensor(t, []float32{1}, 1)
+	forward := func() {
+		t.Helper()
+		res, err := m.Forward(x)
+		if err == nil {
+			res.Close()
+			t.Fatal("a tuple holding an int was accepted")
+		}
+		if !strings.Contains(err.Error(), "tuple holding a Int, want only Tensors") {
+			t.Fatalf("err = %v, want the tuple refused", err)
+		}
+	}
+	for i := 0; i < 3; i++ { // the first calls pay for LibTorch's lazy set-up
+		forward()
+	}
+	runtime.GC()
+	before := rss(t)
+	const calls, each = 40, 2 * 8 << 20
+	for i := 0; i < calls; i++ {
+		forward()
+	}
+	runtime.GC()
+	grown := rss(t) - before
+	t.Logf("resident memory grew %d KiB over %d failed forwards", grown>>10, calls)
+	if grown > calls*each/4 {
+		t.Fatalf("resident memory grew %d MiB over %d failed forwards (%d MiB if every output leaked)",
+			grown>>20, calls, calls*each>>20)
+	}
+}
+
+// TestHandlesSurviveFinalizers: tensors used once and never freed become
+// garbage while Shape, DType, CopyFloat32 and Forward still pass their
+// handles to LibTorch; with the collector running all the time, a finalizer
+// that deleted a handle mid-call would show as a wrong value or a crash.
+// Run it under -race too (go test -race -run TestHandlesSurviveFinalizers).
+func TestHandlesSurviveFinalizers(t *testing.T) {
+	m := load(t, "affine.pt")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	for i := 0; i < 2000; i++ {
+		n := 1 + i%64
+		data := make([]float32, n)
+		for j := range data {
+			data[j] = float32(i + j)
+		}
+		mk := func() torch.Tensor {
+			x, err := torch.FromFloat32(data, []int64{1, int64(n)}, "cpu")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}
+		if shape, err := torch.Shape(mk()); err != nil || len(shape) != 2 || shape[1] != int64(n) {
+			t.Fatalf("iteration %d: shape %v, %v; want [1 %d]", i, shape, err, n)
+		}
+		if d, err := torch.DType(mk()); err != nil || d != torch.Float32 {
+			t.Fatalf("iteration %d: dtype %q, %v", i, d, err)
+		}
+		got := make([]float32, n)
+		if err := torch.CopyFloat32(mk(), got); err != nil || !equal(got, data) {
+			t.Fatalf("iteration %d: copy %v, %v; want %v", i, got, err, data)
+		}
+		res, err := m.Forward(mk())
+		if err != nil {
+			t.Fatalf("iteration %d: %v", i, err)
+		}
+		if err := torch.CopyFloat32(res.Tensors[0], got); err != nil || got[n-1] != 2*data[n-1]+1 {
+			t.Fatalf("iteration %d: forward gave %v, %v", i, got, err)
+		}
 	}
 }
