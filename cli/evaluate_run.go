@@ -47,7 +47,9 @@ func runEvaluate(c *cli.Context) error {
 		return err
 	}
 	if c.IsSet("threads") {
-		torch.SetThreads(c.Int("threads"))
+		if err := torch.SetThreads(c.Int("threads")); err != nil {
+			return err
+		}
 	}
 	var closers []func() error
 	defer func() {

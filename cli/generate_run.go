@@ -211,7 +211,9 @@ func openGenerator(c *cli.Context, e *env, m *zoo.Model) (*loader.Generator, err
 		return nil, err
 	}
 	if c.IsSet("threads") {
-		torch.SetThreads(c.Int("threads"))
+		if err := torch.SetThreads(c.Int("threads")); err != nil {
+			return nil, err
+		}
 	}
 	return loader.Open(m, path, c.String("device"))
 }

@@ -351,7 +351,9 @@ func verifyImport(c *cli.Context, capt *importer.Capture, entry *zoo.Model) (imp
 		return importCheck{}, errors.New("the package saved no images that the capture could match to its outputs")
 	}
 	if c.IsSet("threads") {
-		torch.SetThreads(c.Int("threads"))
+		if err := torch.SetThreads(c.Int("threads")); err != nil {
+			return importCheck{}, err
+		}
 	}
 	gen, err := loader.Open(entry, capt.Module(), "cpu")
 	if err != nil {

@@ -39,7 +39,9 @@ func Serve(r io.Reader, w io.Writer) error {
 		return ignoreEOF(err)
 	}
 	if load.Threads > 0 {
-		torch.SetThreads(load.Threads)
+		if err := torch.SetThreads(load.Threads); err != nil {
+			return enc.Encode(Loaded{Err: err.Error()})
+		}
 	}
 	gen, err := openModel(load)
 	if err != nil {
