@@ -7,7 +7,6 @@ package main_test
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"crypto/sha256"
@@ -30,6 +29,7 @@ import (
 	"time"
 
 	"medzoo/internal/testmodules"
+	"medzoo/internal/testnet"
 )
 
 const storeModelID = "90010_HOSTILE_STORE"
@@ -145,31 +145,8 @@ func serve(t *testing.T, h http.HandlerFunc) string {
 	return srv.URL
 }
 
-// rawResponder accepts connections on 127.0.0.1 and hands each one to
-// answer after reading the request line: for replies net/http would never
-// write.
-func rawResponder(t *testing.T, answer func(c net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				bufio.NewReader(c).ReadString('\n')
-				answer(c)
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
-}
+// rawResponder: for replies net/http would never write.
+var rawResponder = testnet.RawServer
 
 func TestHostileStoreDownloads(t *testing.T) {
 	module, sum := tinyModule(t)

@@ -25,6 +25,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"medzoo/internal/testnet"
 )
 
 // ---- helpers ----
@@ -1066,27 +1068,10 @@ func TestStoreFetchRedirects(t *testing.T) {
 // rawServer answers every connection on 127.0.0.1 with resp, byte for byte,
 // then closes it: for responses net/http's server would never send.
 func rawServer(t *testing.T, resp []byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				bufio.NewReader(c).ReadString('\n') // the request line is enough
-				c.Write(resp)
-				time.Sleep(200 * time.Millisecond) // keep it open for a stray read
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
+	return testnet.RawServer(t, func(c net.Conn) {
+		c.Write(resp)
+		time.Sleep(200 * time.Millisecond) // keep it open for a stray read
+	})
 }
 
 // A body longer than its Content-Length: the artifact is the announced
