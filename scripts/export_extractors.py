@@ -90,7 +90,7 @@ import time
 from scriptlib import pin_hash_seed, sha256_file, toml_value
 
 if __name__ == "__main__":
-    pin_hash_seed()  # before torch is imported: the re-run then costs nothing
+    pin_hash_seed()  # before torch is imported, so that the re-run costs little
 
 from collections import OrderedDict  # noqa: E402
 from typing import Dict, List, Tuple  # noqa: E402
