@@ -22,65 +22,13 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from scriptlib import ROOT, cpu_name, median, must, run, write_section
+
 DEMO_ID = "00101_DCGAN_MRI_COLIN27_DEMO"
 DEMO_PT = os.path.join(ROOT, "bundled", DEMO_ID + ".pt")
-
-
-def run(cmd, env=None):
-    """Runs cmd; returns (wall seconds, stdout)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out, err = p.communicate()
-    wall = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err.decode()}")
-    return wall, out.decode()
-
-
-def run_rss(cmd, env=None):
-    """Runs cmd with its output discarded; returns (wall seconds, peak RSS MiB, exit status)."""
-    t0 = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.execve(cmd[0], cmd, env or os.environ)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - t0
-    return wall, usage.ru_maxrss / 1024.0, status
-
-
-def must(cmd, env=None):
-    """run_rss that exits with cmd's error output when it fails; returns (wall, RSS)."""
-    wall, rss, status = run_rss(cmd, env)
-    if status != 0:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        sys.exit("%s failed (status %d):\n%s" % (" ".join(cmd), status, p.stderr))
-    return wall, rss
-
-
-def cpu_name():
-    """The CPU model from /proc/cpuinfo, else the platform's name for it."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def median(xs):
-    return statistics.median(xs)
 
 
 def main():
@@ -265,25 +213,6 @@ def quality(metrics):
         if m and m.get("source") == "measured by zoo":
             parts.append(f"{name} {m['value']:.4g} ({m.get('extractor', '').split(' (')[0]}, {m.get('images', 0)} images)")
     return "; ".join(parts) or "—"
-
-
-def write_section(path, name, text):
-    """Replaces the section between <!-- BEGIN name --> and <!-- END name -->
-    in path (appending it when absent), so each benchmark script owns its part
-    of docs/benchmarks.md."""
-    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
-    doc = "# Benchmarks\n\nWritten by `make bench`; each section by its own script.\n"
-    if os.path.exists(path):
-        with open(path) as f:
-            doc = f.read()
-    block = f"{begin}\n{text.rstrip()}\n{end}"
-    if begin in doc and end in doc:
-        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip() + "\n\n" + block + "\n"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(doc)
 
 
 if __name__ == "__main__":

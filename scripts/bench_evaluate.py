@@ -42,9 +42,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import run_rss, write_section  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from scriptlib import ROOT, run_rss, write_section  # noqa: E402
 
 PIPELINE = r'''
 import sys, os, time, numpy as np, scipy.linalg, torch, torch.nn.functional as F

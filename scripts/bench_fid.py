@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import os
-import statistics
 import struct
 import subprocess
 import sys
@@ -36,9 +35,7 @@ import scipy
 import scipy.linalg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import cpu_name, write_section  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from scriptlib import ROOT, cpu_name, median, write_section  # noqa: E402
 
 
 def make_stats(rng, n, d):
@@ -85,11 +82,11 @@ def bench_pair(tmp, testbin, rng, n, d, repeat, label):
         t0 = time.perf_counter()
         ref = scipy_fid(m1, s1, m2, s2)
         sp_times.append(time.perf_counter() - t0)
-    s = statistics.median(sp_times)
+    s = median(sp_times)
     rows = []
     for linalg in ("libtorch", "gonum"):
         go = time_go(testbin, fa, fb, repeat, linalg=linalg)
-        g = statistics.median(go["seconds"])
+        g = median(go["seconds"])
         rel = abs(go["fid"] - ref) / abs(ref)
         print(f"{label} {linalg}: go {g:.2f}s ({go['route']}) scipy {s:.2f}s speed-up {s / g:.1f}x "
               f"fid go {go['fid']:.10g} scipy {ref:.10g} rel {rel:.2g}", file=sys.stderr)

@@ -23,9 +23,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import cpu_name, median, must, run, write_section  # noqa: E402
+from scriptlib import ROOT, cpu_name, median, must, run, write_section  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = os.path.join(os.path.dirname(ROOT), "shared", "data", "medigan_packages")
 PY = "/usr/bin/python3"
 
@@ -60,7 +59,7 @@ print(json.dumps({"generate_s": time.perf_counter() - t1, "startup_s": t1 - t0})
 
 
 def sh(cmd, env=None):
-    """bench.run's stdout (it exits with the command's errors)."""
+    """scriptlib.run's stdout (it exits with the command's errors)."""
     return run(cmd, env)[1]
 
 

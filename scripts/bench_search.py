@@ -4,7 +4,7 @@ docs/benchmarks.md (only the lines between <!-- BEGIN search --> and
 <!-- END search -->).
 
 It generates catalogs of 1,000, 10,000 and 100,000 entries — perturbed
-copies of the 23 real medigan entries of zoo/zoo.toml (other ids, shuffled
+copies of the 23 real medigan entries of zoo.toml (other ids, shuffled
 and thinned synonym lists, other sizes, licences and data sets, metric
 values scaled by 0.8-1.25, a few made-up words each so the vocabulary grows
 like a real catalog's) — and times whole `zoo search` processes over them
@@ -27,17 +27,13 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
 
-from bench import must, run_rss, write_section  # noqa: E402 (scripts/ is on sys.path)
-from medigan_to_toml import tkey, tstr  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from scriptlib import CATALOG, ROOT, must, pct, toml_key, toml_value, write_section  # scripts/ is on sys.path
 
 QUERIES = [
     ("mammography mass --rank-by FID", ["mammography", "mass", "--rank-by", "FID"]),
@@ -51,24 +47,10 @@ QUERIES = [
 # ------------------------------------------------------------ catalogs
 
 def real_models():
-    with open(os.path.join(ROOT, "zoo", "zoo.toml"), "rb") as f:
+    with open(CATALOG, "rb") as f:
         cat = tomllib.load(f)
     # Only the medigan entries: demo models point at bundled artifacts.
     return [m for m in cat["model"] if not m.get("demo")]
-
-
-def tval(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, str):
-        return tstr(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(tval(x) for x in v) + "]"
-    raise TypeError(v)
 
 
 SYLL = ["ba", "ke", "lo", "mi", "nu", "ra", "se", "ti", "vo", "zu", "pe", "da", "go", "fi", "ha", "jo"]
@@ -114,18 +96,18 @@ def write_model(f, m):
         if isinstance(v, dict):
             tables[k] = v
         else:
-            f.write("%s = %s\n" % (tkey(k), tval(v)))
+            f.write("%s = %s\n" % (toml_key(k), toml_value(v)))
     for k in ("artifact", "upstream", "signature", "training"):
         if k in tables:
             f.write("\n[model.%s]\n" % k)
             for kk, vv in tables[k].items():
                 if isinstance(vv, (dict, list)) and vv and isinstance(vv, list) and isinstance(vv[0], dict):
                     continue  # signatures are not in medigan entries
-                f.write("%s = %s\n" % (tkey(kk), tval(vv)))
+                f.write("%s = %s\n" % (toml_key(kk), toml_value(vv)))
     for name, mt in tables.get("metrics", {}).items():
-        f.write("\n[model.metrics.%s]\n" % tkey(name))
+        f.write("\n[model.metrics.%s]\n" % toml_key(name))
         for kk, vv in mt.items():
-            f.write("%s = %s\n" % (kk, tval(vv)))
+            f.write("%s = %s\n" % (kk, toml_value(vv)))
     f.write("\n")
 
 
@@ -165,13 +147,6 @@ def timed_search(cmd, env):
             kv = dict(f.split("=", 1) for f in line.split()[1:])
             inproc = int(kv["total_us"]) / 1e6
     return wall, inproc
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    k = (len(xs) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def ms(x):

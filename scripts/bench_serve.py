@@ -28,7 +28,6 @@ Usage: /usr/bin/python3 scripts/bench_serve.py [--zoo bin/zoo] [--rounds 50] [--
 import argparse
 import collections
 import datetime
-import hashlib
 import os
 import re
 import statistics
@@ -41,9 +40,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import write_section  # noqa: E402
+from scriptlib import ROOT, pct, sha256_file, write_section  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ["00101_DCGAN_MRI_COLIN27_DEMO", "00102_CDCGAN_MRI_COLIN27_PLANE_DEMO",
           "00103_DCGAN_MRI_COLIN27_IMAGE_MASK_DEMO", "00105_WGANGP_CT_HEAD_DEMO"]
 
@@ -56,33 +54,26 @@ def fetch(url):
         return body
 
 
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
-
-
-def rss_kb(pid):
+def proc_kb(path, field):
+    """The kB figure of the line `field` in a /proc file, 0 when the process is gone."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kb(pid):
+    return proc_kb(f"/proc/{pid}/status", "VmRSS:")
 
 
 def pss_kb(pid):
     """Proportional set size: shared pages (LibTorch's code, mapped by every
     runner) counted once across processes, unlike a sum of RSS."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return proc_kb(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def children(pid):
@@ -118,8 +109,7 @@ def hostile_catalog(tmp):
     parts = ["schema = 1"]
     for mid, mod in HOSTILE.items():
         path = os.path.join(mods, mod)
-        with open(path, "rb") as f:
-            sha = hashlib.sha256(f.read()).hexdigest()
+        sha = sha256_file(path)
         parts.append(f'[[model]]\nid = "{mid}"\ntitle = "bench {mod}"\nversion = "0.0.1"\nfunction = "noise-to-image"\n'
                      f'[model.artifact]\nurl = "{path}"\nsha256 = "{sha}"\nformat = "torchscript"\n'
                      f'[model.signature]\n{TINY_SIG}')

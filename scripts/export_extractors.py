@@ -83,17 +83,14 @@ Requirements (Debian): python3-torch (1.13), python3-torchvision (0.14).
 """
 
 import argparse
-import hashlib
 import os
 import sys
 import time
 
-# torch.jit.save writes each module's constants in Python set order, which
-# depends on string hashing: pin the hash seed so that the .pt file is
-# byte-for-byte reproducible (the weights are reproducible either way).
-if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
-    os.environ["PYTHONHASHSEED"] = "0"
-    os.execv(sys.executable, [sys.executable] + sys.argv)
+from scriptlib import pin_hash_seed, sha256_file, toml_value
+
+if __name__ == "__main__":
+    pin_hash_seed()  # before torch is imported, so that the re-run costs little
 
 from collections import OrderedDict  # noqa: E402
 from typing import Dict, List, Tuple  # noqa: E402
@@ -310,18 +307,6 @@ SPEC_COMMENTS = {
 }
 
 
-def toml_value(v) -> str:
-    if isinstance(v, bool):  # before int: bool is an int in Python
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    raise TypeError(f"no TOML form for {v!r}")
-
-
 def write_spec(path: str, spec: dict) -> None:
     lines = []
     for k, v in spec.items():
@@ -336,14 +321,6 @@ def write_spec(path: str, spec: dict) -> None:
 # --------------------------------------------------------------------------
 # Export and checks
 # --------------------------------------------------------------------------
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def export(module: nn.Module, path: str) -> None:
     module.eval()

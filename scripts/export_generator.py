@@ -36,6 +36,7 @@ sys.dont_write_bytecode = True  # importing zoo_capture must not leave __pycache
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import zoo_capture as zc  # noqa: E402  (the one implementation of export and checks)
+from scriptlib import toml_value  # noqa: E402
 from zoo_capture import np, torch  # noqa: E402
 
 COMMON_STATE_KEYS = ("state_dict", "generator", "netG", "G", "model", "generator_state_dict", "g_ema")
@@ -109,18 +110,6 @@ def output_specs(outs):
                       "height": int(t.shape[2]), "width": int(t.shape[3]),
                       "range": zc.nominal_range(lo, hi), "observed_range": [lo, hi]})
     return specs
-
-
-def toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(float(v)) if isinstance(v, float) else str(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    raise TypeError(v)
 
 
 def entry_toml(model_id, function, artifact, latent, distribution, block, stochastic, conditions,

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Measure the bundled demonstration models with `zoo evaluate` and print
-their catalog metrics (the [model.metrics.*] tables of zoo/zoo.toml).
+their catalog metrics (the [model.metrics.*] tables of zoo.toml).
 
 Reference (real) sets are the models' own training images, written as
 8-bit PNGs exactly as the training scripts prepare them:
-  00101, 00102, 00103  Colin27 T1 slices, 3 planes (demo_common.load_pairs)
+  00101, 00102, 00103  Colin27 T1 slices, 3 planes (demo_common.load_slices)
   00104                the same slices; its synthetic set is `zoo generate 104
                        --input` over the matching brain masks (one output
                        per real slice)
@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from scriptlib import ROOT  # noqa: E402
 
 MRI = ["00101_DCGAN_MRI_COLIN27_DEMO", "00102_CDCGAN_MRI_COLIN27_PLANE_DEMO", "00103_DCGAN_MRI_COLIN27_IMAGE_MASK_DEMO"]
 PIX2PIX = "00104_PIX2PIX_MRI_MASK_TO_T1_DEMO"
@@ -48,9 +48,9 @@ def to_png(x, path):
 
 
 def write_sets(work):
-    from demo_common import load_pairs
+    from demo_common import load_slices
     from train_demo_wgangp_ct import load_ct
-    img, msk, _, _, _ = load_pairs()
+    img, msk, _, _, _ = load_slices()
     mri, masks = os.path.join(work, "real_mri"), os.path.join(work, "masks_mri")
     for d in (mri, masks):
         os.makedirs(d, exist_ok=True)

@@ -42,11 +42,12 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from demo_common import (  # noqa: E402
-    Generator, Discriminator, conv_transpose_as_conv, diff_augment, ema_update, recompute_bn_stats, load_pairs,
-    augment_pair, save_panels, pin_hash_seed, add_run_args, start_run, count_parameters, shuffled_batches,
-    ema_preview_copy, print_progress, out_of_time, export_torchscript, check_exported, print_report,
+    Generator, Discriminator, conv_transpose_as_conv, fast_forward, diff_augment, ema_update, load_slices,
+    flip_and_shift, save_panels, add_run_args, start_run, count_parameters, shuffled_batches, ema_preview_copy,
+    print_progress, out_of_time, export_with_bn_stats, check_latents, check_exported, print_report,
     DEMO_00101, NZ, SIZE,
 )
+from scriptlib import pin_hash_seed  # noqa: E402
 
 MODEL_ID = "00102_CDCGAN_MRI_COLIN27_PLANE_DEMO"
 
@@ -74,12 +75,7 @@ class CondGenerator(nn.Module):
         n = z.shape[0]
         h = (z + self.embed_z(plane)).reshape(n, self.nz, 1, 1)
         h = conv_transpose_as_conv(h, self.head) + self.embed_4(plane).reshape(n, self.c4, 4, 4)
-        for m in self.body:
-            if isinstance(m, nn.ConvTranspose2d) and m.out_channels > 1:
-                h = conv_transpose_as_conv(h, m)
-            else:
-                h = m(h)
-        return h
+        return fast_forward(self.body, h)
 
     def load_00101(self, path=DEMO_00101):
         sd = torch.jit.load(path).state_dict()
@@ -104,9 +100,7 @@ class ProjDiscriminator(nn.Module):
         self.cls = nn.Linear(ndf * 8 * 16, n_classes)
 
     def forward(self, x, y):
-        h = self.base.features(x)
-        std = h.std(0, unbiased=False).mean().expand(h.shape[0], 1, h.shape[2], h.shape[3])
-        out = self.base.head(torch.cat([h, std], 1)).reshape(-1)
+        h, out = self.base.features_and_logit(x)
         return out + (self.embed(y) * h.sum([2, 3])).sum(1), self.cls(h.flatten(1))
 
 
@@ -168,7 +162,7 @@ def main():
     args = ap.parse_args()
     gen = start_run(args)
 
-    data, _, planes, flippable, info = load_pairs()
+    data, _, planes, flippable, info = load_slices()
     m = data.shape[0]
     print(f"slices {info['counts']} -> {m}", flush=True)
 
@@ -197,7 +191,7 @@ def main():
     rd = rg = 0.0
     for it in range(1, args.iterations + 1):
         idx = next(batches)
-        real = augment_pair(data[idx], flippable[idx], gen)
+        real = flip_and_shift(data[idx], flippable[idx], gen)
         y = planes[idx]
         b = real.shape[0]
         z = torch.randn(b, NZ, generator=gen)
@@ -228,11 +222,9 @@ def main():
     train_s = time.perf_counter() - t0
 
     final = g_ema
-    recompute_bn_stats(final, torch.Generator().manual_seed(args.seed + 12345), sample_inputs=sample_latents_and_planes)
-    loaded = export_torchscript(final, args.out)
+    loaded = export_with_bn_stats(final, args, sample_latents_and_planes)
 
-    torch.manual_seed(0)
-    z = torch.randn(64, NZ)
+    z = check_latents()
     y = torch.arange(64) % 3
     out, db, dr = check_exported(loaded, final, (z, y), shape=(64, 1, SIZE, SIZE))
     with torch.inference_mode():

@@ -18,6 +18,8 @@ spectral normalisation and a minibatch-stddev feature (training only); hinge
 loss; DiffAugment (translation + cutout) on real and generated images; Adam
 2e-4, betas (0.5, 0.999), batch 64; exponential moving average (0.995) of the
 generator weights, whose BatchNorm statistics are re-estimated before export.
+The generator, discriminator, data loading and augmentation are defined in
+scripts/demo_common.py, where the later demo models (00102-00105) share them.
 
 Requirements (Debian): python3-torch (1.13), python3-numpy, python3-nibabel,
 python3-pil, mricron-data.
@@ -35,304 +37,31 @@ each image depends only on its own latent, not on the rest of the batch.
 
 import argparse
 import copy
-import hashlib
-import math
 import os
-import random
 import sys
 import time
 
 T_START = time.perf_counter()
 
-# torch.jit.save writes each module's constants in Python set order, which
-# depends on string hashing: pin the hash seed so that the .pt file is
-# byte-for-byte reproducible (the weights are reproducible either way).
-if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
-    os.environ["PYTHONHASHSEED"] = "0"
-    os.execv(sys.executable, [sys.executable] + sys.argv)
-
-import numpy as np  # noqa: E402
-import nibabel as nib  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from PIL import Image  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from demo_common import (  # noqa: E402
+    Generator, Discriminator, diff_augment, weights_init, ema_update, load_slices, flip_and_shift, save_grid,
+    add_run_args, start_run, count_parameters, shuffled_batches, ema_preview_copy, export_with_bn_stats,
+    check_latents, check_exported, print_report, T1, NZ, SIZE,
+)
+from scriptlib import pin_hash_seed  # noqa: E402
 
 MODEL_ID = "00101_DCGAN_MRI_COLIN27_DEMO"
-DEFAULT_VOLUME = "/usr/share/mricron/templates/ch2.nii.gz"
-NZ = 100
-SIZE = 64
 
-
-# --------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------
-
-def load_slices(path, size=SIZE, min_fill=0.18, views=("axial", "coronal", "sagittal")):
-    """Return (slices float32 [M,1,size,size] in [-1,1], flippable bool [M], info dict).
-
-    The volume is normalised once, robustly: intensities are clipped to the
-    [0.5, 99.5] percentiles of the head voxels (those above 5% of the maximum)
-    and mapped linearly to [-1, 1] (background -> -1). Every slice is
-    zero-padded (centred) to the volume's largest in-plane extent, so that all
-    views share one physical scale (1 px = 217/64 mm), then resized to size x
-    size with antialiased bilinear interpolation. Slices whose head region
-    covers less than `min_fill` of the square are skipped as near-empty.
-    """
-    img = nib.load(path)
-    img = nib.as_closest_canonical(img)  # RAS+ voxel order
-    vol = np.asarray(img.get_fdata(dtype=np.float32))
-    head = vol > 0.05 * float(vol.max())
-    lo, hi = np.percentile(vol[head], [0.5, 99.5])
-    vol = np.clip((vol - lo) / (hi - lo), 0.0, 1.0)
-    vol[~head] = 0.0
-    side = max(vol.shape)
-
-    def to_square(sl):
-        # sl is indexed [first in-plane axis, second]; display with the second
-        # axis (A or S) pointing up and the first (R/A) left-to-right.
-        sl = np.rot90(sl)
-        h, w = sl.shape
-        out = np.zeros((side, side), np.float32)
-        y0, x0 = (side - h) // 2, (side - w) // 2
-        out[y0:y0 + h, x0:x0 + w] = sl
-        return out
-
-    slices, flippable, counts = [], [], {}
-    for view in views:
-        axis = {"sagittal": 0, "coronal": 1, "axial": 2}[view]
-        kept = 0
-        for i in range(vol.shape[axis]):
-            sl = np.take(vol, i, axis=axis)
-            sq = to_square(sl)
-            if (sq > 0.1).mean() < min_fill:
-                continue
-            slices.append(sq)
-            # Left-right flips are anatomically plausible for axial and
-            # coronal slices; a horizontal flip of a sagittal slice would swap
-            # anterior and posterior, so it is not used.
-            flippable.append(view != "sagittal")
-            kept += 1
-        counts[view] = kept
-    x = torch.from_numpy(np.stack(slices))[:, None]  # [M,1,side,side] in [0,1]
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    x = x.clamp(0, 1) * 2 - 1
-    info = {"shape": tuple(vol.shape), "clip": (float(lo), float(hi)), "counts": counts, "side": side}
-    return x.contiguous(), torch.tensor(flippable), info
-
-
-def augment(x, flippable, gen, max_shift=3):
-    """Random left-right flips (where anatomically fine) and small shifts."""
-    n = x.shape[0]
-    flip = (torch.rand(n, generator=gen) < 0.5) & flippable
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    p = max_shift
-    xp = F.pad(x, (p, p, p, p), value=-1.0)
-    dx = torch.randint(0, 2 * p + 1, (n,), generator=gen)
-    dy = torch.randint(0, 2 * p + 1, (n,), generator=gen)
-    out = torch.empty_like(x)
-    for i in range(n):
-        out[i] = xp[i, :, dy[i]:dy[i] + SIZE, dx[i]:dx[i] + SIZE]
-    return out
-
-
-# --------------------------------------------------------------------------
-# Models
-# --------------------------------------------------------------------------
-
-class Generator(nn.Module):
-    """z [N,100] -> image [N,1,64,64] in [-1,1]."""
-
-    def __init__(self, nz: int = NZ, ngf: int = 32):
-        super().__init__()
-        self.nz = nz
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),       # 4x4
-            nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),  # 8x8
-            nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),  # 16x16
-            nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),      # 32x32
-            nn.BatchNorm2d(ngf), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, 1, 4, 2, 1, bias=False),            # 64x64
-            nn.Tanh(),
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.reshape(z.shape[0], self.nz, 1, 1))
-
-    def forward_fast(self, z):
-        """Same function as forward(), used for training only (not exported).
-
-        LibTorch 1.13's CPU ConvTranspose2d (slow_conv_transpose2d) is 5-40x
-        slower, backward included, than the algebraically identical
-        "insert zeros, then Conv2d with the flipped, transposed kernel", which
-        runs on oneDNN. The exported module keeps the plain ConvTranspose2d
-        layers; training just evaluates them this way.
-        """
-        x = z.reshape(z.shape[0], self.nz, 1, 1)
-        for m in self.net:
-            if isinstance(m, nn.ConvTranspose2d) and m.out_channels > 1:
-                x = conv_transpose_as_conv(x, m)
-            else:
-                x = m(x)
-        return x
-
-
-def conv_transpose_as_conv(x, m):
-    """F.conv_transpose2d(x, m.weight, stride=s, padding=p) for square kernels,
-    no bias, no dilation/groups/output_padding, computed as a Conv2d."""
-    s, p, k = m.stride[0], m.padding[0], m.kernel_size[0]
-    if s > 1:
-        n, c, h, w = x.shape
-        up = x.new_zeros(n, c, (h - 1) * s + 1, (w - 1) * s + 1)
-        up[:, :, ::s, ::s] = x
-        x = up
-    w = m.weight.flip(2, 3).transpose(0, 1)
-    return F.conv2d(x, w, padding=k - 1 - p)
-
-
-class Discriminator(nn.Module):
-    """image [N,1,64,64] -> logit [N]. Used for training only (never exported).
-
-    Spectral normalisation instead of BatchNorm, and a minibatch standard
-    deviation feature at 4x4: both keep a small-data GAN stable and discourage
-    mode collapse.
-    """
-
-    def __init__(self, ndf: int = 32):
-        super().__init__()
-        sn = nn.utils.spectral_norm
-        self.features = nn.Sequential(
-            sn(nn.Conv2d(1, ndf, 4, 2, 1)), nn.LeakyReLU(0.2, True),            # 32x32
-            sn(nn.Conv2d(ndf, ndf * 2, 4, 2, 1)), nn.LeakyReLU(0.2, True),      # 16x16
-            sn(nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1)), nn.LeakyReLU(0.2, True),  # 8x8
-            sn(nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1)), nn.LeakyReLU(0.2, True),  # 4x4
-        )
-        self.head = sn(nn.Conv2d(ndf * 8 + 1, 1, 4, 1, 0))                       # 1x1
-
-    def forward(self, x):
-        h = self.features(x)
-        std = h.std(0, unbiased=False).mean().expand(h.shape[0], 1, h.shape[2], h.shape[3])
-        return self.head(torch.cat([h, std], 1)).reshape(-1)
-
-
-def diff_augment(x, gen, shift=8, cut=32):
-    """Differentiable augmentation (Zhao et al. 2020, "DiffAugment"), applied to
-    real AND generated images before the discriminator, so that it cannot
-    memorise the few hundred training slices: random translation by up to
-    `shift` px and one random `cut` x `cut` cutout, both filled with the
-    background value -1."""
-    n, c, h, w = x.shape
-    if shift > 0:
-        x = _translate(x, gen, shift)
-    if cut > 0:
-        x = _cutout(x, gen, cut)
-    return x
-
-
-def _translate(x, gen, shift):
-    n, c, h, w = x.shape
-    xp = F.pad(x, (shift, shift, shift, shift), value=-1.0)
-    ty = torch.randint(0, 2 * shift + 1, (n, 1, 1), generator=gen)
-    tx = torch.randint(0, 2 * shift + 1, (n, 1, 1), generator=gen)
-    gy = torch.arange(h)[None, :, None] + ty
-    gx = torch.arange(w)[None, None, :] + tx
-    return xp.permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], gy, gx].permute(0, 3, 1, 2)
-
-
-def _cutout(x, gen, cut):
-    n, c, h, w = x.shape
-    cy = torch.randint(0, h + (1 - cut % 2), (n, 1, 1), generator=gen)
-    cx = torch.randint(0, w + (1 - cut % 2), (n, 1, 1), generator=gen)
-    yy = torch.arange(h)[None, :, None]
-    xx = torch.arange(w)[None, None, :]
-    hole = ((yy - cy).abs() < cut // 2) & ((xx - cx).abs() < cut // 2)
-    return torch.where(hole[:, None], torch.full_like(x, -1.0), x)
-
-
-def weights_init(m):
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
-
-
-@torch.no_grad()
-def ema_update(ema, model, decay):
-    for pe, pm in zip(ema.parameters(), model.parameters()):
-        pe.mul_(decay).add_(pm, alpha=1 - decay)
-
-
-def sample_latents(n, gen):
-    """forward() arguments for a batch of n: 00101's latents z [n, NZ]."""
-    return (torch.randn(n, NZ, generator=gen),)
-
-
-@torch.no_grad()
-def recompute_bn_stats(g, gen, batches=100, batch_size=64, sample_inputs=sample_latents):
-    """Re-estimate BatchNorm running statistics as exact averages over many
-    random batches, so that eval mode matches what training-mode batches saw.
-    sample_inputs(batch_size, gen) returns the tuple of g's forward()
-    arguments for one batch; generators with other inputs pass their own."""
-    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
-    g.train()
-    for _ in range(batches):
-        g(*sample_inputs(batch_size, gen))
-    for m in bns:
-        m.momentum = 0.1
-    g.eval()
-
-
-# --------------------------------------------------------------------------
-# Output helpers
-# --------------------------------------------------------------------------
-
-def to_uint8(x):
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-
-
-def save_grid(x, path, nrow=8, pad=2):
-    """x: [N,1,H,W] in [-1,1] -> grayscale PNG grid (black 2 px gutters)."""
-    n, _, h, w = x.shape
-    ncol = nrow
-    nr = int(math.ceil(n / ncol))
-    canvas = np.zeros((pad + nr * (h + pad), pad + ncol * (w + pad)), np.uint8)
-    imgs = to_uint8(x)[:, 0].numpy()
-    for i in range(n):
-        r, c = divmod(i, ncol)
-        y0, x0 = pad + r * (h + pad), pad + c * (w + pad)
-        canvas[y0:y0 + h, x0:x0 + w] = imgs[i]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(canvas, mode="L").save(path, optimize=True)
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-# --------------------------------------------------------------------------
-# Main
-# --------------------------------------------------------------------------
 
 def main():
-    # Imported here, not at the top: demo_common imports this module.
-    from demo_common import (
-        add_run_args, start_run, count_parameters, shuffled_batches, ema_preview_copy, export_torchscript,
-        check_exported, print_report,
-    )
-
+    pin_hash_seed()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--volume", default=DEFAULT_VOLUME, help="NIfTI T1 volume (default: Colin27 ch2 from mricron-data)")
+    ap.add_argument("--volume", default=T1, help="NIfTI T1 volume (default: Colin27 ch2 from mricron-data)")
     ap.add_argument("--epochs", type=int, default=450, help="passes over the slice set (ignored if --iterations > 0)")
     ap.add_argument("--iterations", type=int, default=0, help="number of generator updates (overrides --epochs)")
     ap.add_argument("--batch", type=int, default=64)
@@ -353,7 +82,7 @@ def main():
     args = ap.parse_args()
     gen = start_run(args)
 
-    data, flippable, info = load_slices(args.volume)
+    data, _, _, flippable, info = load_slices(args.volume, bet=None)
     m = data.shape[0]
     print(f"volume {args.volume}: shape {info['shape']}, clip {info['clip'][0]:.1f}..{info['clip'][1]:.1f}, "
           f"slices kept {info['counts']} -> {m} ({SIZE}x{SIZE})", flush=True)
@@ -392,7 +121,7 @@ def main():
     run_d = run_g = 0.0
     for it in range(1, total + 1):
         idx = next(batches)
-        real = augment(data[idx], flippable[idx], gen)
+        real = flip_and_shift(data[idx], flippable[idx], gen)
         b = real.shape[0]
 
         # Discriminator step (both inputs DiffAugmented).
@@ -439,13 +168,10 @@ def main():
     train_s = time.perf_counter() - t_train
 
     final = g_ema if g_ema is not None else g
-    # BatchNorm running statistics for the exported weights, estimated exactly.
-    recompute_bn_stats(final, torch.Generator().manual_seed(args.seed + 12345))
-    loaded = export_torchscript(final, args.out)
+    loaded = export_with_bn_stats(final, args)
 
     # Check the reloaded artifact: shape, range, batch independence.
-    torch.manual_seed(0)
-    z = torch.randn(64, NZ)
+    z = check_latents()
     out, diff_batch, diff_ref = check_exported(loaded, final, (z,), shape=(64, 1, SIZE, SIZE))
     per_img_std = float(out.flatten(1).std(0).mean())
     for p in args.grid:

@@ -28,7 +28,6 @@ degenerated into texture within 100 iterations, so it was abandoned.)
 """
 
 import argparse
-import functools
 import os
 import sys
 import time
@@ -42,44 +41,13 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from demo_common import (  # noqa: E402
-    Generator, down_block, up_block, load_pairs, augment_pair, save_panels, pin_hash_seed, add_run_args, start_run,
-    count_parameters, shuffled_batches, print_progress, out_of_time, freeze, export_torchscript, check_exported,
-    print_report, DEMO_00101, NZ, SIZE,
+    Generator, UNet, load_slices, flip_and_shift, save_panels, add_run_args, start_run,
+    count_parameters, shuffled_batches, print_progress, out_of_time, freeze, export_torchscript, check_latents,
+    check_exported, print_report, DEMO_00101, SIZE,
 )
+from scriptlib import pin_hash_seed  # noqa: E402
 
 MODEL_ID = "00103_DCGAN_MRI_COLIN27_IMAGE_MASK_DEMO"
-
-
-# The U-Net's blocks, with GroupNorm in groups of 4.
-down = functools.partial(down_block, groups=4)
-up = functools.partial(up_block, groups=4)
-
-
-class SegUNet(nn.Module):
-    """image [N,1,64,64] in [-1,1] -> brain-mask logits [N,1,64,64]."""
-
-    def __init__(self, nf: int = 16):
-        super().__init__()
-        self.e1 = down(1, nf, norm=False)
-        self.e2 = down(nf, nf * 2)
-        self.e3 = down(nf * 2, nf * 4)
-        self.e4 = down(nf * 4, nf * 8)
-        self.d4 = up(nf * 8, nf * 4)
-        self.d3 = up(nf * 8, nf * 2)
-        self.d2 = up(nf * 4, nf)
-        self.d1 = up(nf * 2, nf)
-        self.out = nn.Conv2d(nf + 1, 1, 3, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h1 = self.e1(x)
-        h2 = self.e2(h1)
-        h3 = self.e3(h2)
-        h4 = self.e4(h3)
-        u = self.d4(h4)
-        u = self.d3(torch.cat([u, h3], 1))
-        u = self.d2(torch.cat([u, h2], 1))
-        u = self.d1(torch.cat([u, h1], 1))
-        return self.out(torch.cat([u, x], 1))
 
 
 class ImageMaskGenerator(nn.Module):
@@ -116,7 +84,7 @@ def main():
     args = ap.parse_args()
     gen = start_run(args)
 
-    img, msk, planes, flippable, info = load_pairs()
+    img, msk, planes, flippable, info = load_slices()
     data = torch.cat([img, msk * 2 - 1], 1)
     m = data.shape[0]
     print(f"slices {info['counts']} -> {m}; brain-mask fraction {float(msk.mean()):.3f}", flush=True)
@@ -124,7 +92,7 @@ def main():
     g = Generator()
     g.load_state_dict(torch.jit.load(DEMO_00101).state_dict())
     freeze(g)
-    seg = SegUNet()
+    seg = UNet(nf=16, groups=4)  # image in [-1,1] -> brain-mask logits
     n_g = count_parameters(g)
     n_s = count_parameters(seg)
     print(f"parameters: generator (00101, frozen) {n_g} + segmenter {n_s} = {n_g + n_s}", flush=True)
@@ -137,7 +105,7 @@ def main():
     rl = 0.0
     for it in range(1, args.iterations + 1):
         idx = next(batches)
-        b = augment_pair(data[idx], flippable[idx], gen)
+        b = flip_and_shift(data[idx], flippable[idx], gen)
         x = degrade(b[:, 0:1], gen)
         y = (b[:, 1:2] > 0).float()
         logit = seg(x)
@@ -167,8 +135,7 @@ def main():
     model = ImageMaskGenerator(g, seg)
     loaded = export_torchscript(model, args.out)
 
-    torch.manual_seed(0)
-    z = torch.randn(64, NZ)
+    z = check_latents()
     out, db, dr = check_exported(loaded, model, (z,), shape=(64, 1, SIZE, SIZE))
     assert set(out.keys()) == {"image", "mask"}
     im, mk = out["image"], out["mask"]

@@ -27,7 +27,6 @@ the same CPU and torch build; not re-run to check.)
 """
 
 import argparse
-import functools
 import os
 import sys
 import time
@@ -42,43 +41,22 @@ from PIL import Image  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from demo_common import (  # noqa: E402
-    down_block, up_block, load_pairs, augment_pair, save_panels, pin_hash_seed, add_run_args, start_run,
-    count_parameters, shuffled_batches, print_progress, out_of_time, export_torchscript, check_exported, print_report,
-    VIEWS,
+    UNet, load_slices, flip_and_shift, save_panels, add_run_args, start_run, count_parameters,
+    shuffled_batches, print_progress, out_of_time, export_torchscript, check_exported, print_report, VIEWS,
 )
+from scriptlib import pin_hash_seed  # noqa: E402
 
 MODEL_ID = "00104_PIX2PIX_MRI_MASK_TO_T1_DEMO"
 
 
-# The U-Net's blocks, with GroupNorm in groups of 8.
-down = functools.partial(down_block, groups=8)
-up = functools.partial(up_block, groups=8)
+class MaskToT1(UNet):
+    """brain mask [N,1,64,64] in {0,1} -> T1 slice [N,1,64,64] in [-1,1]."""
 
-
-class UNet(nn.Module):
     def __init__(self, nf: int = 32):
-        super().__init__()
-        self.e1 = down(1, nf, norm=False)   # 32
-        self.e2 = down(nf, nf * 2)          # 16
-        self.e3 = down(nf * 2, nf * 4)      # 8
-        self.e4 = down(nf * 4, nf * 8)      # 4
-        self.d4 = up(nf * 8, nf * 4)        # 8
-        self.d3 = up(nf * 8, nf * 2)        # 16
-        self.d2 = up(nf * 4, nf)            # 32
-        self.d1 = up(nf * 2, nf)            # 64
-        self.out = nn.Conv2d(nf + 1, 1, 3, 1, 1)
+        super().__init__(nf, groups=8)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = x * 2.0 - 1.0
-        h1 = self.e1(m)
-        h2 = self.e2(h1)
-        h3 = self.e3(h2)
-        h4 = self.e4(h3)
-        u = self.d4(h4)
-        u = self.d3(torch.cat([u, h3], 1))
-        u = self.d2(torch.cat([u, h2], 1))
-        u = self.d1(torch.cat([u, h1], 1))
-        return torch.tanh(self.out(torch.cat([u, m], 1)))
+        return torch.tanh(self.logits(x * 2.0 - 1.0))
 
 
 class PatchD(nn.Module):
@@ -128,12 +106,12 @@ def main():
     args = ap.parse_args()
     gen = start_run(args)
 
-    img, msk, planes, flippable, info = load_pairs()
+    img, msk, planes, flippable, info = load_slices()
     m = img.shape[0]
     print(f"slices {info['counts']} -> {m}", flush=True)
     data = torch.cat([msk * 2 - 1, img], 1)  # both with background -1 for the shift padding
 
-    g = UNet()
+    g = MaskToT1()
     d = PatchD()
     n_g = count_parameters(g)
     n_d = count_parameters(d)
@@ -148,7 +126,7 @@ def main():
     rd = rg = rl = 0.0
     for it in range(1, args.iterations + 1):
         idx = next(batches)
-        b = augment_pair(data[idx], flippable[idx], gen)
+        b = flip_and_shift(data[idx], flippable[idx], gen)
         x = (b[:, 0:1] > 0).float()
         y = b[:, 1:2]
         fake = g(x)

@@ -45,9 +45,10 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from demo_common import (  # noqa: E402
-    ema_update, recompute_bn_stats, augment_pair, save_grid, pin_hash_seed, add_run_args, start_run,
-    count_parameters, ema_preview_copy, print_progress, out_of_time, export_torchscript, check_exported, print_report,
+    ema_update, flip_and_shift, save_grid, add_run_args, start_run, count_parameters, ema_preview_copy,
+    print_progress, out_of_time, export_with_bn_stats, check_latents, check_exported, print_report,
 )
+from scriptlib import pin_hash_seed  # noqa: E402
 
 MODEL_ID = "00105_WGANGP_CT_HEAD_DEMO"
 INV3 = "/usr/share/doc/invesalius-examples/examples/Cranium.inv3"
@@ -151,7 +152,7 @@ def main():
 
     def batch():
         idx = torch.randint(0, m, (args.batch,), generator=gen)
-        return augment_pair(data[idx], flippable[idx], gen, max_shift=2)
+        return flip_and_shift(data[idx], flippable[idx], gen, max_shift=2)
 
     t0 = time.perf_counter()
     done = 0
@@ -186,11 +187,9 @@ def main():
     train_s = time.perf_counter() - t0
 
     final = g_ema
-    recompute_bn_stats(final, torch.Generator().manual_seed(args.seed + 12345), sample_inputs=sample_latents)
-    loaded = export_torchscript(final, args.out)
+    loaded = export_with_bn_stats(final, args, sample_latents)
 
-    torch.manual_seed(0)
-    z = torch.randn(64, NZ)
+    z = check_latents(NZ)
     out, db, dr = check_exported(loaded, final, (z,), shape=(64, 1, SIZE, SIZE))
     save_grid(out, args.grid)
     print(f"checks: batch-independence {db:.2e}, script-vs-eager {dr:.2e}, range [{float(out.min()):.3f}, {float(out.max()):.3f}], "
