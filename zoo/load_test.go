@@ -19,15 +19,6 @@ import (
 	"medzoo/zoo/store"
 )
 
-// isolate points the config dir and the catalog list away from the user's.
-func isolate(t *testing.T) string {
-	t.Helper()
-	cfg := t.TempDir()
-	t.Setenv(ConfigDirEnv, cfg)
-	t.Setenv(CatalogEnv, "")
-	return cfg
-}
-
 // Large catalogs are parsed in pieces; the result must be Parse's.
 func TestChunkedParseEqualsParse(t *testing.T) {
 	var b strings.Builder
@@ -143,19 +134,5 @@ func TestRemoteCatalogs(t *testing.T) {
 	os.WriteFile(filepath.Join(cfg, RemoteListFile), []byte("[[catalog]]\nurl = \"https://x/y.toml\"\nsha = 1\n"), 0o644)
 	if _, _, err := load(); err == nil || !strings.Contains(err.Error(), "unknown key") {
 		t.Errorf("unknown key in catalogs.toml: %v", err)
-	}
-}
-
-func TestSplitCatalogList(t *testing.T) {
-	for in, want := range map[string][]string{
-		"":                                    nil,
-		"a.toml":                              {"a.toml"},
-		"a.toml::b.toml":                      {"a.toml", "b.toml"},
-		"https://h/x.toml#sha256=ab:b.toml":   {"https://h/x.toml#sha256=ab", "b.toml"},
-		"http://h:8080/x.toml:file:///c.toml": {"http://h:8080/x.toml", "file:///c.toml"},
-	} {
-		if got := SplitCatalogList(in); !reflect.DeepEqual(got, want) {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
 	}
 }

@@ -16,6 +16,16 @@ func Entry(id, title string, extra ...string) string {
 		"\n[model.artifact]\nurl = \"x.zip\"\nformat = \"python-package\"\n\n"
 }
 
+// Isolate points the config dir and the catalog list of one test away
+// from the user's, and returns the config dir.
+func Isolate(t *testing.T) string {
+	t.Helper()
+	cfg := t.TempDir()
+	t.Setenv("ZOO_CONFIG_DIR", cfg)
+	t.Setenv("ZOO_CATALOG", "")
+	return cfg
+}
+
 // Main runs a package's tests with an empty config dir (ZOO_CONFIG_DIR),
 // so the user's ~/.config/medzoo catalogs never leak in; a test that needs
 // one sets its own.

@@ -13,17 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"medzoo/internal/catalogtest"
 	"medzoo/zoo"
 )
 
-// isolate points the config dir and the catalog list away from the user's.
+// isolate points the config dir, the catalog list and the index cache
+// switch away from the user's.
 func isolate(t *testing.T) string {
 	t.Helper()
-	cfg := t.TempDir()
-	t.Setenv(zoo.ConfigDirEnv, cfg)
-	t.Setenv(zoo.CatalogEnv, "")
 	t.Setenv(IndexCacheEnv, "")
-	return cfg
+	return catalogtest.Isolate(t)
 }
 
 func openIx(t *testing.T, cache string, extra ...string) (*Index, IndexStatus) {

@@ -1005,22 +1005,6 @@ func TestStoreLimitsFromEnv(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"1": 1, "3892": 3892, "500MB": 500e6, "4GiB": 4 << 30, "4gib": 4 << 30, "2G": 2 << 30,
-		" 10 KiB ": 10 << 10, "1TB": 1e12, "7b": 7,
-	} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "0", "-5", "GiB", "1.5GB", "4 parsecs", "99999999999TiB", "9223372036854775808"} {
-		if got, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
-		}
-	}
-}
-
 func TestStoreFetchRedirects(t *testing.T) {
 	data := fakeArtifact("redirected", 2000)
 	mux := http.NewServeMux()
