@@ -1,0 +1,51 @@
+package medzoo
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The packages' dependencies point one way (docs/architecture.md): the
+// catalog knows nothing of search or LibTorch, the store nothing of
+// catalogs, torch nothing of either, and only the command imports cli.
+// go list reports the real import graph, build tags included.
+func TestLayering(t *testing.T) {
+	forbidden := map[string][]string{
+		"medzoo/zoo/store":  {"medzoo/zoo", "medzoo/zoo/search", "medzoo/torch", "medzoo/loader", "medzoo/cli"},
+		"medzoo/zoo":        {"medzoo/zoo/search", "medzoo/torch", "medzoo/loader", "medzoo/cli"},
+		"medzoo/zoo/search": {"medzoo/torch", "medzoo/loader", "medzoo/cli"},
+		"medzoo/torch":      {"medzoo/zoo", "medzoo/zoo/store", "medzoo/zoo/search", "medzoo/loader", "medzoo/cli"},
+		"medzoo/loader":     {"medzoo/zoo/search", "medzoo/cli"},
+		"medzoo/output":     {"medzoo/torch", "medzoo/cli"},
+		"medzoo/server":     {"medzoo/cli"},
+	}
+	for pkg, bad := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		deps := map[string]bool{}
+		for _, d := range strings.Fields(string(out)) {
+			deps[d] = true
+		}
+		for _, b := range bad {
+			if deps[b] {
+				t.Errorf("%s depends on %s", pkg, b)
+			}
+		}
+	}
+	// Only cmd/zoo imports cli.
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}: {{join .Imports " "}}`, "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ": ")
+		for _, imp := range strings.Fields(imports) {
+			if imp == "medzoo/cli" && pkg != "medzoo/cmd/zoo" {
+				t.Errorf("%s imports medzoo/cli", pkg)
+			}
+		}
+	}
+}
