@@ -454,7 +454,7 @@ func (s *Store) lock(ctx context.Context, key string) (func(), error) {
 	if err := s.mkdirs("locks", "tmp", "blobs"); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(ctx, s.lockPath(key))
+	unlock, err := files.Lock(ctx, s.lockPath(key))
 	if err != nil {
 		return nil, fmt.Errorf("artifact store: waiting for lock %s: %w", s.lockPath(key), err)
 	}
@@ -475,7 +475,7 @@ func (s *Store) sweepTmp(held string) {
 			continue
 		}
 		p := filepath.Join(s.tmpDir(), e.Name())
-		if !locksAcrossProcesses {
+		if !files.LocksAcrossProcesses {
 			// Locks say nothing about other processes here; only remove
 			// what is surely abandoned.
 			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
@@ -487,7 +487,7 @@ func (s *Store) sweepTmp(held string) {
 			os.RemoveAll(p)
 			continue
 		}
-		if unlock, ok := tryLockFile(s.lockPath(key)); ok {
+		if unlock, ok := files.TryLock(s.lockPath(key)); ok {
 			os.RemoveAll(p)
 			unlock()
 		}
@@ -738,22 +738,7 @@ func (s *Store) writePin(m *Model, rawURL, digest string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.tmpDir(), urlKey(rawURL)+".pin-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), s.pinPath(rawURL))
+	return files.WriteAtomicBytes(s.pinPath(rawURL), append(b, '\n'))
 }
 
 // ---- archives ----
