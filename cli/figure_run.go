@@ -3,9 +3,7 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
-	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,9 +14,8 @@ import (
 	"medzoo/figure"
 	"medzoo/imagein"
 	"medzoo/internal/files"
-	"medzoo/internal/version"
+	"medzoo/internal/pipeline"
 	"medzoo/loader"
-	"medzoo/output"
 	"medzoo/zoo"
 )
 
@@ -208,22 +205,14 @@ func runInterpolate(c *cli.Context) error {
 // writeFigure composes rows and writes the PNG atomically (temporary file,
 // then rename), so a failed run leaves no half-written figure.
 func writeFigure(c *cli.Context, m *zoo.Model, rows [][]figure.Cell, what string) error {
-	canvas, err := figure.Compose(rows)
+	png, size, err := pipeline.Origin{Model: m, Seed: c.Uint64("seed")}.Figure(rows, 0, what)
 	if err != nil {
 		return err
 	}
-	prov := output.Provenance{Synthetic: true, Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256,
-		Seed: c.Uint64("seed"), Output: "figure", Generator: version.Generator(), Demo: m.Demo,
-		Modality: firstOr(m.Modality), Organ: firstOr(m.Organ), Figure: what}
-	var buf bytes.Buffer
-	if err := output.WritePNG(&buf, image.Image(canvas), prov); err != nil {
-		return err
-	}
 	out := c.String("output")
-	if err := files.WriteAtomicBytes(out, buf.Bytes()); err != nil {
+	if err := files.WriteAtomicBytes(out, png); err != nil {
 		return err
 	}
-	b := canvas.Bounds()
-	fmt.Fprintf(c.App.ErrWriter, "wrote %s (%dx%d): %s\n", out, b.Dx(), b.Dy(), what)
+	fmt.Fprintf(c.App.ErrWriter, "wrote %s (%dx%d): %s\n", out, size.X, size.Y, what)
 	return nil
 }
