@@ -3,9 +3,7 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
-	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,9 +15,8 @@ import (
 	"medzoo/figure"
 	"medzoo/imagein"
 	"medzoo/internal/files"
-	"medzoo/internal/version"
+	"medzoo/internal/pipeline"
 	"medzoo/loader"
-	"medzoo/output"
 	"medzoo/zoo"
 )
 
@@ -214,28 +211,20 @@ func runInterpolate(c *cli.Context) error {
 // what the rows show; writeFigure completes it for --json.
 func writeFigure(c *cli.Context, m *zoo.Model, rows [][]figure.Cell, sum figureSummary, started time.Time) error {
 	what := sum.Figure
-	canvas, err := figure.Compose(rows)
+	png, size, err := pipeline.Origin{Model: m, Seed: c.Uint64("seed")}.Figure(rows, 0, what)
 	if err != nil {
 		return err
 	}
-	prov := output.Provenance{Synthetic: true, Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256,
-		Seed: c.Uint64("seed"), Output: "figure", Generator: version.Generator(), Demo: m.Demo,
-		Modality: firstOr(m.Modality), Organ: firstOr(m.Organ), Figure: what}
-	var buf bytes.Buffer
-	if err := output.WritePNG(&buf, image.Image(canvas), prov); err != nil {
-		return err
-	}
 	out := c.String("output")
-	if err := files.WriteAtomicBytes(out, buf.Bytes()); err != nil {
+	if err := files.WriteAtomicBytes(out, png); err != nil {
 		return err
 	}
-	b := canvas.Bounds()
-	fmt.Fprintf(c.App.ErrWriter, "wrote %s (%dx%d): %s\n", out, b.Dx(), b.Dy(), what)
+	fmt.Fprintf(c.App.ErrWriter, "wrote %s (%dx%d): %s\n", out, size.X, size.Y, what)
 	if !c.Bool("json") {
 		return nil
 	}
 	sum.Model, sum.Version, sum.SHA256 = m.ID, m.Version, m.Artifact.SHA256
-	sum.File, sum.Width, sum.Height, sum.Rows = out, b.Dx(), b.Dy(), len(rows)
+	sum.File, sum.Width, sum.Height, sum.Rows = out, size.X, size.Y, len(rows)
 	sum.Seconds = time.Since(started).Seconds()
 	return printJSON(c.App.Writer, sum)
 }

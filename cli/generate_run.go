@@ -3,20 +3,19 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"medzoo/imagein"
 	"medzoo/internal/files"
+	"medzoo/internal/pipeline"
 	"medzoo/internal/progress"
 	"medzoo/internal/version"
 	"medzoo/loader"
@@ -125,15 +124,18 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	defer run.Close()
 
 	bar := progress.New(c.App.ErrWriter, "generate "+m.ID, "images", int64(n), int64(run.Done), c.Bool("quiet"))
-	w := &sampleWriter{run: run, enc: enc, model: m, seed: c.Uint64("seed"), bar: bar}
+	w := &pipeline.Writer{Run: run, Enc: enc, Origin: pipeline.Origin{Model: m, Seed: c.Uint64("seed")},
+		Written: func() { bar.Add(1) }}
 	if p := c.String("latents"); p != "" {
 		sum, err := files.SHA256(p)
 		if err != nil {
 			return err
 		}
-		w.latents = filepath.Base(p) + " sha256 " + sum
+		w.Origin.Latents = filepath.Base(p) + " sha256 " + sum
 	}
-	genErr := w.generate(c.Context, gen, run.Done, n-run.Done, c.Int("batch-size"), opt)
+	genErr := w.Write(c.Context, func(ctx context.Context) iter.Seq2[loader.Sample, error] {
+		return gen.Samples(ctx, run.Done, n-run.Done, c.Int("batch-size"), opt)
+	})
 	bar.Finish()
 	if cerr := run.Close(); genErr == nil {
 		genErr = cerr
@@ -216,102 +218,6 @@ func openGenerator(c *cli.Context, e *env, m *zoo.Model) (*loader.Generator, err
 		}
 	}
 	return loader.Open(m, path, c.String("device"))
-}
-
-// sampleWriter encodes and writes samples on a pool of goroutines while the
-// loader computes the next batch, and commits them to the run manifest.
-type sampleWriter struct {
-	run   *output.Run
-	enc   output.Encoder
-	model *zoo.Model
-	seed  uint64
-	bar   *progress.Bar
-	// latents describes a --latents file, "" when the seed chose them.
-	latents string
-}
-
-func (w *sampleWriter) generate(ctx context.Context, gen *loader.Generator, start, n, batch int, opt loader.Options) error {
-	if n <= 0 {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	workers := runtime.NumCPU()
-	jobs := make(chan loader.Sample, 2*workers)
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
-	}
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for s := range jobs {
-				if err := w.write(s); err != nil {
-					fail(err)
-					continue
-				}
-				w.bar.Add(1)
-			}
-		}()
-	}
-	for s, err := range gen.Samples(ctx, start, n, batch, opt) {
-		if err != nil {
-			fail(err)
-			break
-		}
-		select {
-		case jobs <- s:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-		if firstErr != nil && errors.Is(firstErr, context.Canceled) {
-			firstErr = context.Canceled
-		}
-	}
-	return firstErr
-}
-
-// write encodes one sample's outputs into files, then commits it. Each file
-// is written atomically (never through a link planted in the directory);
-// the manifest, appended only after a sample's files are complete, is what
-// marks them done, and a resume rewrites anything after it.
-func (w *sampleWriter) write(s loader.Sample) error {
-	rec := output.Record{Index: s.Index, Files: map[string]string{}, Conditions: s.Conditions, Input: s.Input,
-		Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256, Seed: w.seed, Synthetic: true,
-		Reproducible: w.model.Reproducibility(), Latents: w.latents}
-	var buf bytes.Buffer
-	for _, o := range s.Outputs {
-		name := w.run.FileName(s.Index, o.Spec.Name, w.enc.Ext())
-		if s.Input != "" {
-			name = w.run.InputFileName(s.Input, o.Spec.Name, w.enc.Ext())
-		}
-		prov := output.Provenance{Synthetic: true, Model: w.model.ID, Version: w.model.Version, SHA256: w.model.Artifact.SHA256,
-			Seed: w.seed, Index: s.Index, Output: o.Spec.Name, Conditions: s.Conditions, Input: s.Input, Generator: version.Generator(), Demo: w.model.Demo,
-			Modality: firstOr(w.model.Modality), Organ: firstOr(w.model.Organ), Reproducible: rec.Reproducible, Latents: w.latents}
-		img := output.Image{Channels: o.Spec.Channels, Height: o.Spec.Height, Width: o.Spec.Width, Data: o.Data, Range: o.Spec.Range,
-			Label: o.Spec.Kind == zoo.KindLabel}
-		buf.Reset()
-		if err := w.enc.Encode(&buf, img, prov); err != nil {
-			return fmt.Errorf("sample %d, output %s: %w", s.Index, o.Spec.Name, err)
-		}
-		if err := w.run.WriteFile(name, buf.Bytes()); err != nil {
-			return err
-		}
-		rec.Files[o.Spec.Name] = name
-	}
-	return w.run.Commit(rec)
 }
 
 // notRunnable is loader.NotRunnableError with what this machine lacks:

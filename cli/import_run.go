@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"image/color"
 	_ "image/png"
 	"io"
+	"iter"
 	"maps"
 	"math"
 	"os"
@@ -25,6 +27,7 @@ import (
 	"medzoo/importer"
 	"medzoo/internal/files"
 	"medzoo/internal/limits"
+	"medzoo/internal/pipeline"
 	"medzoo/internal/progress"
 	"medzoo/internal/version"
 	"medzoo/loader"
@@ -427,8 +430,10 @@ func verifyImport(c *cli.Context, capt *importer.Capture, entry *zoo.Model) (imp
 	}
 	enc, _ := output.Lookup("png")
 	bar := progress.New(c.App.ErrWriter, "pixel check "+entry.ID, "images", int64(n), 0, c.Bool("quiet"))
-	w := &sampleWriter{run: run, enc: enc, model: entry, bar: bar}
-	genErr := w.generate(c.Context, gen, 0, n, 0, opt)
+	w := &pipeline.Writer{Run: run, Enc: enc, Origin: pipeline.Origin{Model: entry}, Written: func() { bar.Add(1) }}
+	genErr := w.Write(c.Context, func(ctx context.Context) iter.Seq2[loader.Sample, error] {
+		return gen.Samples(ctx, 0, n, 0, opt)
+	})
 	bar.Finish()
 	if cerr := run.Close(); genErr == nil {
 		genErr = cerr

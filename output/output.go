@@ -28,8 +28,9 @@ type Provenance struct {
 	Demo       bool              `json:"demo,omitempty"`
 	// Reproducible says what repeats: zoo.Model.Reproducibility.
 	Reproducible string `json:"reproducible,omitempty"`
-	// Latents names the file latents came from (zoo generate --latents,
-	// "FILE sha256 HEX"); the seed then did not choose them.
+	// Latents says where the latents came from when the seed did not
+	// choose them: a zoo generate --latents file ("FILE sha256 HEX"), or
+	// the seed's moved by zoo serve's explorer sliders.
 	Latents string `json:"latents,omitempty"`
 	// Modality and Organ come from the catalog entry (first value), for
 	// formats with such fields (DICOM); "" when unknown.

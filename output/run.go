@@ -144,7 +144,7 @@ func Open(dir string, info RunInfo, mode Mode) (*Run, error) {
 }
 
 func (r *Run) start() error {
-	if err := writeFileAtomic(filepath.Join(r.Dir, RunFile), r.infoJSON()); err != nil {
+	if err := files.WriteAtomicBytes(filepath.Join(r.Dir, RunFile), r.infoJSON()); err != nil {
 		return err
 	}
 	f, err := files.OpenAppend(filepath.Join(r.Dir, ManifestFile))
@@ -198,7 +198,7 @@ func (r *Run) resume() error {
 	if err == nil && old.N != r.Info.N {
 		// A resumed run may ask for more samples, or fewer than it first
 		// asked for but not fewer than it holds.
-		err = writeFileAtomic(filepath.Join(r.Dir, RunFile), r.infoJSON())
+		err = files.WriteAtomicBytes(filepath.Join(r.Dir, RunFile), r.infoJSON())
 	}
 	if err == nil {
 		err = f.Truncate(valid)
@@ -396,12 +396,8 @@ func (r *Run) WriteFile(name string, data []byte) error {
 	if filepath.Base(name) != name || name == "." || name == ".." {
 		return fmt.Errorf("output file name %q is not a plain file name", name)
 	}
-	return writeFileAtomic(filepath.Join(r.Dir, name), data)
+	return files.WriteAtomicBytes(filepath.Join(r.Dir, name), data)
 }
-
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it into place, so readers never see a half-written file.
-func writeFileAtomic(path string, data []byte) error { return files.WriteAtomicBytes(path, data) }
 
 // ReadManifest parses a manifest file.
 func ReadManifest(path string) ([]Record, error) {

@@ -28,7 +28,7 @@ import (
 
 	"medzoo/figure"
 	"medzoo/internal/limits"
-	"medzoo/internal/version"
+	"medzoo/internal/pipeline"
 	"medzoo/loader"
 	"medzoo/output"
 	"medzoo/runner"
@@ -703,9 +703,16 @@ func (s *Server) failed(w http.ResponseWriter, m *zoo.Model, err error) {
 	}
 }
 
-func (s *Server) provenance(m *zoo.Model, req *request) output.Provenance {
-	return output.Provenance{Synthetic: true, Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256, Seed: req.seed,
-		Index: req.index, Generator: version.Generator(), Demo: m.Demo}
+// origin is what the request's files say made them: the provenance zoo
+// generate writes, modality and organ included. Latents moved by the
+// explorer's sliders are not the seed's, and the provenance says so (a
+// figure's text says it too).
+func origin(m *zoo.Model, req *request) pipeline.Origin {
+	o := pipeline.Origin{Model: m, Seed: req.seed}
+	if req.hasLatentOp {
+		o.Latents = fmt.Sprintf("the seed's, moved by groups %v and shift %g (zoo serve)", req.offsets, req.shift)
+	}
+	return o
 }
 
 func (s *Server) writeFigure(w http.ResponseWriter, m *zoo.Model, req *request, samples []loader.Sample) {
@@ -721,25 +728,18 @@ func (s *Server) writeFigure(w http.ResponseWriter, m *zoo.Model, req *request, 
 		}
 		rows = append(rows, row)
 	}
-	canvas, err := figure.Compose(rows)
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	p := s.provenance(m, req)
-	p.Output = "figure"
-	p.Figure = fmt.Sprintf("samples %d-%d", req.index, req.index+req.n-1)
+	what := fmt.Sprintf("samples %d-%d", req.index, req.index+req.n-1)
 	if req.hasLatentOp {
-		p.Figure += fmt.Sprintf(", latent moved by groups %v and shift %g", req.offsets, req.shift)
+		what += fmt.Sprintf(", latent moved by groups %v and shift %g", req.offsets, req.shift)
 	}
-	var buf bytes.Buffer
-	if err := output.WritePNG(&buf, canvas, p); err != nil {
+	png, _, err := origin(m, req).Figure(rows, req.index, what)
+	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Write(buf.Bytes())
+	w.Write(png)
 }
 
 func (s *Server) writeZip(w http.ResponseWriter, m *zoo.Model, req *request, samples []loader.Sample) {
@@ -747,20 +747,16 @@ func (s *Server) writeZip(w http.ResponseWriter, m *zoo.Model, req *request, sam
 	zw := zip.NewWriter(&buf)
 	enc, _ := output.Lookup("png")
 	for _, smp := range samples {
-		for _, o := range smp.Outputs {
-			p := s.provenance(m, req)
-			p.Index, p.Output, p.Conditions = smp.Index, o.Spec.Name, smp.Conditions
-			f, err := zw.Create(fmt.Sprintf("%05d_%s.png", smp.Index, o.Spec.Name))
-			if err != nil {
-				httpError(w, http.StatusInternalServerError, "%v", err)
-				return
+		err := origin(m, req).Encode(enc, smp, func(out string, data []byte) error {
+			f, err := zw.Create(fmt.Sprintf("%05d_%s.png", smp.Index, out))
+			if err == nil {
+				_, err = f.Write(data)
 			}
-			img := output.Image{Channels: o.Spec.Channels, Height: o.Spec.Height, Width: o.Spec.Width, Data: o.Data,
-				Range: o.Spec.Range, Label: o.Spec.Kind == zoo.KindLabel}
-			if err := enc.Encode(f, img, p); err != nil {
-				httpError(w, http.StatusInternalServerError, "%v", err)
-				return
-			}
+			return err
+		})
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, "%v", err)
+			return
 		}
 	}
 	if err := zw.Close(); err != nil {

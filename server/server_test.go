@@ -140,6 +140,11 @@ func TestAPI(t *testing.T) {
 	if !strings.Contains(text["Description"], "SYNTHETIC") || !strings.Contains(text["medzoo.provenance"], `"seed":3`) {
 		t.Errorf("provenance %v", text)
 	}
+	// The same provenance as zoo generate's files, the catalog's modality
+	// and organ included (once dropped by the server).
+	if p := pngProvenance(t, body); p.Modality != "MRI" || p.Organ != "brain" || p.Output != "figure" || p.Figure != "samples 0-3" {
+		t.Errorf("figure provenance %+v", p)
+	}
 	// Latent offsets move the image; the same request gives the same bytes.
 	_, _, a := get(t, ts.URL+"/api/models/101/image?seed=1&groups=2&offsets=0,0")
 	_, _, b := get(t, ts.URL+"/api/models/101/image?seed=1&groups=2&offsets=1.5,0")
@@ -159,6 +164,32 @@ func TestAPI(t *testing.T) {
 	}
 	if strings.Join(names, " ") != "00000_image.png 00000_mask.png 00001_image.png 00001_mask.png" {
 		t.Errorf("zip holds %v", names)
+	}
+	for _, f := range zr.File {
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := pngProvenance(t, data)
+		if p.Modality != "MRI" || p.Organ != "brain" || p.Reproducible == "" || p.Model != "00103_DCGAN_MRI_COLIN27_IMAGE_MASK_DEMO" ||
+			f.Name != fmt.Sprintf("%05d_%s.png", p.Index, p.Output) {
+			t.Errorf("%s: provenance %+v", f.Name, p)
+		}
+	}
+	// Latents moved by the explorer are not the seed's, and say so.
+	_, _, body = get(t, ts.URL+"/api/models/101/image?seed=1&groups=2&offsets=1.5,0&format=zip")
+	if zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err != nil || len(zr.File) != 1 {
+		t.Errorf("moved zip: %v", err)
+	} else if r, err := zr.File[0].Open(); err == nil {
+		data, _ := io.ReadAll(r)
+		if p := pngProvenance(t, data); !strings.Contains(p.Latents, "moved by groups [1.5 0]") {
+			t.Errorf("moved latents' provenance %+v", p)
+		}
 	}
 
 	// Bad requests say why.
@@ -324,4 +355,18 @@ func TestConnGuardEvictsIdle(t *testing.T) {
 		t.Fatalf("a third client: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// pngProvenance is the provenance a PNG's text chunk carries.
+func pngProvenance(t *testing.T, data []byte) output.Provenance {
+	t.Helper()
+	text, err := output.ReadText(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p output.Provenance
+	if err := json.Unmarshal([]byte(text["medzoo.provenance"]), &p); err != nil {
+		t.Fatalf("provenance %q: %v", text["medzoo.provenance"], err)
+	}
+	return p
 }

@@ -2,11 +2,15 @@ package zoo
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -19,12 +23,50 @@ import (
 // file. Overlay entries are written with only the sections they set, so
 // that the base entry's other fields stay the base's. This is how zoo
 // commands (evaluate --record, import) add to the user's catalogs.
+//
+// The read, the change and the write happen under an exclusive lock on
+// PATH.lock (files.Lock): two zoo processes recording at once would
+// otherwise each write back what they read, and the entry of the first
+// would be lost. Readers need no lock, since the write is atomic.
 func UpsertEntry(path, header string, entry Model) error {
 	// Refused before reading, so a planted link is named as such rather
 	// than its target reported as a broken catalog.
 	if err := files.CheckRegular(path); err != nil {
 		return err
 	}
+	unlock, err := lockCatalog(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return upsertLocked(path, header, entry)
+}
+
+// catalogLockWait bounds the wait for another process's write of the same
+// catalog, which takes milliseconds: a longer wait means that process is
+// stuck (stopped in a terminal, say), and an error naming the lock beats
+// hanging.
+const catalogLockWait = time.Minute
+
+func lockCatalog(path string) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	lock := path + ".lock"
+	ctx, cancel := context.WithTimeout(context.Background(), catalogLockWait)
+	defer cancel()
+	unlock, err = files.Lock(ctx, lock)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("another zoo process has been writing %s for over %s (it holds %s): let it finish or stop it, then run again", path, catalogLockWait, lock)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return unlock, nil
+}
+
+// upsertLocked is UpsertEntry once the catalog's lock is held.
+func upsertLocked(path, header string, entry Model) error {
 	var entries []Model
 	data, err := ReadCatalogFile(path)
 	switch {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"medzoo/internal/envconfig"
+	"medzoo/internal/files"
 	"medzoo/zoo"
 )
 
@@ -355,10 +356,6 @@ func readSourceForIndex(src zoo.CatalogSource) ([]byte, func() error, error) {
 // writeCacheFile writes atomically: a temporary file renamed into place, so
 // readers see the old index or the new one, never half of one.
 func writeCacheFile(path string, hdr *indexHeader, payload []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
 	js, err := json.Marshal(hdr)
 	if err != nil {
 		return err
@@ -368,26 +365,19 @@ func writeCacheFile(path string, hdr *indexHeader, payload []byte) error {
 	binary.Write(&head, binary.LittleEndian, uint32(len(js)))
 	head.Write(js)
 	head.Write(make([]byte, pad8(head.Len())-head.Len()))
-	f, err := os.CreateTemp(dir, ".search-*.tmp")
+	// The temporary file is .search-….tmpN, which pruneIndexDir removes
+	// when a killed process left it.
+	err = files.WriteAtomic(path, func(w io.Writer) error {
+		if _, err := w.Write(head.Bytes()); err != nil {
+			return err
+		}
+		_, err := w.Write(payload)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	_, err = f.Write(head.Bytes())
-	if err == nil {
-		_, err = io.Copy(f, bytes.NewReader(payload))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	pruneIndexDir(dir, path)
+	pruneIndexDir(filepath.Dir(path), path)
 	return nil
 }
 

@@ -605,10 +605,10 @@ func (s *Store) claimTmp(name string, modified time.Time) (release func(), ok bo
 	if !found || key == "" {
 		return nil, false
 	}
-	if !locksAcrossProcesses {
+	if !files.LocksAcrossProcesses {
 		return func() {}, time.Since(modified) > 24*time.Hour
 	}
-	return tryLockFile(s.lockPath(key))
+	return files.TryLock(s.lockPath(key))
 }
 
 // treeStats sums the sizes of the regular files under dir, and returns

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"medzoo/internal/files"
 )
 
 // zipModel is a python-package artifact served over HTTP, which Fetch
@@ -175,7 +177,7 @@ func openCount(t *testing.T, path string) int {
 }
 
 func TestCacheRemoveWaitsForTheLock(t *testing.T) {
-	if !locksAcrossProcesses || runtime.GOOS != "linux" {
+	if !files.LocksAcrossProcesses || runtime.GOOS != "linux" {
 		t.Skip("needs flock and /proc")
 	}
 	data := fakeArtifact("admin-locked", 3000)
@@ -274,7 +276,7 @@ func TestCachePruneKeepsUsedRemovesUnused(t *testing.T) {
 	for _, tmp := range l.Tmp {
 		states[tmp.Name] = tmp.State
 	}
-	if locksAcrossProcesses && (states[dead] != TmpLeftover || states[live] != TmpInUse) {
+	if files.LocksAcrossProcesses && (states[dead] != TmpLeftover || states[live] != TmpInUse) {
 		t.Errorf("tmp/ states %v", states)
 	}
 
@@ -306,7 +308,7 @@ func TestCachePruneKeepsUsedRemovesUnused(t *testing.T) {
 	if _, ok := s.Cached(*mUsedZip); !ok {
 		t.Error("prune removed a used unpacked archive")
 	}
-	if locksAcrossProcesses {
+	if files.LocksAcrossProcesses {
 		if tmp := listDir(t, s.Dir, "tmp"); !slices.Equal(tmp, []string{live}) {
 			t.Errorf("tmp/ after prune holds %v, want only the live download %s", tmp, live)
 		}

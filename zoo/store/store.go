@@ -430,7 +430,7 @@ func (s *Store) lock(ctx context.Context, key string) (func(), error) {
 	if err := s.mkdirs("locks", "tmp", "blobs"); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(ctx, s.lockPath(key))
+	unlock, err := files.Lock(ctx, s.lockPath(key))
 	if err != nil {
 		return nil, fmt.Errorf("artifact store: waiting for lock %s: %w", s.lockPath(key), err)
 	}
@@ -447,7 +447,7 @@ func (s *Store) sweepTmp(held string) {
 	}
 	for _, e := range ents {
 		p := filepath.Join(s.tmpDir(), e.Name())
-		if key, _, ok := strings.Cut(e.Name(), "."); ok && key != "" && key == held && locksAcrossProcesses {
+		if key, _, ok := strings.Cut(e.Name(), "."); ok && key != "" && key == held && files.LocksAcrossProcesses {
 			os.RemoveAll(p) // ours: the caller holds its lock
 			continue
 		}
@@ -706,22 +706,7 @@ func (s *Store) writePin(a *Artifact, rawURL, digest string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.tmpDir(), urlKey(rawURL)+".pin-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), s.pinPath(rawURL))
+	return files.WriteAtomicBytes(s.pinPath(rawURL), append(b, '\n'))
 }
 
 // ---- archives ----

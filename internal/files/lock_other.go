@@ -1,17 +1,17 @@
 //go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
 
-package store
+package files
 
 import (
 	"context"
 	"sync"
 )
 
-// On systems without flock the store serialises fetches only within one
-// process. Downloads still land in tmp/ and are renamed into place after
+// On systems without flock, Lock serialises only within one process. The
+// store's downloads still land in tmp/ and are renamed into place after
 // verification, so concurrent processes cannot corrupt an entry; at worst
 // both download it.
-const locksAcrossProcesses = false
+const LocksAcrossProcesses = false
 
 var (
 	locksMu sync.Mutex
@@ -29,7 +29,9 @@ func keyChan(path string) chan struct{} {
 	return c
 }
 
-func lockFile(ctx context.Context, path string) (func(), error) {
+// Lock takes the in-process lock for path, waiting until it is free or ctx
+// ends.
+func Lock(ctx context.Context, path string) (func(), error) {
 	c := keyChan(path)
 	select {
 	case c <- struct{}{}:
@@ -39,7 +41,8 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	}
 }
 
-func tryLockFile(path string) (func(), bool) {
+// TryLock takes the lock for path only if it is free right now.
+func TryLock(path string) (func(), bool) {
 	c := keyChan(path)
 	select {
 	case c <- struct{}{}:
