@@ -555,8 +555,16 @@ func latentRows(arr *npyArray, gen *loader.Generator) (func(int, []float32), err
 	if arr.f32 == nil || arr.per() != gen.LatentSize() {
 		return nil, fmt.Errorf("shape %v, want float32 (N, %d values per sample) for model %s", arr.shape, gen.LatentSize(), gen.Model.ID)
 	}
-	per := arr.per()
-	return func(i int, dst []float32) { copy(dst, arr.f32[i*per:(i+1)*per]) }, nil
+	per, rows := arr.per(), arr.rows()
+	return func(i int, dst []float32) {
+		if i >= rows {
+			// A padding row of the last compute block: its sample is
+			// computed and thrown away (callers check -n against rows).
+			clear(dst)
+			return
+		}
+		copy(dst, arr.f32[i*per:(i+1)*per])
+	}, nil
 }
 
 // readNPYArray reads a recorded input, float32 (N, ...) or int64 (N,),
