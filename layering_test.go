@@ -1,6 +1,7 @@
 package medzoo
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -46,6 +47,18 @@ func TestLayering(t *testing.T) {
 			if imp == "medzoo/cli" && pkg != "medzoo/cmd/zoo" {
 				t.Errorf("%s imports medzoo/cli", pkg)
 			}
+		}
+	}
+}
+
+// bin/zoo (no LibTorch) builds for systems other than Linux: the unix-only
+// pieces (exec into zoo-torch, flock, O_NOFOLLOW) have their fallbacks.
+func TestBuildsWithoutLibTorchElsewhere(t *testing.T) {
+	for _, goos := range []string{"windows", "darwin"} {
+		cmd := exec.Command("go", "build", "-tags", "notorch", "-o", os.DevNull, "./cmd/zoo")
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOOS=%s go build -tags notorch ./cmd/zoo: %v\n%s", goos, err, out)
 		}
 	}
 }

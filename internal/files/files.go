@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // NotRegularError says a path zoo was to write is a link, a directory or a
@@ -135,7 +134,12 @@ func OpenNoFollow(path string) (*os.File, error) {
 // writing fails), O_NONBLOCK keeps a FIFO from blocking it, and the opened
 // file is checked to be regular, naming what it is otherwise.
 func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	if checkBeforeOpen {
+		if err := CheckRegular(path); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.OpenFile(path, flag|noFollow|nonBlock, perm)
 	if err != nil {
 		if cerr := CheckRegular(path); cerr != nil {
 			return nil, cerr // a link, a directory, a special file

@@ -5,7 +5,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"syscall"
 )
 
 // OpenRegular opens path for reading (an input image, a catalog, a module)
@@ -15,7 +14,7 @@ import (
 // reader until something writes to it. Symbolic links are followed: a link
 // to a regular file is read like the file.
 func OpenRegular(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
 	if err != nil {
 		return nil, err
 	}
