@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,13 +72,13 @@ func TestImageToImage(t *testing.T) {
 	for _, b := range []int{3, 8} {
 		got := collect(t, g, 0, 6, b, opt)
 		for i := range ref {
-			if !same(got[i].Outputs[0].Data, ref[i].Outputs[0].Data) {
+			if !slices.Equal(got[i].Outputs[0].Data, ref[i].Outputs[0].Data) {
 				t.Fatalf("batch %d: sample %d differs", b, i)
 			}
 		}
 	}
 	tail := collect(t, g, 5, 1, 1, opt)
-	if !same(tail[0].Outputs[0].Data, ref[5].Outputs[0].Data) || tail[0].Input != "in_f.png" {
+	if !slices.Equal(tail[0].Outputs[0].Data, ref[5].Outputs[0].Data) || tail[0].Input != "in_f.png" {
 		t.Fatal("resumed last sample differs")
 	}
 	// Asking past the inputs, for none, or giving inputs to a noise model: errors.
@@ -93,18 +94,6 @@ func TestImageToImage(t *testing.T) {
 	}
 }
 
-func same(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestNoiseAndImage: output is a function of (seed, index, input).
 func TestNoiseAndImage(t *testing.T) {
 	g := open(t, i2iModel("noisy_translate.pt", []int64{8}), "noisy_translate.pt")
@@ -113,13 +102,13 @@ func TestNoiseAndImage(t *testing.T) {
 	b := collect(t, g, 0, 3, 4, Options{Seed: 1, Inputs: inputs})
 	c := collect(t, g, 0, 3, 4, Options{Seed: 2, Inputs: inputs})
 	swapped := collect(t, g, 0, 3, 4, Options{Seed: 1, Inputs: []string{inputs[1], inputs[0], inputs[2]}})
-	if !same(a[0].Outputs[0].Data, b[0].Outputs[0].Data) {
+	if !slices.Equal(a[0].Outputs[0].Data, b[0].Outputs[0].Data) {
 		t.Fatal("same input and seed gave different outputs")
 	}
-	if same(a[0].Outputs[0].Data, c[0].Outputs[0].Data) {
+	if slices.Equal(a[0].Outputs[0].Data, c[0].Outputs[0].Data) {
 		t.Fatal("another seed gave the same output")
 	}
-	if same(a[0].Outputs[0].Data, swapped[0].Outputs[0].Data) || !same(a[2].Outputs[0].Data, swapped[2].Outputs[0].Data) {
+	if slices.Equal(a[0].Outputs[0].Data, swapped[0].Outputs[0].Data) || !slices.Equal(a[2].Outputs[0].Data, swapped[2].Outputs[0].Data) {
 		t.Fatal("output does not follow the input image")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"medzoo/bundled"
+	"medzoo/internal/testfiles"
 	"medzoo/output"
 	"medzoo/runner"
 	"medzoo/zoo"
@@ -142,7 +143,7 @@ func TestAPI(t *testing.T) {
 	}
 	// The same provenance as zoo generate's files, the catalog's modality
 	// and organ included (once dropped by the server).
-	if p := pngProvenance(t, body); p.Modality != "MRI" || p.Organ != "brain" || p.Output != "figure" || p.Figure != "samples 0-3" {
+	if p := testfiles.PNGProvenance(t, body); p.Modality != "MRI" || p.Organ != "brain" || p.Output != "figure" || p.Figure != "samples 0-3" {
 		t.Errorf("figure provenance %+v", p)
 	}
 	// Latent offsets move the image; the same request gives the same bytes.
@@ -175,7 +176,7 @@ func TestAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := pngProvenance(t, data)
+		p := testfiles.PNGProvenance(t, data)
 		if p.Modality != "MRI" || p.Organ != "brain" || p.Reproducible == "" || p.Model != "00103_DCGAN_MRI_COLIN27_IMAGE_MASK_DEMO" ||
 			f.Name != fmt.Sprintf("%05d_%s.png", p.Index, p.Output) {
 			t.Errorf("%s: provenance %+v", f.Name, p)
@@ -187,7 +188,7 @@ func TestAPI(t *testing.T) {
 		t.Errorf("moved zip: %v", err)
 	} else if r, err := zr.File[0].Open(); err == nil {
 		data, _ := io.ReadAll(r)
-		if p := pngProvenance(t, data); !strings.Contains(p.Latents, "moved by groups [1.5 0]") {
+		if p := testfiles.PNGProvenance(t, data); !strings.Contains(p.Latents, "moved by groups [1.5 0]") {
 			t.Errorf("moved latents' provenance %+v", p)
 		}
 	}
@@ -355,18 +356,4 @@ func TestConnGuardEvictsIdle(t *testing.T) {
 		t.Fatalf("a third client: %v %v", resp, err)
 	}
 	resp.Body.Close()
-}
-
-// pngProvenance is the provenance a PNG's text chunk carries.
-func pngProvenance(t *testing.T, data []byte) output.Provenance {
-	t.Helper()
-	text, err := output.ReadText(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p output.Provenance
-	if err := json.Unmarshal([]byte(text["medzoo.provenance"]), &p); err != nil {
-		t.Fatalf("provenance %q: %v", text["medzoo.provenance"], err)
-	}
-	return p
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,18 +54,6 @@ func values(t *testing.T, x torch.Tensor) ([]int64, []float32) {
 	return shape, out
 }
 
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestForwardSingleTensor(t *testing.T) {
 	m := load(t, "affine.pt")
 	x := tensor(t, []float32{0, 1, -2, 3.5, 4, 5}, 2, 3)
@@ -80,7 +69,7 @@ func TestForwardSingleTensor(t *testing.T) {
 	if len(shape) != 2 || shape[0] != 2 || shape[1] != 3 {
 		t.Fatalf("shape %v, want [2 3]", shape)
 	}
-	if want := []float32{1, 3, -3, 8, 9, 11}; !equal(got, want) {
+	if want := []float32{1, 3, -3, 8, 9, 11}; !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
@@ -95,7 +84,7 @@ func TestForwardTupleAndDict(t *testing.T) {
 	if len(res.Tensors) != 2 {
 		t.Fatalf("pair: %d outputs, want 2", len(res.Tensors))
 	}
-	if _, v := values(t, res.Tensors[1]); !equal(v, []float32{-2, 4}) {
+	if _, v := values(t, res.Tensors[1]); !slices.Equal(v, []float32{-2, 4}) {
 		t.Fatalf("pair second output %v", v)
 	}
 
@@ -107,7 +96,7 @@ func TestForwardTupleAndDict(t *testing.T) {
 	if strings.Join(named.Names, ",") != "image,mask" {
 		t.Fatalf("names %v, want [image mask]", named.Names)
 	}
-	if _, v := values(t, named.Tensors[1]); !equal(v, []float32{0, 1}) {
+	if _, v := values(t, named.Tensors[1]); !slices.Equal(v, []float32{0, 1}) {
 		t.Fatalf("mask %v, want [0 1]", v)
 	}
 }
@@ -135,7 +124,7 @@ func TestForwardTwoInputsWithInt64(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Close()
-	if _, v := values(t, res.Tensors[0]); !equal(v, []float32{1.5, 1.5, 4, 4}) {
+	if _, v := values(t, res.Tensors[0]); !slices.Equal(v, []float32{1.5, 1.5, 4, 4}) {
 		t.Fatalf("got %v", v)
 	}
 }
@@ -511,7 +500,7 @@ func TestHandlesSurviveFinalizers(t *testing.T) {
 			t.Fatalf("iteration %d: dtype %q, %v", i, d, err)
 		}
 		got := make([]float32, n)
-		if err := torch.CopyFloat32(mk(), got); err != nil || !equal(got, data) {
+		if err := torch.CopyFloat32(mk(), got); err != nil || !slices.Equal(got, data) {
 			t.Fatalf("iteration %d: copy %v, %v; want %v", i, got, err, data)
 		}
 		res, err := m.Forward(mk())

@@ -9,11 +9,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-)
 
-// mediganJSON is the medigan catalog the medigan block is generated from.
-// CI checks the repository out with shared/ beside it.
-const mediganJSON = "../../shared/data/medigan_global.json"
+	"medzoo/internal/catalogtest"
+)
 
 type mediganEntry struct {
 	Selection struct {
@@ -21,18 +19,14 @@ type mediganEntry struct {
 	} `json:"selection"`
 }
 
+// readMedigan returns the entries of medigan's catalog, the one the
+// medigan block of zoo.toml is generated from.
 func readMedigan(t *testing.T) map[string]mediganEntry {
 	t.Helper()
-	data, err := os.ReadFile(mediganJSON)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s not present (shared/ is not checked out beside the repo)", mediganJSON)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, data := catalogtest.Medigan(t)
 	var m map[string]mediganEntry
 	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatalf("%s: %v", mediganJSON, err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return m
 }
@@ -137,7 +131,7 @@ func TestEmbeddedCatalogMatchesMedigan(t *testing.T) {
 }
 
 func TestMediganScriptCheck(t *testing.T) {
-	readMedigan(t) // skips without the JSON
+	mediganJSON, _ := catalogtest.Medigan(t) // skips without the JSON
 	cmd := exec.Command("/usr/bin/python3", "../scripts/medigan_to_toml.py", "--check")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("zoo.toml's medigan block is out of date (%v):\n%s", err, out)

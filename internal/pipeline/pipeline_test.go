@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"iter"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"medzoo/bundled"
 	"medzoo/figure"
+	"medzoo/internal/testfiles"
 	"medzoo/loader"
 	"medzoo/output"
 	"medzoo/zoo"
@@ -45,20 +45,6 @@ func demo(t *testing.T, id string) (*zoo.Model, *loader.Generator) {
 	return m, gen
 }
 
-// pngProvenance is the provenance a PNG file's text chunk carries.
-func pngProvenance(t *testing.T, data []byte) output.Provenance {
-	t.Helper()
-	text, err := output.ReadText(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p output.Provenance
-	if err := json.Unmarshal([]byte(text["medzoo.provenance"]), &p); err != nil {
-		t.Fatalf("provenance chunk %q: %v", text["medzoo.provenance"], err)
-	}
-	return p
-}
-
 // Every output of a sample carries the whole provenance, the catalog's
 // modality and organ included, and the manifest line says the same.
 func TestEncodeProvenance(t *testing.T) {
@@ -72,7 +58,7 @@ func TestEncodeProvenance(t *testing.T) {
 	var outs []string
 	err = o.Encode(enc, samples[0], func(out string, data []byte) error {
 		outs = append(outs, out)
-		got := pngProvenance(t, data)
+		got := testfiles.PNGProvenance(t, data)
 		want := output.Provenance{Synthetic: true, Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256,
 			Seed: 9, Index: 4, Output: out, Generator: got.Generator, Demo: true, Reproducible: m.Reproducibility(),
 			Latents: "z.npy sha256 00", Modality: "MRI", Organ: "brain"}
@@ -112,7 +98,7 @@ func TestFigureProvenance(t *testing.T) {
 	if size.X <= size.Y || size.Y < m.Signature.Outputs[0].Height {
 		t.Errorf("a row of two panels is %v", size)
 	}
-	p := pngProvenance(t, png)
+	p := testfiles.PNGProvenance(t, png)
 	if p.Output != "figure" || p.Figure != "grid of samples 0-1" || p.Modality != "CT" || p.Organ != "brain" || p.Seed != 1 || p.Model != m.ID {
 		t.Errorf("figure provenance %+v", p)
 	}

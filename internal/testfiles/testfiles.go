@@ -2,17 +2,21 @@
 // readers, hostile ones in particular: headers that declare sizes the file
 // does not hold, and DICOM files with one element changed. Tests of
 // imagein, features and the end-to-end corpus share them, so a lying
-// header is written one way everywhere.
+// header is written one way everywhere. It also reads back the provenance
+// of the PNG files zoo writes, for the tests of what writes them.
 package testfiles
 
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"testing"
+
+	"medzoo/output"
 )
 
 // PNGHeader is a PNG signature, an IHDR declaring w×h 8-bit gray pixels,
@@ -100,4 +104,19 @@ func SetUS(t testing.TB, data []byte, group, elem, v uint16) []byte {
 	}
 	binary.LittleEndian.PutUint16(data[i+8:], v)
 	return data
+}
+
+// PNGProvenance is the provenance a PNG file zoo wrote carries in its
+// medzoo.provenance text chunk.
+func PNGProvenance(t testing.TB, data []byte) output.Provenance {
+	t.Helper()
+	text, err := output.ReadText(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p output.Provenance
+	if err := json.Unmarshal([]byte(text["medzoo.provenance"]), &p); err != nil {
+		t.Fatalf("provenance chunk %q: %v", text["medzoo.provenance"], err)
+	}
+	return p
 }

@@ -35,6 +35,17 @@ func openIx(t *testing.T, cache string, extra ...string) (*Index, IndexStatus) {
 	return ix, st
 }
 
+// userCatalog writes a catalog file holding the one entry id, and returns
+// it with an empty index cache directory.
+func userCatalog(t *testing.T, id, title string) (cache, user string) {
+	t.Helper()
+	user = filepath.Join(t.TempDir(), "user.toml")
+	if err := os.WriteFile(user, []byte(userEntry(id, title)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return t.TempDir(), user
+}
+
 func titleOf(t *testing.T, ix *Index, id string) string {
 	t.Helper()
 	r, err := ix.Search(Query{Where: []string{"id=" + id}})
@@ -130,9 +141,7 @@ func TestIndexCacheIsUsedAndInvalidated(t *testing.T) {
 // what was indexed is caught while the file is young.
 func TestIndexRacyFileIsHashed(t *testing.T) {
 	isolate(t)
-	cache, dir := t.TempDir(), t.TempDir()
-	user := filepath.Join(dir, "user.toml")
-	os.WriteFile(user, []byte(userEntry("90001_A", "alpha")), 0o644)
+	cache, user := userCatalog(t, "90001_A", "alpha")
 	_, st := openIx(t, cache, user)
 	hdr := readHeader(t, st.Path)
 	if !hdr.Sources[1].Racy {
@@ -219,9 +228,7 @@ func TestIndexCorruptPostings(t *testing.T) {
 
 func TestIndexConcurrentOpens(t *testing.T) {
 	isolate(t)
-	cache, dir := t.TempDir(), t.TempDir()
-	user := filepath.Join(dir, "user.toml")
-	os.WriteFile(user, []byte(userEntry("90001_A", "alpha")), 0o644)
+	cache, user := userCatalog(t, "90001_A", "alpha")
 	var wg sync.WaitGroup
 	var failed atomic.Int32
 	for i := 0; i < 8; i++ {

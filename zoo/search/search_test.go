@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"medzoo/internal/catalogtest"
 	"medzoo/zoo"
 )
 
@@ -41,19 +41,10 @@ type mgModel struct {
 	} `json:"description"`
 }
 
-// mediganJSON is medigan's own catalog, the parity tests' reference.
-const mediganJSON = "../../../shared/data/medigan_global.json"
-
 // medigan returns medigan's models in file order.
 func medigan(t *testing.T) []mgModel {
 	t.Helper()
-	data, err := os.ReadFile(mediganJSON)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s not present", mediganJSON)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := catalogtest.Medigan(t)
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		t.Fatal(err)

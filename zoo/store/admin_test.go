@@ -33,6 +33,19 @@ func mustFetch(t *testing.T, s *Store, m *Artifact) string {
 	return p
 }
 
+// fetchedUnpinned serves data and fetches it as the artifact name, which
+// pins no sha256, at url path (and query) rest, so the store keeps a pin
+// for it: the starting point of the tests of what reads or removes pins.
+func fetchedUnpinned(t *testing.T, name, rest string, data []byte) (*Store, *Artifact) {
+	t.Helper()
+	srv := newArtifactServer(t, data)
+	m := &Artifact{Name: name, URL: srv.URL + rest}
+	s := newTestStore(t)
+	s.AllowUnpinned = true
+	mustFetch(t, s, m)
+	return s, m
+}
+
 func entryOf(t *testing.T, l *CacheListing, digest string) CacheEntry {
 	t.Helper()
 	for _, e := range l.Entries {
@@ -319,11 +332,7 @@ func TestCachePruneKeepsUsedRemovesUnused(t *testing.T) {
 // guess.
 func TestCachePruneStopsOnDamagedPin(t *testing.T) {
 	data := fakeArtifact("admin-damaged-pin", 2000)
-	srv := newArtifactServer(t, data)
-	m := &Artifact{Name: "00225_PINNED", URL: srv.URL + "/m.pt"}
-	s := newTestStore(t)
-	s.AllowUnpinned = true
-	mustFetch(t, s, m)
+	s, m := fetchedUnpinned(t, "00225_PINNED", "/m.pt", data)
 	if err := os.WriteFile(s.pinPath(m.URL), []byte("{not json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -335,11 +344,7 @@ func TestCachePruneStopsOnDamagedPin(t *testing.T) {
 }
 
 func TestCacheRefusesPlantedLinks(t *testing.T) {
-	victimDir := t.TempDir()
-	victim := filepath.Join(victimDir, "victim.txt")
-	if err := os.WriteFile(victim, []byte("precious"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	v := newVictim(t)
 	s := newTestStore(t)
 	for _, sub := range []string{"blobs", "unpacked"} {
 		os.MkdirAll(filepath.Join(s.Dir, sub), 0o755)
@@ -348,20 +353,15 @@ func TestCacheRefusesPlantedLinks(t *testing.T) {
 	dirDigest := hexSHA256([]byte("planted dir"))
 	blobLink := s.blobPath(linkDigest)
 	dirLink := s.unpackedPath(dirDigest)
-	if err := os.Symlink(victim, blobLink); err != nil {
+	if err := os.Symlink(v.file, blobLink); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(victimDir, dirLink); err != nil {
+	if err := os.Symlink(v.dir, dirLink); err != nil {
 		t.Fatal(err)
 	}
 	victimUntouched := func(t *testing.T) {
 		t.Helper()
-		if got := string(mustReadFile(t, victim)); got != "precious" {
-			t.Fatalf("the link's target now holds %q", got)
-		}
-		if ents, _ := os.ReadDir(victimDir); len(ents) != 1 {
-			t.Fatalf("the linked directory now holds %d entries", len(ents))
-		}
+		v.untouched(t)
 		for _, p := range []string{blobLink, dirLink} {
 			if fi, err := os.Lstat(p); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 				t.Fatalf("the planted link %s was removed or replaced (%v)", p, err)
@@ -400,7 +400,7 @@ func TestCacheRefusesPlantedLinks(t *testing.T) {
 
 	t.Run("blobs dir is a link", func(t *testing.T) {
 		s := newTestStore(t)
-		if err := os.Symlink(victimDir, filepath.Join(s.Dir, "blobs")); err != nil {
+		if err := os.Symlink(v.dir, filepath.Join(s.Dir, "blobs")); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.Entries(nil)
@@ -410,9 +410,7 @@ func TestCacheRefusesPlantedLinks(t *testing.T) {
 		if _, err := s.Prune(context.Background(), nil, PruneOptions{}); !errors.Is(err, ErrUnsafeCache) {
 			t.Errorf("Prune with blobs/ a link: %v, want ErrUnsafeCache", err)
 		}
-		if ents, _ := os.ReadDir(victimDir); len(ents) != 1 {
-			t.Fatal("the linked directory changed")
-		}
+		v.untouched(t)
 	})
 }
 
@@ -461,11 +459,7 @@ func TestCacheMatchDigests(t *testing.T) {
 
 func TestCacheUnpin(t *testing.T) {
 	data := fakeArtifact("admin-unpin", 2500)
-	srv := newArtifactServer(t, data)
-	m := &Artifact{Name: "00230_UNPIN", URL: srv.URL + "/m.pt?download=1"}
-	s := newTestStore(t)
-	s.AllowUnpinned = true
-	mustFetch(t, s, m)
+	s, m := fetchedUnpinned(t, "00230_UNPIN", "/m.pt?download=1", data)
 	d := hexSHA256(data)
 
 	pins, err := s.Pins()

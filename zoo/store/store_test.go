@@ -159,6 +159,32 @@ func mustReadFile(t *testing.T, p string) []byte {
 	return b
 }
 
+// victim is what the links a test plants in the cache point at: a
+// directory holding one file, which nothing the store does may change.
+type victim struct{ dir, file string }
+
+func newVictim(t *testing.T) victim {
+	t.Helper()
+	v := victim{dir: t.TempDir()}
+	v.file = filepath.Join(v.dir, "victim.txt")
+	if err := os.WriteFile(v.file, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// untouched fails the test unless the file still holds what it held and
+// the directory holds nothing else.
+func (v victim) untouched(t *testing.T) {
+	t.Helper()
+	if got := string(mustReadFile(t, v.file)); got != "precious" {
+		t.Fatalf("the file a planted link points at now holds %q", got)
+	}
+	if ents, _ := os.ReadDir(v.dir); len(ents) != 1 {
+		t.Fatalf("the directory a planted link points at now holds %d entries", len(ents))
+	}
+}
+
 // ---- HTTP ----
 
 func TestStoreFetchHTTPThenCache(t *testing.T) {
@@ -1086,23 +1112,10 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 	data := fakeArtifact("planted", 4000)
 	srv := newArtifactServer(t, data)
 	m := pinnedModel("00035_LINKS", srv.URL+"/m.pt", data)
-	victimDir := t.TempDir()
-	victim := filepath.Join(victimDir, "victim.txt")
-	if err := os.WriteFile(victim, []byte("precious"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	victimUntouched := func(t *testing.T) {
-		t.Helper()
-		if got := string(mustReadFile(t, victim)); got != "precious" {
-			t.Fatalf("the file a planted link points at now holds %q", got)
-		}
-		if ents, _ := os.ReadDir(victimDir); len(ents) != 1 {
-			t.Fatalf("the directory a planted link points at now holds %d entries", len(ents))
-		}
-	}
+	v := newVictim(t)
 
 	for _, sub := range []string{"tmp", "blobs", "locks"} {
-		for _, target := range []string{victim, victimDir} {
+		for _, target := range []string{v.file, v.dir} {
 			t.Run(sub+" links to "+filepath.Base(target), func(t *testing.T) {
 				s := newTestStore(t)
 				if err := os.Symlink(target, filepath.Join(s.Dir, sub)); err != nil {
@@ -1113,7 +1126,7 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 				if !errors.Is(err, ErrUnsafeCache) {
 					t.Errorf("error %v is not ErrUnsafeCache", err)
 				}
-				victimUntouched(t)
+				v.untouched(t)
 			})
 		}
 	}
@@ -1122,7 +1135,7 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 		s := newTestStore(t)
 		os.MkdirAll(filepath.Join(s.Dir, "blobs"), 0o755)
 		blob := filepath.Join(s.Dir, "blobs", "sha256-"+hexSHA256(data))
-		if err := os.Symlink(victim, blob); err != nil {
+		if err := os.Symlink(v.file, blob); err != nil {
 			t.Fatal(err)
 		}
 		off := &Store{Dir: s.Dir, Offline: true}
@@ -1135,20 +1148,20 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() || !bytes.Equal(mustReadFile(t, p), data) {
 			t.Fatalf("the link was not replaced by a real blob: %v", err)
 		}
-		victimUntouched(t)
+		v.untouched(t)
 	})
 
 	t.Run("lock file is a link", func(t *testing.T) {
 		s := newTestStore(t)
 		os.MkdirAll(filepath.Join(s.Dir, "locks"), 0o755)
-		dangling := filepath.Join(victimDir, "created-by-zoo")
+		dangling := filepath.Join(v.dir, "created-by-zoo")
 		lock := filepath.Join(s.Dir, "locks", "sha256-"+hexSHA256(data)+".lock")
 		if err := os.Symlink(dangling, lock); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.Fetch(context.Background(), *m)
 		wantErrorMentioning(t, err, lock, "symbolic link")
-		victimUntouched(t)
+		v.untouched(t)
 	})
 
 	t.Run("unpacked entry is a link", func(t *testing.T) {
@@ -1157,9 +1170,9 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 		zm := zipFileModel(t, zipData, "model.pt")
 		os.MkdirAll(filepath.Join(s.Dir, "unpacked"), 0o755)
 		link := filepath.Join(s.Dir, "unpacked", "sha256-"+hexSHA256(zipData))
-		os.WriteFile(filepath.Join(victimDir, "model.pt"), []byte("planted"), 0o644)
-		defer os.Remove(filepath.Join(victimDir, "model.pt"))
-		if err := os.Symlink(victimDir, link); err != nil {
+		os.WriteFile(filepath.Join(v.dir, "model.pt"), []byte("planted"), 0o644)
+		defer os.Remove(filepath.Join(v.dir, "model.pt"))
+		if err := os.Symlink(v.dir, link); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := s.Cached(*zm); ok {
@@ -1169,7 +1182,7 @@ func TestStoreRefusesPlantedLinks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(mustReadFile(t, p)) != "w" || strings.HasPrefix(p, victimDir) {
+		if string(mustReadFile(t, p)) != "w" || strings.HasPrefix(p, v.dir) {
 			t.Fatalf("Fetch used the planted directory: %s", p)
 		}
 		if fi, err := os.Lstat(link); err != nil || !fi.IsDir() {

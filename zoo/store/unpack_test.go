@@ -86,6 +86,21 @@ func zipFileModel(t *testing.T, data []byte, path string) *Artifact {
 	return m
 }
 
+// wantArchiveRefused fails the test unless err is ErrUnsafeArchive and the
+// refused archive left nothing in the store's unpacked/ or tmp/.
+func wantArchiveRefused(t *testing.T, s *Store, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrUnsafeArchive) {
+		t.Errorf("error %v is not ErrUnsafeArchive", err)
+	}
+	if u := listDir(t, s.Dir, "unpacked"); len(u) != 0 {
+		t.Errorf("unpacked/ = %v", u)
+	}
+	if tmp := listDir(t, s.Dir, "tmp"); len(tmp) != 0 {
+		t.Errorf("tmp/ = %v", tmp)
+	}
+}
+
 func TestUnpackGoodZip(t *testing.T) {
 	data := zipBytes(t, []testZipEntry{
 		{name: "pkg/", dir: true},
@@ -179,15 +194,7 @@ func TestUnpackRefusesUnsafeArchives(t *testing.T) {
 			m := zipFileModel(t, data, "")
 			_, err := s.Fetch(context.Background(), *m)
 			wantErrorMentioning(t, err, m.URL, tc.entry, tc.reason)
-			if !errors.Is(err, ErrUnsafeArchive) {
-				t.Errorf("error %v is not ErrUnsafeArchive", err)
-			}
-			if u := listDir(t, s.Dir, "unpacked"); len(u) != 0 {
-				t.Errorf("unpacked/ = %v", u)
-			}
-			if tmp := listDir(t, s.Dir, "tmp"); len(tmp) != 0 {
-				t.Errorf("tmp/ = %v", tmp)
-			}
+			wantArchiveRefused(t, s, err)
 			for _, p := range []string{filepath.Join(s.Dir, "evil"), filepath.Join(s.Dir, "tmp", "evil")} {
 				if _, err := os.Lstat(p); err == nil {
 					t.Errorf("%s was written", p)
@@ -304,15 +311,7 @@ func TestUnpackRefusesOverlappingEntries(t *testing.T) {
 	m := zipFileModel(t, data, "")
 	_, err := s.Fetch(context.Background(), *m)
 	wantErrorMentioning(t, err, m.URL, `"f000.bin"`, `"f001.bin"`, "overlap", "refusing to unpack it")
-	if !errors.Is(err, ErrUnsafeArchive) {
-		t.Errorf("error %v is not ErrUnsafeArchive", err)
-	}
-	if u := listDir(t, s.Dir, "unpacked"); len(u) != 0 {
-		t.Errorf("unpacked/ = %v", u)
-	}
-	if tmp := listDir(t, s.Dir, "tmp"); len(tmp) != 0 {
-		t.Errorf("tmp/ = %v", tmp)
-	}
+	wantArchiveRefused(t, s, err)
 
 	// One entry of the same construction is an ordinary archive.
 	single := overlappingZip(t, []byte("just one"), 1)
