@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"medzoo/internal/bytesize"
 	"medzoo/zoo"
 	"medzoo/zoo/store"
 )
@@ -171,7 +172,7 @@ func cacheList(c *cli.Context) error {
 				unused++
 				unusedBytes += e.Bytes
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shortName(e), humanSize(e.Bytes),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shortName(e), bytesize.Human(e.Bytes),
 				when(e.Modified, "2006-01-02 15:04"), when(e.Used, "2006-01-02"), by)
 		}
 		tw.Flush()
@@ -189,7 +190,7 @@ func cacheList(c *cli.Context) error {
 				leftovers++
 				leftoverBytes += t.Bytes
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", t.Name, humanSize(t.Bytes), t.Modified.Local().Format("2006-01-02 15:04"), state)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", t.Name, bytesize.Human(t.Bytes), t.Modified.Local().Format("2006-01-02 15:04"), state)
 		}
 		tw.Flush()
 	}
@@ -199,9 +200,9 @@ func cacheList(c *cli.Context) error {
 	if len(list.Entries) > 0 || len(list.Tmp) > 0 {
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "%s, %s in %s", count(len(list.Entries), "entry", "entries"), humanSize(list.Bytes), list.Dir)
+	fmt.Fprintf(w, "%s, %s in %s", count(len(list.Entries), "entry", "entries"), bytesize.Human(list.Bytes), list.Dir)
 	if unused > 0 || leftovers > 0 {
-		fmt.Fprintf(w, "; zoo cache prune frees %s (%d unused, %s)", humanSize(unusedBytes+leftoverBytes), unused,
+		fmt.Fprintf(w, "; zoo cache prune frees %s (%d unused, %s)", bytesize.Human(unusedBytes+leftoverBytes), unused,
 			count(int(leftovers), "tmp/ leftover", "tmp/ leftovers"))
 	}
 	fmt.Fprintln(w, ".")
@@ -281,7 +282,7 @@ func cacheRemove(c *cli.Context, args []string) error {
 		return printJSON(c.App.Writer, out)
 	}
 	if len(targets) > 1 {
-		fmt.Fprintf(c.App.Writer, "freed %s\n", humanSize(out.Bytes))
+		fmt.Fprintf(c.App.Writer, "freed %s\n", bytesize.Human(out.Bytes))
 	}
 	return nil
 }
@@ -291,7 +292,7 @@ func printRemoved(w io.Writer, verb string, e store.CacheEntry, unpinned []strin
 	if len(e.Users) > 0 {
 		by = "used by " + strings.Join(e.Users, ", ")
 	}
-	fmt.Fprintf(w, "%s sha256:%s (%s, %s)\n", verb, e.Digest, humanSize(e.Bytes), by)
+	fmt.Fprintf(w, "%s sha256:%s (%s, %s)\n", verb, e.Digest, bytesize.Human(e.Bytes), by)
 	for _, u := range unpinned {
 		fmt.Fprintf(w, "  unpinned %s: its next download is pinned anew\n", redactURL(u))
 	}
@@ -426,7 +427,7 @@ func cachePrune(c *cli.Context) error {
 		printRemoved(w, verb, en, nil, "")
 	}
 	for _, t := range res.Tmp {
-		fmt.Fprintf(w, "%s tmp/%s (%s, left by a killed process)\n", verb, t.Name, humanSize(t.Bytes))
+		fmt.Fprintf(w, "%s tmp/%s (%s, left by a killed process)\n", verb, t.Name, bytesize.Human(t.Bytes))
 	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(w, "left alone %s: %s\n", s.Name, s.Why)
@@ -435,7 +436,7 @@ func cachePrune(c *cli.Context) error {
 	if res.DryRun {
 		freed = "would free"
 	}
-	fmt.Fprintf(w, "%s %s (%s, %s); kept %s in use\n", freed, humanSize(res.Bytes),
+	fmt.Fprintf(w, "%s %s (%s, %s); kept %s in use\n", freed, bytesize.Human(res.Bytes),
 		count(len(res.Removed), "entry", "entries"), count(len(res.Tmp), "tmp/ leftover", "tmp/ leftovers"),
 		count(res.Kept, "entry", "entries"))
 	return err
@@ -471,17 +472,4 @@ func when(t time.Time, layout string) string {
 // count writes n with its noun: "1 entry", "2 entries".
 func count(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, plural(n, one, many))
-}
-
-// humanSize writes a byte count with a binary unit.
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
