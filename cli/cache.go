@@ -58,7 +58,7 @@ func cacheCommand() *cli.Command {
 			&cli.DurationFlag{Name: "wait", Value: 30 * time.Second, Usage: "rm, prune: how long to wait (`DURATION`) for a zoo process that is fetching or unpacking the same artifact"},
 		},
 		Action: func(c *cli.Context) error {
-			sub, args := c.Args().First(), c.Args().Tail()
+			sub := c.Args().First()
 			if c.IsSet("dry-run") && sub != "prune" {
 				return usagef("--dry-run is for zoo cache prune")
 			}
@@ -68,25 +68,18 @@ func cacheCommand() *cli.Command {
 			if c.Duration("wait") < 0 {
 				return usagef("--wait %v: give a duration of zero or more, such as 30s or 5m", c.Duration("wait"))
 			}
-			switch sub {
-			case "list", "ls":
-				if len(args) > 0 {
-					return usagef("cache list takes no arguments")
-				}
-				return cacheList(c)
-			case "rm", "remove":
-				return cacheRemove(c, args)
-			case "prune":
-				if len(args) > 0 {
-					return usagef("cache prune takes no arguments; to remove given entries, use zoo cache rm ID|DIGEST...")
-				}
-				return cachePrune(c)
-			case "":
-				return usagef("cache needs a subcommand: list, rm ID|DIGEST... or prune")
-			default:
-				return usagef("cache: no subcommand %q (list, rm ID|DIGEST..., prune)", sub)
-			}
+			return runVerb(c, cacheVerbs())
 		},
+	}
+}
+
+func cacheVerbs() []verb {
+	return []verb{
+		{names: []string{"list", "ls"}, usage: "list", noArgs: "cache list takes no arguments",
+			run: func(c *cli.Context, _ []string) error { return cacheList(c) }},
+		{names: []string{"rm", "remove"}, usage: "rm ID|DIGEST...", run: cacheRemove},
+		{names: []string{"prune"}, usage: "prune", noArgs: "cache prune takes no arguments; to remove given entries, use zoo cache rm ID|DIGEST...",
+			run: func(c *cli.Context, _ []string) error { return cachePrune(c) }},
 	}
 }
 
@@ -127,28 +120,34 @@ func redactURL(raw string) string {
 	return raw
 }
 
-// loadCache loads the catalogs and lists the cache with its users.
-func loadCache(c *cli.Context) (*env, *store.CacheListing, []store.Artifact, error) {
+// loadCacheUsers loads the catalogs and gathers what uses the cache.
+func loadCacheUsers(c *cli.Context) (*env, []store.Artifact, error) {
 	e, err := loadEnv(c)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	users, err := cacheUsers(e)
+	return e, users, err
+}
+
+// loadCache loads the catalogs and lists the cache with its users.
+func loadCache(c *cli.Context) (*env, *store.CacheListing, error) {
+	e, users, err := loadCacheUsers(c)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	list, err := e.store.Entries(users)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	for _, w := range list.Warnings {
 		fmt.Fprintf(c.App.ErrWriter, "zoo: warning: %s\n", w)
 	}
-	return e, list, users, nil
+	return e, list, nil
 }
 
 func cacheList(c *cli.Context) error {
-	_, list, _, err := loadCache(c)
+	_, list, err := loadCache(c)
 	if err != nil {
 		return err
 	}
@@ -219,7 +218,7 @@ func cacheRemove(c *cli.Context, args []string) error {
 	if len(args) == 0 {
 		return usagef("cache rm needs model ids or digests; zoo cache list shows them")
 	}
-	e, list, _, err := loadCache(c)
+	e, list, err := loadCache(c)
 	if err != nil {
 		return err
 	}
@@ -400,11 +399,7 @@ func isHex(s string) bool {
 }
 
 func cachePrune(c *cli.Context) error {
-	e, err := loadEnv(c)
-	if err != nil {
-		return err
-	}
-	users, err := cacheUsers(e)
+	e, users, err := loadCacheUsers(c)
 	if err != nil {
 		return err
 	}
