@@ -6,37 +6,27 @@ import (
 	"testing"
 )
 
-// Byte counts on the bar are short binary sizes ("1.5Ki"), other units
-// plain counts.
-func TestHuman(t *testing.T) {
+// A finished bar on a plain writer (a log, CI) prints its last state as one
+// line: byte counts as short binary sizes with the unit once after
+// done/total, other units as plain counts.
+func TestPlainFinishLine(t *testing.T) {
 	for _, c := range []struct {
-		n    int64
-		unit string
-		want string
+		total int64
+		unit  string
+		want  string
 	}{
-		{512, "B", "512"},
-		{1536, "B", "1.5Ki"},
-		{3 << 20, "B", "3.0Mi"},
-		{5 << 30, "B", "5.0Gi"},
-		{5 << 30, "images", "5368709120"},
+		{512, "B", "100% 512/512 B"},
+		{1536, "B", "100% 1.5Ki/1.5Ki B"},
+		{3 << 20, "B", "100% 3.0Mi/3.0Mi B"},
+		{5 << 30, "B", "100% 5.0Gi/5.0Gi B"},
+		{5 << 30, "images", "100% 5368709120/5368709120 images"},
 	} {
-		if got := human(c.n, c.unit); got != c.want {
-			t.Errorf("human(%d, %q) = %q, want %q", c.n, c.unit, got, c.want)
+		var out bytes.Buffer
+		b := New(&out, "pull x", c.unit, c.total, 0, false)
+		b.Set(c.total)
+		b.Finish()
+		if got := out.String(); !strings.HasPrefix(got, "pull x ") || !strings.Contains(got, c.want) || strings.Count(got, "\n") != 1 {
+			t.Errorf("bar of %d %s printed %q, want one line with %q", c.total, c.unit, got, c.want)
 		}
-	}
-	if got := humanRate(2048, "B"); got != "2.0KiB" {
-		t.Errorf("humanRate(2048, B) = %q, want 2.0KiB", got)
-	}
-}
-
-// A bar on a plain writer prints its last state as one line, done/total
-// and the unit once.
-func TestPlainFinish(t *testing.T) {
-	var out bytes.Buffer
-	b := New(&out, "pull x", "B", 3<<20, 0, false)
-	b.Set(3 << 20)
-	b.Finish()
-	if got := out.String(); !strings.Contains(got, "pull x ") || !strings.Contains(got, "100% 3.0Mi/3.0Mi B") {
-		t.Errorf("plain bar printed %q, want pull x ... 100%% 3.0Mi/3.0Mi B", got)
 	}
 }
