@@ -17,11 +17,7 @@ func runBench(c *cli.Context) error {
 	if c.Int("n") <= 0 {
 		return usagef("-n must be at least 1")
 	}
-	e, m, err := loadModel(c)
-	if err != nil {
-		return err
-	}
-	gen, err := openGenerator(c, e, m)
+	m, gen, err := openModel(c, modelArg(c))
 	if err != nil {
 		return err
 	}

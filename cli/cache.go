@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"medzoo/internal/bytesize"
 	"medzoo/zoo"
 	"medzoo/zoo/store"
 )
@@ -57,7 +58,7 @@ func cacheCommand() *cli.Command {
 			&cli.DurationFlag{Name: "wait", Value: 30 * time.Second, Usage: "rm, prune: how long to wait (`DURATION`) for a zoo process that is fetching or unpacking the same artifact"},
 		},
 		Action: func(c *cli.Context) error {
-			sub, args := c.Args().First(), c.Args().Tail()
+			sub := c.Args().First()
 			if c.IsSet("dry-run") && sub != "prune" {
 				return usagef("--dry-run is for zoo cache prune")
 			}
@@ -67,25 +68,18 @@ func cacheCommand() *cli.Command {
 			if c.Duration("wait") < 0 {
 				return usagef("--wait %v: give a duration of zero or more, such as 30s or 5m", c.Duration("wait"))
 			}
-			switch sub {
-			case "list", "ls":
-				if len(args) > 0 {
-					return usagef("cache list takes no arguments")
-				}
-				return cacheList(c)
-			case "rm", "remove":
-				return cacheRemove(c, args)
-			case "prune":
-				if len(args) > 0 {
-					return usagef("cache prune takes no arguments; to remove given entries, use zoo cache rm ID|DIGEST...")
-				}
-				return cachePrune(c)
-			case "":
-				return usagef("cache needs a subcommand: list, rm ID|DIGEST... or prune")
-			default:
-				return usagef("cache: no subcommand %q (list, rm ID|DIGEST..., prune)", sub)
-			}
+			return runVerb(c, cacheVerbs())
 		},
+	}
+}
+
+func cacheVerbs() []verb {
+	return []verb{
+		{names: []string{"list", "ls"}, usage: "list", noArgs: "cache list takes no arguments",
+			run: func(c *cli.Context, _ []string) error { return cacheList(c) }},
+		{names: []string{"rm", "remove"}, usage: "rm ID|DIGEST...", run: cacheRemove},
+		{names: []string{"prune"}, usage: "prune", noArgs: "cache prune takes no arguments; to remove given entries, use zoo cache rm ID|DIGEST...",
+			run: func(c *cli.Context, _ []string) error { return cachePrune(c) }},
 	}
 }
 
@@ -126,28 +120,34 @@ func redactURL(raw string) string {
 	return raw
 }
 
-// loadCache loads the catalogs and lists the cache with its users.
-func loadCache(c *cli.Context) (*env, *store.CacheListing, []store.Artifact, error) {
+// loadCacheUsers loads the catalogs and gathers what uses the cache.
+func loadCacheUsers(c *cli.Context) (*env, []store.Artifact, error) {
 	e, err := loadEnv(c)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	users, err := cacheUsers(e)
+	return e, users, err
+}
+
+// loadCache loads the catalogs and lists the cache with its users.
+func loadCache(c *cli.Context) (*env, *store.CacheListing, error) {
+	e, users, err := loadCacheUsers(c)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	list, err := e.store.Entries(users)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	for _, w := range list.Warnings {
 		fmt.Fprintf(c.App.ErrWriter, "zoo: warning: %s\n", w)
 	}
-	return e, list, users, nil
+	return e, list, nil
 }
 
 func cacheList(c *cli.Context) error {
-	_, list, _, err := loadCache(c)
+	_, list, err := loadCache(c)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func cacheList(c *cli.Context) error {
 				unused++
 				unusedBytes += e.Bytes
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shortName(e), humanSize(e.Bytes),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shortName(e), bytesize.Human(e.Bytes),
 				when(e.Modified, "2006-01-02 15:04"), when(e.Used, "2006-01-02"), by)
 		}
 		tw.Flush()
@@ -189,7 +189,7 @@ func cacheList(c *cli.Context) error {
 				leftovers++
 				leftoverBytes += t.Bytes
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", t.Name, humanSize(t.Bytes), t.Modified.Local().Format("2006-01-02 15:04"), state)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", t.Name, bytesize.Human(t.Bytes), t.Modified.Local().Format("2006-01-02 15:04"), state)
 		}
 		tw.Flush()
 	}
@@ -199,9 +199,9 @@ func cacheList(c *cli.Context) error {
 	if len(list.Entries) > 0 || len(list.Tmp) > 0 {
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "%s, %s in %s", count(len(list.Entries), "entry", "entries"), humanSize(list.Bytes), list.Dir)
+	fmt.Fprintf(w, "%s, %s in %s", count(len(list.Entries), "entry", "entries"), bytesize.Human(list.Bytes), list.Dir)
 	if unused > 0 || leftovers > 0 {
-		fmt.Fprintf(w, "; zoo cache prune frees %s (%d unused, %s)", humanSize(unusedBytes+leftoverBytes), unused,
+		fmt.Fprintf(w, "; zoo cache prune frees %s (%d unused, %s)", bytesize.Human(unusedBytes+leftoverBytes), unused,
 			count(int(leftovers), "tmp/ leftover", "tmp/ leftovers"))
 	}
 	fmt.Fprintln(w, ".")
@@ -218,7 +218,7 @@ func cacheRemove(c *cli.Context, args []string) error {
 	if len(args) == 0 {
 		return usagef("cache rm needs model ids or digests; zoo cache list shows them")
 	}
-	e, list, _, err := loadCache(c)
+	e, list, err := loadCache(c)
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func cacheRemove(c *cli.Context, args []string) error {
 		return printJSON(c.App.Writer, out)
 	}
 	if len(targets) > 1 {
-		fmt.Fprintf(c.App.Writer, "freed %s\n", humanSize(out.Bytes))
+		fmt.Fprintf(c.App.Writer, "freed %s\n", bytesize.Human(out.Bytes))
 	}
 	return nil
 }
@@ -291,7 +291,7 @@ func printRemoved(w io.Writer, verb string, e store.CacheEntry, unpinned []strin
 	if len(e.Users) > 0 {
 		by = "used by " + strings.Join(e.Users, ", ")
 	}
-	fmt.Fprintf(w, "%s sha256:%s (%s, %s)\n", verb, e.Digest, humanSize(e.Bytes), by)
+	fmt.Fprintf(w, "%s sha256:%s (%s, %s)\n", verb, e.Digest, bytesize.Human(e.Bytes), by)
 	for _, u := range unpinned {
 		fmt.Fprintf(w, "  unpinned %s: its next download is pinned anew\n", redactURL(u))
 	}
@@ -399,11 +399,7 @@ func isHex(s string) bool {
 }
 
 func cachePrune(c *cli.Context) error {
-	e, err := loadEnv(c)
-	if err != nil {
-		return err
-	}
-	users, err := cacheUsers(e)
+	e, users, err := loadCacheUsers(c)
 	if err != nil {
 		return err
 	}
@@ -426,7 +422,7 @@ func cachePrune(c *cli.Context) error {
 		printRemoved(w, verb, en, nil, "")
 	}
 	for _, t := range res.Tmp {
-		fmt.Fprintf(w, "%s tmp/%s (%s, left by a killed process)\n", verb, t.Name, humanSize(t.Bytes))
+		fmt.Fprintf(w, "%s tmp/%s (%s, left by a killed process)\n", verb, t.Name, bytesize.Human(t.Bytes))
 	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(w, "left alone %s: %s\n", s.Name, s.Why)
@@ -435,7 +431,7 @@ func cachePrune(c *cli.Context) error {
 	if res.DryRun {
 		freed = "would free"
 	}
-	fmt.Fprintf(w, "%s %s (%s, %s); kept %s in use\n", freed, humanSize(res.Bytes),
+	fmt.Fprintf(w, "%s %s (%s, %s); kept %s in use\n", freed, bytesize.Human(res.Bytes),
 		count(len(res.Removed), "entry", "entries"), count(len(res.Tmp), "tmp/ leftover", "tmp/ leftovers"),
 		count(res.Kept, "entry", "entries"))
 	return err
@@ -471,17 +467,4 @@ func when(t time.Time, layout string) string {
 // count writes n with its noun: "1 entry", "2 entries".
 func count(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, plural(n, one, many))
-}
-
-// humanSize writes a byte count with a binary unit.
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -39,21 +39,15 @@ func catalogCommand() *cli.Command {
 			&cli.BoolFlag{Name: "load", Usage: "validate: also load each runnable model and run one block against its signature"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
-		Action: func(c *cli.Context) error {
-			switch c.Args().First() {
-			case "validate", "check":
-				return catalogValidate(c, c.Args().Tail())
-			case "list", "ls", "sources":
-				if c.NArg() > 1 {
-					return usagef("catalog list takes no arguments")
-				}
-				return catalogList(c)
-			case "":
-				return usagef("catalog needs a subcommand: validate FILE... or list")
-			default:
-				return usagef("catalog: no subcommand %q (validate FILE..., list)", c.Args().First())
-			}
-		},
+		Action: func(c *cli.Context) error { return runVerb(c, catalogVerbs()) },
+	}
+}
+
+func catalogVerbs() []verb {
+	return []verb{
+		{names: []string{"validate", "check"}, usage: "validate FILE...", run: catalogValidate},
+		{names: []string{"list", "ls", "sources"}, usage: "list", noArgs: "catalog list takes no arguments",
+			run: func(c *cli.Context, _ []string) error { return catalogList(c) }},
 	}
 }
 

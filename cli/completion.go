@@ -148,7 +148,7 @@ func completions(c *cli.Context, words []string) []string {
 		}
 	case "catalog":
 		if len(positional) == 0 {
-			return withPrefix([]string{"list", "validate"}, cur)
+			return withPrefix(verbNames(catalogVerbs()), cur)
 		}
 	case "evaluate":
 		// REAL and FAKE are folders more often than model ids: offer ids

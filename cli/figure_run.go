@@ -39,11 +39,7 @@ func figureSetup(c *cli.Context) (*zoo.Model, *loader.Generator, map[string]stri
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	e, m, err := loadModel(c)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	gen, err := openGenerator(c, e, m)
+	m, gen, err := openModel(c, modelArg(c))
 	if err != nil {
 		return nil, nil, nil, err
 	}

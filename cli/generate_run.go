@@ -46,15 +46,7 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 		return err
 	}
 	started := time.Now()
-	e, err := loadEnv(c)
-	if err != nil {
-		return err
-	}
-	m, err := pick(e)
-	if err != nil {
-		return err
-	}
-	gen, err := openGenerator(c, e, m)
+	m, gen, err := openModel(c, pick)
 	if err != nil {
 		return err
 	}
@@ -200,6 +192,29 @@ func uniqueStems(paths []string) error {
 		seen[stem] = b
 	}
 	return nil
+}
+
+// modelArg picks the model the command's argument names.
+func modelArg(c *cli.Context) func(*env) (*zoo.Model, error) {
+	return func(e *env) (*zoo.Model, error) { return e.resolve(c) }
+}
+
+// openModel loads the catalogs, picks a model from them and opens its
+// generator: how every command that runs one model starts.
+func openModel(c *cli.Context, pick func(*env) (*zoo.Model, error)) (*zoo.Model, *loader.Generator, error) {
+	e, err := loadEnv(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := pick(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	gen, err := openGenerator(c, e, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, gen, nil
 }
 
 // openGenerator fetches a runnable model's artifact and loads it with the

@@ -4,8 +4,6 @@ package cli
 
 import (
 	"github.com/urfave/cli/v2"
-
-	"medzoo/zoo"
 )
 
 // The LibTorch implementations of torchUses (registry.go), in the build
@@ -13,7 +11,7 @@ import (
 func init() {
 	for use, action := range map[string]cli.ActionFunc{
 		"generate": func(c *cli.Context) error {
-			return runGenerate(c, c.Int("n"), func(e *env) (*zoo.Model, error) { return e.resolve(c) })
+			return runGenerate(c, c.Int("n"), modelArg(c))
 		},
 		"search --generate": func(c *cli.Context) error { return runSearch(c, runGenerate) },
 		"bench":             runBench,

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"medzoo/internal/bytesize"
 )
 
 // Bar tracks done out of total units.
@@ -148,15 +150,13 @@ func human(n int64, unit string) string {
 	if unit != "B" {
 		return fmt.Sprint(n)
 	}
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fGi", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fMi", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fKi", float64(n)/(1<<10))
+	// Tighter than bytesize.Human ("1.5Gi/3.0Gi B"): the bar's line is
+	// short, and the unit follows once after done/total.
+	v, prefix := bytesize.Scale(n)
+	if prefix == "" {
+		return fmt.Sprint(n)
 	}
-	return fmt.Sprint(n)
+	return fmt.Sprintf("%.1f%s", v, prefix)
 }
 
 func humanRate(r float64, unit string) string {

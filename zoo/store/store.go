@@ -37,6 +37,7 @@ import (
 
 	getter "github.com/hashicorp/go-getter/v2"
 
+	"medzoo/internal/bytesize"
 	"medzoo/internal/envconfig"
 	"medzoo/internal/files"
 )
@@ -216,13 +217,10 @@ func (s *Store) stallTimeout() (time.Duration, error) {
 // formatBytes writes a byte count for people: exact bytes, and a binary
 // unit once it is large.
 func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%d bytes (%.1f GiB)", n, float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%d bytes (%.1f MiB)", n, float64(n)/(1<<20))
+	if n < 1<<20 {
+		return fmt.Sprintf("%d bytes", n)
 	}
-	return fmt.Sprintf("%d bytes", n)
+	return fmt.Sprintf("%d bytes (%s)", n, bytesize.Human(n))
 }
 
 // Fetch makes the artifact available locally and verified, and returns
