@@ -136,3 +136,13 @@ func positiveDuration(flag string) func(*cli.Context, time.Duration) error {
 // checkBatchSize is the Action of the --batch-size flags of commands that
 // run generators: 0 means one compute block.
 var checkBatchSize = intBetween("--batch-size", 0, limits.BatchSize, "samples per forward step, rounded up to the model's compute block; 0: one block")
+
+// deviceFlag and threadsFlag are the --device and --threads of the
+// commands that run a model (generate, bench, grid, interpolate, evaluate).
+func deviceFlag() cli.Flag {
+	return &cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"}
+}
+
+func threadsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)", Action: checkThreads}
+}

@@ -14,8 +14,8 @@ func benchCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Value: 1024, Usage: "samples to time (after one warm-up block)"},
 			&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Usage: "samples per forward step (default one compute block)", Action: checkBatchSize},
-			&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
-			&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)", Action: checkThreads},
+			deviceFlag(),
+			threadsFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: runTorch,

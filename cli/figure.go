@@ -58,8 +58,8 @@ func figureFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the PNG `FILE` to write"},
 		&cli.StringSliceFlag{Name: "condition", Aliases: []string{"c"}, Usage: "`NAME=VALUE` for a conditional model (repeatable)"},
-		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
-		&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads (default: one per CPU core)", Action: checkThreads},
+		deviceFlag(),
+		threadsFlag(),
 		&cli.BoolFlag{Name: "force", Usage: "overwrite the output file"},
 		&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
 	}
