@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"medzoo/output"
 )
 
 // victim is a file outside the output directory that a planted link points
@@ -251,14 +249,4 @@ func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration) int {
 		t.Fatalf("still running %v after the signal: a hang", limit)
 		return -1
 	}
-}
-
-// readManifest reads dir's manifest.jsonl.
-func readManifest(t *testing.T, dir string) []output.Record {
-	t.Helper()
-	recs, err := output.ReadManifest(filepath.Join(dir, output.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return recs
 }

@@ -18,7 +18,6 @@ import (
 
 	"medzoo/internal/testfiles"
 	"medzoo/internal/testmodules"
-	"medzoo/output"
 	catalog "medzoo/zoo"
 )
 
@@ -79,10 +78,7 @@ func TestImageToImage(t *testing.T) {
 	in := inputs(t)
 	out := filepath.Join(t.TempDir(), "out")
 	mustOK(t, zoo(t, env, "generate", "90011", "--input", in, "-o", out, "-q"))
-	recs, err := output.ReadManifest(filepath.Join(out, output.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readManifest(t, out)
 	if len(recs) != 3 {
 		t.Fatalf("%d samples, want one per input (3)", len(recs))
 	}
@@ -130,10 +126,7 @@ func TestImageAndMask(t *testing.T) {
 	in := inputs(t)
 	out := filepath.Join(t.TempDir(), "out")
 	mustOK(t, zoo(t, env, "generate", "90012", "--input", in, "-o", out, "-q"))
-	recs, err := output.ReadManifest(filepath.Join(out, output.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readManifest(t, out)
 	if len(recs) != 3 || recs[1].Input != "b.png" || recs[1].Files["mask"] != "b_mask.png" || recs[1].Files["label"] != "b_label.png" || recs[1].Files["image"] != "b_image.png" {
 		t.Fatalf("records %+v", recs)
 	}

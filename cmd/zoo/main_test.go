@@ -132,6 +132,16 @@ func dirDigest(t *testing.T, dir string) map[string]string {
 	return out
 }
 
+// readManifest reads dir's manifest.jsonl.
+func readManifest(t *testing.T, dir string) []output.Record {
+	t.Helper()
+	recs, err := output.ReadManifest(filepath.Join(dir, output.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
 func sameDirs(t *testing.T, a, b string) {
 	t.Helper()
 	da, db := dirDigest(t, a), dirDigest(t, b)
@@ -250,10 +260,7 @@ func TestGenerateDemoModel(t *testing.T) {
 	if sum["generated"] != float64(20) || sum["device"] != "cpu" {
 		t.Fatalf("summary %v", sum)
 	}
-	recs, err := output.ReadManifest(filepath.Join(out, output.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readManifest(t, out)
 	if len(recs) != 20 {
 		t.Fatalf("manifest has %d lines", len(recs))
 	}
