@@ -84,22 +84,9 @@ func newCacheSetup(t *testing.T) *cacheSetup {
 	pkg := zipOf(t, files)
 	moduleURL, moduleGets := getCounter(t, module)
 	pkgURL, _ := getCounter(t, pkg)
-	entry := func(id, url, sum, format, sig string) string {
-		return fmt.Sprintf(`[[model]]
-id = %q
-title = "Cache test"
-version = "0.0.1"
-function = "noise-to-image"
-[model.artifact]
-url = %q
-sha256 = %q
-format = %q
-%s
-`, id, url, sum, format, sig)
-	}
-	moduleEntry := entry(cacheModuleID, moduleURL+"/m.pt", sum, "torchscript", "[model.signature]\n"+tinySignature)
-	both := catalogFile(t, "schema = 1\n"+moduleEntry+entry(cachePackageID, pkgURL+"/pkg.zip", "", "python-package", ""))
-	one := catalogFile(t, "schema = 1\n"+moduleEntry)
+	moduleEntry := catalogEntry{id: cacheModuleID, title: "Cache test", url: moduleURL + "/m.pt", sha256: sum, signature: tinySignature}
+	both := writeCatalog(t, moduleEntry, catalogEntry{id: cachePackageID, title: "Cache test", url: pkgURL + "/pkg.zip", format: "python-package"})
+	one := writeCatalog(t, moduleEntry)
 	s := &cacheSetup{cache: filepath.Join(t.TempDir(), "cache"), module: module, pkg: pkg,
 		moduleSum: sum, pkgSum: sha256Hex(pkg), moduleGets: moduleGets}
 	s.env = []string{"ZOO_CACHE=" + s.cache, "ZOO_CATALOG=" + both}

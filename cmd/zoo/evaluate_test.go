@@ -54,8 +54,14 @@ func (c cardJSON) value(t *testing.T, metric string) float64 {
 	return 0
 }
 
+// resnetExtractor is the random-weight RadImageNet ResNet-50 feature
+// extractor file these tests evaluate with (exported on first use).
+func resnetExtractor(t *testing.T) string {
+	return filepath.Join(testmodules.Extractors(t), "radimagenet-resnet50-random.pt")
+}
+
 func TestEvaluate(t *testing.T) {
-	ex := filepath.Join(testmodules.Extractors(t), "radimagenet-resnet50-random.pt")
+	ex := resnetExtractor(t)
 	work := t.TempDir()
 	env := []string{"ZOO_CACHE=" + filepath.Join(work, "cache"), "ZOO_CONFIG_DIR=" + filepath.Join(work, "config")}
 	real := filepath.Join(work, "real")
@@ -138,7 +144,7 @@ func TestEvaluate(t *testing.T) {
 var first2000 = mustTime("2000-01-02T03:04:05Z")
 
 func TestEvaluateBadInput(t *testing.T) {
-	ex := filepath.Join(testmodules.Extractors(t), "radimagenet-resnet50-random.pt")
+	ex := resnetExtractor(t)
 	work := t.TempDir()
 	env := []string{"ZOO_CONFIG_DIR=" + filepath.Join(work, "config")}
 	one := filepath.Join(work, "one")

@@ -8,7 +8,6 @@ package main_test
 
 import (
 	"bytes"
-	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -22,9 +21,19 @@ import (
 	"medzoo/output"
 )
 
-// imageOutput is a signature output block of the given size.
+// imageOutput is an output named "image" of the given kind and size,
+// values in [-1, 1].
 func imageOutput(kind string, c, h, w int) string {
-	return fmt.Sprintf("[[model.signature.outputs]]\nname = \"image\"\nkind = %q\nchannels = %d\nheight = %d\nwidth = %d\nrange = [-1.0, 1.0]", kind, c, h, w)
+	return sigOutput("image", kind, c, h, w, -1, 1)
+}
+
+// mkfifoOrSkip makes a named pipe at path; where the file system has none,
+// the test is skipped rather than failed.
+func mkfifoOrSkip(t *testing.T, path string) {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
 }
 
 func TestHostileCatalog(t *testing.T) {
@@ -58,7 +67,7 @@ func TestHostileCatalog(t *testing.T) {
 			want: []string{"the latent of a compute block of 4096 samples", "lower signature.batch"}},
 		{name: "input-100000x100000", sig: "[model.signature.input]\nname = \"x\"\nkind = \"image\"\nchannels = 1\nheight = 100000\nwidth = 100000\n" + imageOutput("image", 1, 4, 4),
 			want: []string{"signature.input is 1×100000×100000", "limit"}},
-		{name: "channel-offset-huge", sig: "latent = [8]\n" + imageOutput("image", 1, 4, 4) + "\nsource = \"0\"\nchannel_offset = 9223372036854775807",
+		{name: "channel-offset-huge", sig: "latent = [8]\n" + imageOutput("image", 1, 4, 4) + "source = \"0\"\nchannel_offset = 9223372036854775807",
 			want: []string{"channel_offset is larger than any image"}},
 		{name: "height-not-integer", sig: "latent = [8]\n" + strings.Replace(imageOutput("image", 1, 4, 4), "height = 4", "height = 1e99", 1),
 			want: []string{"height must be an integer"}},
@@ -121,7 +130,7 @@ func TestHostileCatalog(t *testing.T) {
 		unchanged(t, before, cfg)
 	})
 	t.Run("overlay-with-huge-output", func(t *testing.T) {
-		cat := catalogFile(t, "schema = 1\n[[model]]\nid = \"00101_DEMO_DCGAN_CHEST_XRAY_64\"\noverlay = true\n[model.signature]\nlatent = [8]\n"+imageOutput("image", 1, 100000, 100000)+"\n")
+		cat := catalogFile(t, "schema = 1\n[[model]]\nid = \"00101_DEMO_DCGAN_CHEST_XRAY_64\"\noverlay = true\n[model.signature]\nlatent = [8]\n"+imageOutput("image", 1, 100000, 100000))
 		before := treeState(t, filepath.Dir(cat))
 		wantFail(t, zoo(t, []string{"ZOO_CATALOG=" + cat}, "info", "101"), 1, "1×100000×100000", "limit")
 		unchanged(t, before, filepath.Dir(cat))
@@ -129,9 +138,7 @@ func TestHostileCatalog(t *testing.T) {
 	t.Run("catalog-is-fifo", func(t *testing.T) {
 		dir := t.TempDir()
 		fifo := filepath.Join(dir, "c.toml")
-		if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-			t.Skip("no FIFOs here:", err)
-		}
+		mkfifoOrSkip(t, fifo)
 		before := treeState(t, dir)
 		wantFail(t, zoo(t, []string{"ZOO_CATALOG=" + fifo}, "info", "101"), 1, "c.toml", "FIFO")
 		r := zoo(t, nil, "catalog", "validate", fifo)
@@ -219,14 +226,7 @@ func dicomFile(t *testing.T, patch func([]byte) []byte) []byte {
 // i2iHostileCatalog is a catalog with one image-to-image model
 // (translate.pt, 1×8×8 in [0, 1]): what hostile input files are fed to.
 func i2iHostileCatalog(t *testing.T) string {
-	return moduleCatalog(t, "translate.pt", `[model.signature.input]
-name = "image"
-kind = "image"
-channels = 1
-height = 8
-width = 8
-range = [0.0, 1.0]
-`+strings.Replace(imageOutput("image", 1, 8, 8), "[-1.0, 1.0]", "[0.0, 1.0]", 1))
+	return moduleCatalog(t, "translate.pt", sigInput("image", "image", 1, 8, 8, 0, 1)+sigOutput("image", "image", 1, 8, 8, 0, 1))
 }
 
 func TestHostileInput(t *testing.T) {
@@ -303,9 +303,7 @@ func TestHostileInput(t *testing.T) {
 		in := filepath.Join(work, "in")
 		os.Mkdir(in, 0o755)
 		good(t, in, "a.png")
-		if err := syscall.Mkfifo(filepath.Join(in, "f.png"), 0o644); err != nil {
-			t.Skip("no FIFOs here:", err)
-		}
+		mkfifoOrSkip(t, filepath.Join(in, "f.png"))
 		before := treeState(t, in)
 		wantFail(t, zoo(t, env, "generate", "90009", "--input", in, "-o", filepath.Join(work, "out")), 2, "f.png is a FIFO (named pipe), not a regular file", "remove it")
 		unchanged(t, before, in)
@@ -313,9 +311,7 @@ func TestHostileInput(t *testing.T) {
 	t.Run("fifo-as-input-file", func(t *testing.T) {
 		work := t.TempDir()
 		fifo := filepath.Join(work, "f.png")
-		if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-			t.Skip("no FIFOs here:", err)
-		}
+		mkfifoOrSkip(t, fifo)
 		before := treeState(t, work)
 		wantFail(t, zoo(t, env, "generate", "90009", "--input", fifo, "-o", filepath.Join(work, "out")), 2, "f.png is a FIFO")
 		unchanged(t, before, work)
@@ -342,9 +338,7 @@ func TestHostileInput(t *testing.T) {
 		in := filepath.Join(work, "in")
 		os.Mkdir(in, 0o755)
 		good(t, in, "a.png")
-		if err := syscall.Mkfifo(filepath.Join(work, "pipe"), 0o644); err != nil {
-			t.Skip("no FIFOs here:", err)
-		}
+		mkfifoOrSkip(t, filepath.Join(work, "pipe"))
 		os.Symlink(filepath.Join(work, "pipe"), filepath.Join(in, "b.png"))
 		before := treeState(t, work)
 		wantFail(t, zoo(t, env, "generate", "90009", "--input", in, "-o", filepath.Join(work, "out")), 2, "b.png is a FIFO")
@@ -355,7 +349,7 @@ func TestHostileInput(t *testing.T) {
 // TestHostileEvaluateInput feeds the same lying headers to zoo evaluate's
 // folder reader, with and without --skip-unreadable.
 func TestHostileEvaluateInput(t *testing.T) {
-	ex := filepath.Join(testmodules.Extractors(t), "radimagenet-resnet50-random.pt")
+	ex := resnetExtractor(t)
 	work := t.TempDir()
 	env := []string{"ZOO_CONFIG_DIR=" + filepath.Join(work, "config")}
 	real := filepath.Join(work, "real")
@@ -372,9 +366,7 @@ func TestHostileEvaluateInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(real, tc.file)
 			if tc.data == nil {
-				if err := syscall.Mkfifo(p, 0o644); err != nil {
-					t.Skip("no FIFOs here:", err)
-				}
+				mkfifoOrSkip(t, p)
 			} else {
 				os.WriteFile(p, tc.data, 0o644)
 			}

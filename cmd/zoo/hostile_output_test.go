@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"medzoo/output"
 )
 
 // victim is a file outside the output directory that a planted link points
@@ -197,7 +195,7 @@ func TestHostileOutput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cat := moduleCatalog(t, "hang.pt", tinySignature)
 			dir := filepath.Join(t.TempDir(), "out")
-			cmd, stderr := startZoo(t, []string{"ZOO_CATALOG=" + cat}, "generate", "90009_HOSTILE", "-n", "2", "-o", dir, "--quiet")
+			cmd, _, stderr := startWithOutput(t, []string{"ZOO_CATALOG=" + cat}, "generate", "90009_HOSTILE", "-n", "2", "-o", dir, "--quiet")
 			waitForFile(t, filepath.Join(dir, "zoo-run.json"), cmd)
 			time.Sleep(300 * time.Millisecond) // into the forward call
 			for _, s := range tc.sigs {
@@ -213,21 +211,6 @@ func TestHostileOutput(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startZoo starts the binary as zoo() runs it, without waiting.
-func startZoo(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
-	t.Helper()
-	cmd := exec.Command(zooBin, args...)
-	cmd.Env = append(os.Environ(), "ZOO_CACHE="+filepath.Join(t.TempDir(), "cache"), "ZOO_CATALOG=", "ZOO_OFFLINE=")
-	cmd.Env = append(cmd.Env, env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	return cmd, &stderr
 }
 
 // waitForFile waits until path exists (the command got that far), failing
@@ -266,14 +249,4 @@ func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration) int {
 		t.Fatalf("still running %v after the signal: a hang", limit)
 		return -1
 	}
-}
-
-// readManifest reads dir's manifest.jsonl.
-func readManifest(t *testing.T, dir string) []output.Record {
-	t.Helper()
-	recs, err := output.ReadManifest(filepath.Join(dir, output.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return recs
 }

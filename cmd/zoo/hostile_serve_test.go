@@ -243,24 +243,11 @@ func TestHostileServeRequests(t *testing.T) {
 	cat := serveCatalog(t,
 		hostileModel{id: "90011_TINY", module: "tiny_generator.pt", sig: tinySignature},
 		// 8192x8192 outputs: one sample a block fits serve's budget, 64 do not.
-		hostileModel{id: "90012_LARGE", module: "tiny_generator.pt", sig: "batch = 1\n" + strings.Replace(strings.Replace(tinySignature, "height = 4", "height = 8192", 1), "width = 4", "width = 8192", 1)},
+		hostileModel{id: "90012_LARGE", module: "tiny_generator.pt", sig: "batch = 1\nlatent = [8]\n" + sigOutput("image", "image", 1, 8192, 8192, -1, 1)},
 		// Two outputs of 4096x4096 in blocks of 16: each output within the
 		// catalog's limit, both together past serve's budget.
-		hostileModel{id: "90013_HUGE_BLOCK", module: "tiny_generator.pt", sig: `latent = [8]
-[[model.signature.outputs]]
-name = "image"
-kind = "image"
-channels = 1
-height = 4096
-width = 4096
-range = [-1.0, 1.0]
-[[model.signature.outputs]]
-name = "mask"
-kind = "mask"
-channels = 1
-height = 4096
-width = 4096
-range = [0.0, 1.0]`},
+		hostileModel{id: "90013_HUGE_BLOCK", module: "tiny_generator.pt", sig: "latent = [8]\n" +
+			sigOutput("image", "image", 1, 4096, 4096, -1, 1) + sigOutput("mask", "mask", 1, 4096, 4096, 0, 1)},
 	)
 	s := startServe(t, []string{"ZOO_CATALOG=" + cat})
 	api := s.base + "/api/models/"
@@ -332,37 +319,22 @@ range = [0.0, 1.0]`},
 		}
 		return status
 	}
-	t.Run("body-declared-huge", func(t *testing.T) {
+	// Requests too large or not HTTP at all, written raw to the socket:
+	// the status line says which limit they broke.
+	for _, tc := range []struct{ name, request, status string }{
 		// A terabyte announced, a few bytes sent: refused without reading.
-		status := raw(t, "GET /api/models/101/image HTTP/1.1\r\nHost: x\r\nContent-Length: 1099511627776\r\n\r\n{}")
-		if !strings.Contains(status, " 413 ") {
-			t.Fatalf("%q", status)
-		}
-	})
-	t.Run("body-chunked", func(t *testing.T) {
-		status := raw(t, "GET /api/models/101/image HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
-		if !strings.Contains(status, " 413 ") {
-			t.Fatalf("%q", status)
-		}
-	})
-	t.Run("headers-huge", func(t *testing.T) {
-		status := raw(t, "GET /api/models HTTP/1.1\r\nHost: x\r\nX-Junk: "+strings.Repeat("a", 200<<10)+"\r\n\r\n")
-		if !strings.Contains(status, " 431 ") {
-			t.Fatalf("%q", status)
-		}
-	})
-	t.Run("url-huge", func(t *testing.T) {
-		status := raw(t, "GET /api/models/101/image?offsets="+strings.Repeat("1,", 100<<10)+" HTTP/1.1\r\nHost: x\r\n\r\n")
-		if !strings.Contains(status, " 431 ") {
-			t.Fatalf("%q", status)
-		}
-	})
-	t.Run("not-http", func(t *testing.T) {
-		status := raw(t, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n")
-		if !strings.Contains(status, " 400 ") {
-			t.Fatalf("%q", status)
-		}
-	})
+		{"body-declared-huge", "GET /api/models/101/image HTTP/1.1\r\nHost: x\r\nContent-Length: 1099511627776\r\n\r\n{}", " 413 "},
+		{"body-chunked", "GET /api/models/101/image HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", " 413 "},
+		{"headers-huge", "GET /api/models HTTP/1.1\r\nHost: x\r\nX-Junk: " + strings.Repeat("a", 200<<10) + "\r\n\r\n", " 431 "},
+		{"url-huge", "GET /api/models/101/image?offsets=" + strings.Repeat("1,", 100<<10) + " HTTP/1.1\r\nHost: x\r\n\r\n", " 431 "},
+		{"not-http", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n", " 400 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if status := raw(t, tc.request); !strings.Contains(status, tc.status) {
+				t.Fatalf("%q", status)
+			}
+		})
+	}
 	t.Run("path-traversal", func(t *testing.T) {
 		for _, p := range []string{"/../go.mod", "/%2e%2e/%2e%2e/go.mod", "/..%2fserver.go", "/web/../../cli/app.go"} {
 			a := get(s.base + p)

@@ -45,19 +45,9 @@ func storeCatalog(t *testing.T, url, sum string, size int64, format string) stri
 	}
 	sig := ""
 	if format == "torchscript" {
-		sig = "[model.signature]\n" + tinySignature + "\n"
+		sig = tinySignature
 	}
-	return catalogFile(t, fmt.Sprintf(`schema = 1
-[[model]]
-id = %q
-title = "Hostile store test"
-version = "0.0.1"
-function = "noise-to-image"
-[model.artifact]
-url = %q
-sha256 = %q
-format = %q
-%s%s`, storeModelID, url, sum, format, extra, sig))
+	return writeCatalog(t, catalogEntry{id: storeModelID, title: "Hostile store test", url: url, sha256: sum, format: format, artifact: extra, signature: sig})
 }
 
 // tinyModule is the bytes and sha256 of the tiny test generator.
@@ -427,11 +417,17 @@ func TestHostileStoreCache(t *testing.T) {
 		}
 	})
 
-	t.Run("cache-bytes-changed-on-disk", func(t *testing.T) {
+	// pulled is a store that holds the module's verified blob, and that
+	// blob's path, for a subtest to damage.
+	pulled := func(t *testing.T) (*hostilePull, string, *atomic.Int64) {
+		t.Helper()
 		url, conns := countingServer(t, module)
 		p := newHostilePull(t, url+"/m.pt", sum, size)
 		mustOK(t, p.pull(t))
-		blob := filepath.Join(p.cache, "blobs", "sha256-"+sum)
+		return p, filepath.Join(p.cache, "blobs", "sha256-"+sum), conns
+	}
+	t.Run("cache-bytes-changed-on-disk", func(t *testing.T) {
+		p, blob, conns := pulled(t)
 		bad := bytes.Clone(module)
 		bad[len(bad)/2] ^= 0xff // same size: only the hash can tell
 		if err := os.WriteFile(blob, bad, 0o644); err != nil {
@@ -451,10 +447,7 @@ func TestHostileStoreCache(t *testing.T) {
 	})
 
 	t.Run("cache-blob-truncated-on-disk", func(t *testing.T) {
-		url, _ := countingServer(t, module)
-		p := newHostilePull(t, url+"/m.pt", sum, size)
-		mustOK(t, p.pull(t))
-		blob := filepath.Join(p.cache, "blobs", "sha256-"+sum)
+		p, blob, _ := pulled(t)
 		os.WriteFile(blob, module[:100], 0o644)
 		wantFail(t, zoo(t, append(p.env, "ZOO_OFFLINE=1"), "pull", storeModelID), 1,
 			"damaged", fmt.Sprintf("has 100 bytes, the catalog says %d", size))

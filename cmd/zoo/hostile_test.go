@@ -97,39 +97,74 @@ type hostileModel struct {
 // serveCatalog writes a user catalog of several test modules.
 func serveCatalog(t *testing.T, models ...hostileModel) string {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("schema = 1\n")
-	for _, m := range models {
+	entries := make([]catalogEntry, len(models))
+	for i, m := range models {
 		path := testmodules.Path(t, m.module)
 		sum := m.sha256
 		if sum == "" {
 			sum = sha256File(t, path)
 		}
-		fmt.Fprintf(&b, `[[model]]
-id = %q
-title = "Hostile test module %s"
-version = "0.0.1"
-function = "noise-to-image"
-[model.artifact]
-url = %q
-sha256 = %q
-format = "torchscript"
-[model.signature]
-%s
-`, m.id, m.module, path, sum, m.sig)
+		entries[i] = catalogEntry{id: m.id, title: "Hostile test module " + m.module, url: path, sha256: sum, signature: m.sig}
+	}
+	return writeCatalog(t, entries...)
+}
+
+// catalogEntry is one [[model]] of a test catalog. Every test catalog of
+// runnable models is written through its String, so those catalogs differ
+// only in the fields a test is about.
+type catalogEntry struct {
+	id, title   string
+	function    string // "" = noise-to-image
+	url, sha256 string
+	format      string // "" = torchscript
+	artifact    string // more [model.artifact] lines, each ending in a newline
+	signature   string // the [model.signature] body (TOML lines); "" = no signature table
+}
+
+func (e catalogEntry) String() string {
+	function, format := e.function, e.format
+	if function == "" {
+		function = "noise-to-image"
+	}
+	if format == "" {
+		format = "torchscript"
+	}
+	s := fmt.Sprintf("[[model]]\nid = %q\ntitle = %q\nversion = \"0.0.1\"\nfunction = %q\n[model.artifact]\nurl = %q\nsha256 = %q\nformat = %q\n%s",
+		e.id, e.title, function, e.url, e.sha256, format, e.artifact)
+	if e.signature != "" {
+		s += "[model.signature]\n" + strings.TrimSuffix(e.signature, "\n") + "\n"
+	}
+	return s
+}
+
+// writeCatalog writes a user catalog (schema 1) of the entries.
+func writeCatalog(t *testing.T, entries ...catalogEntry) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("schema = 1\n")
+	for _, e := range entries {
+		b.WriteString(e.String())
 	}
 	return catalogFile(t, b.String())
 }
 
+// sigInput is a [model.signature.input] table: name, kind,
+// channels×height×width, values in [lo, hi].
+func sigInput(name, kind string, c, h, w int, lo, hi float64) string {
+	return "[model.signature.input]\n" + tensorTOML(name, kind, c, h, w, lo, hi)
+}
+
+// sigOutput is one [[model.signature.outputs]] table, as sigInput.
+func sigOutput(name, kind string, c, h, w int, lo, hi float64) string {
+	return "[[model.signature.outputs]]\n" + tensorTOML(name, kind, c, h, w, lo, hi)
+}
+
+func tensorTOML(name, kind string, c, h, w int, lo, hi float64) string {
+	return fmt.Sprintf("name = %q\nkind = %q\nchannels = %d\nheight = %d\nwidth = %d\nrange = [%.1f, %.1f]\n", name, kind, c, h, w, lo, hi)
+}
+
 // tinySignature is the signature of the 8 -> 1x4x4 test modules.
-const tinySignature = `latent = [8]
-[[model.signature.outputs]]
-name = "image"
-kind = "image"
-channels = 1
-height = 4
-width = 4
-range = [-1.0, 1.0]`
+var tinySignature = "latent = [8]\n" + sigOutput("image", "image", 1, 4, 4, -1, 1)
 
 // catalogFile writes text as a catalog file in a temporary directory.
 func catalogFile(t *testing.T, text string) string {

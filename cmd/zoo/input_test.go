@@ -1,8 +1,8 @@
 package main_test
 
-// End-to-end tests of image-to-image generation: --input, output names that
-// follow the inputs, multi-output files, manifest inputs, resume and usage
-// errors.
+// End-to-end tests of generation from given inputs: image-to-image
+// generation (--input, output names that follow the inputs, multi-output
+// files, manifest inputs, resume and usage errors) and --latents files.
 
 import (
 	"bytes"
@@ -16,47 +16,23 @@ import (
 	"strings"
 	"testing"
 
+	"medzoo/internal/testfiles"
 	"medzoo/internal/testmodules"
-	"medzoo/output"
+	catalog "medzoo/zoo"
 )
 
 // i2iCatalog writes a user catalog with two image-to-image fixture models:
 // 90011 (translate.pt: 1 - x) and 90012 (image_mask.pt: image, mask, label).
 func i2iCatalog(t *testing.T) string {
 	t.Helper()
-	input := `[model.signature.input]
-name = "image"
-kind = "image"
-channels = 1
-height = 8
-width = 8
-range = [0.0, 1.0]
-`
-	out := func(name, kind string, hi float64) string {
-		return fmt.Sprintf("[[model.signature.outputs]]\nname = %q\nkind = %q\nchannels = 1\nheight = 8\nwidth = 8\nrange = [0.0, %.1f]\n", name, kind, hi)
-	}
-	model := func(id, file string, outputs ...string) string {
+	out := func(name, kind string, hi float64) string { return sigOutput(name, kind, 1, 8, 8, 0, hi) }
+	model := func(id, file string, outputs ...string) catalogEntry {
 		p := testmodules.Path(t, file)
-		return fmt.Sprintf(`[[model]]
-id = %q
-title = "test"
-version = "0.0.1"
-function = "image-to-image"
-[model.artifact]
-url = %q
-sha256 = %q
-format = "torchscript"
-[model.signature]
-batch = 4
-%s%s`, id, p, sha256File(t, p), input, strings.Join(outputs, ""))
+		return catalogEntry{id: id, title: "test", function: "image-to-image", url: p, sha256: sha256File(t, p),
+			signature: "batch = 4\n" + sigInput("image", "image", 1, 8, 8, 0, 1) + strings.Join(outputs, "")}
 	}
-	cat := "schema = 1\n" + model("90011_TRANSLATE_TEST", "translate.pt", out("image", "image", 1)) +
-		model("90012_IMAGE_MASK_TEST", "image_mask.pt", out("image", "image", 1), out("mask", "mask", 1), out("label", "label", 2))
-	p := filepath.Join(t.TempDir(), "i2i.toml")
-	if err := os.WriteFile(p, []byte(cat), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeCatalog(t, model("90011_TRANSLATE_TEST", "translate.pt", out("image", "image", 1)),
+		model("90012_IMAGE_MASK_TEST", "image_mask.pt", out("image", "image", 1), out("mask", "mask", 1), out("label", "label", 2)))
 }
 
 func writeGray(t *testing.T, path string, w, h, seed int) {
@@ -78,22 +54,23 @@ func inputs(t *testing.T) string {
 	dir := t.TempDir()
 	writeGray(t, filepath.Join(dir, "a.png"), 8, 8, 1)
 	writeGray(t, filepath.Join(dir, "b.png"), 8, 8, 2)
-	header := "{'descr': '<f4', 'fortran_order': False, 'shape': (8, 8), }"
-	header += strings.Repeat(" ", 64-(10+len(header)+1)%64) + "\n"
 	var b bytes.Buffer
-	b.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(&b, binary.LittleEndian, uint16(len(header)))
-	b.WriteString(header)
 	for i := 0; i < 64; i++ {
-		binary.Write(&b, binary.LittleEndian, math.Float32bits(float32(i)/63))
+		binary.Write(&b, binary.LittleEndian, float32(i)/63)
 	}
-	os.WriteFile(filepath.Join(dir, "c.npy"), b.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(dir, "c.npy"), testfiles.NPY("8, 8", b.Bytes()), 0o644)
 	return dir
 }
 
+// readGray reads an 8-bit gray PNG's pixels.
 func readGray(t *testing.T, path string) []uint8 {
 	t.Helper()
-	return readPNG(t, path).(*image.Gray).Pix
+	im := readPNG(t, path)
+	g, ok := im.(*image.Gray)
+	if !ok {
+		t.Fatalf("%s decodes as %T, want 8-bit gray", path, im)
+	}
+	return g.Pix
 }
 
 func TestImageToImage(t *testing.T) {
@@ -101,10 +78,7 @@ func TestImageToImage(t *testing.T) {
 	in := inputs(t)
 	out := filepath.Join(t.TempDir(), "out")
 	mustOK(t, zoo(t, env, "generate", "90011", "--input", in, "-o", out, "-q"))
-	recs, err := output.ReadManifest(filepath.Join(out, output.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readManifest(t, out)
 	if len(recs) != 3 {
 		t.Fatalf("%d samples, want one per input (3)", len(recs))
 	}
@@ -152,10 +126,7 @@ func TestImageAndMask(t *testing.T) {
 	in := inputs(t)
 	out := filepath.Join(t.TempDir(), "out")
 	mustOK(t, zoo(t, env, "generate", "90012", "--input", in, "-o", out, "-q"))
-	recs, err := output.ReadManifest(filepath.Join(out, output.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readManifest(t, out)
 	if len(recs) != 3 || recs[1].Input != "b.png" || recs[1].Files["mask"] != "b_mask.png" || recs[1].Files["label"] != "b_label.png" || recs[1].Files["image"] != "b_image.png" {
 		t.Fatalf("records %+v", recs)
 	}
@@ -185,4 +156,49 @@ func TestImageToImageUsageErrors(t *testing.T) {
 	os.Remove(filepath.Join(in, "big.png"))
 	writeGray(t, filepath.Join(in, "a.npy"), 1, 1, 0) // same stem as a.png
 	wantFail(t, zoo(t, env, "generate", "90011", "--input", in, "-o", t.TempDir()), 2, "a.npy", "a.png", "same name")
+}
+
+// A --latents file holds exactly the samples asked for, even when that is
+// less than a compute block: the rows the block pads with are computed and
+// thrown away, never read from the file (this used to panic).
+func TestLatentsShorterThanBlock(t *testing.T) {
+	cat, err := catalog.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cat.Resolve("101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := int64(1)
+	for _, d := range m.Signature.Latent {
+		per *= d
+	}
+	dir := t.TempDir()
+	latents := func(name string, rows int) string {
+		var b bytes.Buffer
+		for i := range rows * int(per) {
+			binary.Write(&b, binary.LittleEndian, float32(math.Sin(float64(i))))
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, testfiles.NPY(fmt.Sprintf("%d, %d", rows, per), b.Bytes()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	short, long := filepath.Join(dir, "short"), filepath.Join(dir, "long")
+	mustOK(t, zoo(t, []string{"ZOO_OFFLINE=1"}, "generate", "101", "-n", "4", "--latents", latents("4.npy", 4), "-o", short))
+	mustOK(t, zoo(t, []string{"ZOO_OFFLINE=1"}, "generate", "101", "-n", "20", "--latents", latents("20.npy", 20), "-o", long))
+	for i := range 4 {
+		name := fmt.Sprintf("%05d.png", i)
+		// The provenance names the latents file, whose digest differs: compare the pixels.
+		if !bytes.Equal(readGray(t, filepath.Join(short, name)), readGray(t, filepath.Join(long, name))) {
+			t.Errorf("sample %d differs between a 4-row and a 20-row latents file with the same row", i)
+		}
+	}
+	// More samples than rows is refused, not padded.
+	r := zoo(t, []string{"ZOO_OFFLINE=1"}, "generate", "101", "-n", "5", "--latents", filepath.Join(dir, "4.npy"), "-o", filepath.Join(dir, "x"))
+	if r.code == 0 {
+		t.Errorf("-n 5 with a 4-row latents file: exit 0\n%s", r.stderr)
+	}
 }

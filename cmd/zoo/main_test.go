@@ -62,11 +62,7 @@ type result struct {
 // says otherwise.
 func zoo(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(zooBin, args...)
-	cmd.Env = append(os.Environ(), "ZOO_CACHE="+filepath.Join(t.TempDir(), "cache"), "ZOO_CATALOG=", "ZOO_OFFLINE=")
-	cmd.Env = append(cmd.Env, env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd, out, errb := zooCommand(t, env, args...)
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -75,6 +71,18 @@ func zoo(t *testing.T, env []string, args ...string) result {
 		t.Fatal(err)
 	}
 	return result{out.String(), errb.String(), code}
+}
+
+// zooCommand is the binary as zoo() runs it, not started yet, its two
+// streams kept in the buffers it returns.
+func zooCommand(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(zooBin, args...)
+	cmd.Env = append(os.Environ(), "ZOO_CACHE="+filepath.Join(t.TempDir(), "cache"), "ZOO_CATALOG=", "ZOO_OFFLINE=")
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	return cmd, &stdout, &stderr
 }
 
 func mustOK(t *testing.T, r result) result {
@@ -124,6 +132,16 @@ func dirDigest(t *testing.T, dir string) map[string]string {
 	return out
 }
 
+// readManifest reads dir's manifest.jsonl.
+func readManifest(t *testing.T, dir string) []output.Record {
+	t.Helper()
+	recs, err := output.ReadManifest(filepath.Join(dir, output.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
 func sameDirs(t *testing.T, a, b string) {
 	t.Helper()
 	da, db := dirDigest(t, a), dirDigest(t, b)
@@ -145,31 +163,7 @@ func sameDirs(t *testing.T, a, b string) {
 // tinyCatalog writes a user catalog whose model's artifact is url.
 func tinyCatalog(t *testing.T, url, sum string) string {
 	t.Helper()
-	cat := fmt.Sprintf(`schema = 1
-[[model]]
-id = "90001_TINY_TEST"
-title = "Tiny test generator"
-version = "0.0.1"
-function = "noise-to-image"
-[model.artifact]
-url = %q
-sha256 = %q
-format = "torchscript"
-[model.signature]
-latent = [8]
-[[model.signature.outputs]]
-name = "image"
-kind = "image"
-channels = 1
-height = 4
-width = 4
-range = [-1.0, 1.0]
-`, url, sum)
-	p := filepath.Join(t.TempDir(), "user.toml")
-	if err := os.WriteFile(p, []byte(cat), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeCatalog(t, catalogEntry{id: "90001_TINY_TEST", title: "Tiny test generator", url: url, sha256: sum, signature: tinySignature})
 }
 
 func TestHelpAndUsageErrors(t *testing.T) {
@@ -266,10 +260,7 @@ func TestGenerateDemoModel(t *testing.T) {
 	if sum["generated"] != float64(20) || sum["device"] != "cpu" {
 		t.Fatalf("summary %v", sum)
 	}
-	recs, err := output.ReadManifest(filepath.Join(out, output.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readManifest(t, out)
 	if len(recs) != 20 {
 		t.Fatalf("manifest has %d lines", len(recs))
 	}

@@ -76,10 +76,7 @@ func TestEveryBundledModelGenerates(t *testing.T) {
 		t.Run(m.ID, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out")
 			mustOK(t, zoo(t, nil, generateArgs(t, m, "6", dir)...))
-			recs, err := output.ReadManifest(filepath.Join(dir, output.ManifestFile))
-			if err != nil {
-				t.Fatal(err)
-			}
+			recs := readManifest(t, dir)
 			if len(recs) == 0 {
 				t.Fatal("no samples")
 			}
@@ -155,10 +152,7 @@ func checkConditionMatters(t *testing.T, m catalogModel, name string, values []s
 	for _, v := range values {
 		d := filepath.Join(t.TempDir(), v)
 		mustOK(t, zoo(t, nil, generateArgs(t, m, "1", d, "--condition", name+"="+v)...))
-		recs, err := output.ReadManifest(filepath.Join(d, output.ManifestFile))
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs := readManifest(t, d)
 		if recs[0].Conditions[name] != v {
 			t.Fatalf("manifest records %s=%q, want %q", name, recs[0].Conditions[name], v)
 		}

@@ -229,12 +229,7 @@ func TestCatalogValidate(t *testing.T) {
 // find, rank, then generate with the top hit.
 func TestSearchThenGenerate(t *testing.T) {
 	module := testmodules.Path(t, "tiny_generator.pt")
-	b, err := os.ReadFile(module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	cat := tinyCatalog(t, module, hex.EncodeToString(sum[:]))
+	cat := tinyCatalog(t, module, sha256File(t, module))
 	env := searchEnv(t, "ZOO_CATALOG="+cat)
 	out := filepath.Join(t.TempDir(), "out")
 	r := mustOK(t, zoo(t, env, "search", "tiny", "test", "--generate", "3", "-o", out, "--seed", "4", "--json"))
@@ -270,12 +265,7 @@ func TestSearchThenGenerate(t *testing.T) {
 // Python package; and --json says the same through runnable and demo.
 func TestSearchRunsColumn(t *testing.T) {
 	module := testmodules.Path(t, "tiny_generator.pt")
-	b, err := os.ReadFile(module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	env := searchEnv(t, "ZOO_CATALOG="+tinyCatalog(t, module, hex.EncodeToString(sum[:])))
+	env := searchEnv(t, "ZOO_CATALOG="+tinyCatalog(t, module, sha256File(t, module)))
 	want := map[string]string{"90001_TINY_TEST": "yes", "00101_DCGAN_MRI_COLIN27_DEMO": "demo", "00008_C-DCGAN_MMG_MASSES": "pkg"}
 
 	// zoo list's column is the reference.
