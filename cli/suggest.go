@@ -78,7 +78,7 @@ func closest(typed string, names []string) string {
 	}
 	best, bestDist := "", max(1, len(typed)/3)+1
 	for _, n := range names {
-		if d := editdist.Distance(typed, n); d < bestDist {
+		if d := editdist.WithSwaps(typed, n); d < bestDist {
 			best, bestDist = n, d
 		}
 	}
