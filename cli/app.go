@@ -176,6 +176,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			interpolateCommand(),
 			serveCommand(),
 			catalogCommand(),
+			packCommand(),
 			completionCommand(),
 			runnerCommand(),
 			envCommand(),
