@@ -20,6 +20,7 @@ func TestLayering(t *testing.T) {
 		"medzoo/loader":     {"medzoo/zoo/search", "medzoo/cli"},
 		"medzoo/output":     {"medzoo/torch", "medzoo/cli"},
 		"medzoo/server":     {"medzoo/cli"},
+		"medzoo/share":      {"medzoo/torch", "medzoo/loader", "medzoo/cli"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
