@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"medzoo/internal/envconfig"
 	"medzoo/internal/progress"
 	"medzoo/zoo/store"
 )
@@ -60,7 +61,7 @@ func maxDownloadFlag(c *cli.Context) (int64, error) {
 	if !c.IsSet("max-download") {
 		return 0, nil
 	}
-	n, err := store.ParseSize(c.String("max-download"))
+	n, err := envconfig.ParseSize(c.String("max-download"))
 	if err != nil {
 		return 0, usagef("--max-download: %v", err)
 	}

@@ -189,14 +189,11 @@ func (o *opener) add(source string, line int, format string, args ...any) {
 // is one.
 func (o *opener) describe(name string, e fs.DirEntry) string {
 	mode := e.Type()
-	if mode&fs.ModeSymlink != 0 {
-		if target, err := os.Readlink(filepath.Join(o.dir, filepath.FromSlash(name))); err == nil {
-			return "is a symbolic link to " + target + " (zoo packs no links)"
-		}
-		return "is a symbolic link (zoo packs no links)"
-	}
-	if mode.IsRegular() {
+	switch {
+	case mode.IsRegular():
 		return "is here"
+	case mode&fs.ModeSymlink != 0:
+		return "is " + files.Describe(filepath.Join(o.dir, filepath.FromSlash(name)), mode) + " (zoo packs no links)"
 	}
 	return "is " + files.Kind(mode)
 }

@@ -206,10 +206,6 @@ func ResolveSources(ctx context.Context, opts LoadOptions) ([]CatalogSource, err
 	return srcs, nil
 }
 
-// SplitCatalogList splits a $ZOO_CATALOG value at os.PathListSeparator,
-// keeping URLs whole ("https://h/x.toml" is not "https" and "//h/x.toml").
-func SplitCatalogList(v string) []string { return envconfig.SplitCatalogList(v) }
-
 func isRemoteSpec(s string) bool {
 	l := strings.ToLower(s)
 	return strings.HasPrefix(l, "https://") || strings.HasPrefix(l, "http://")

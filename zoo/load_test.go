@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"medzoo/internal/envconfig"
 	"medzoo/zoo/store"
 )
 
@@ -123,7 +124,7 @@ func TestRemoteCatalogs(t *testing.T) {
 	}
 	os.Remove(filepath.Join(cfg, RemoteListFile))
 	t.Setenv(CatalogEnv, "/nonexistent-a.toml"+string(os.PathListSeparator)+spec)
-	got := SplitCatalogList(os.Getenv(CatalogEnv))
+	got := envconfig.SplitCatalogList(os.Getenv(CatalogEnv))
 	if !reflect.DeepEqual(got, []string{"/nonexistent-a.toml", spec}) {
 		t.Fatalf("split %q", got)
 	}

@@ -40,11 +40,12 @@ func CheckRegular(path string) error {
 	case fi.Mode().IsRegular():
 		return nil
 	}
-	return &NotRegularError{Path: path, What: describe(path, fi.Mode())}
+	return &NotRegularError{Path: path, What: Describe(path, fi.Mode())}
 }
 
-// describe is Kind, with a link's target.
-func describe(path string, mode fs.FileMode) string {
+// Describe is Kind, with a link's target: what the entry at path (of
+// mode, as Lstat or a directory listing reports it) is, for messages.
+func Describe(path string, mode fs.FileMode) string {
 	if mode&fs.ModeSymlink != 0 {
 		if target, err := os.Readlink(path); err == nil {
 			return "a symbolic link to " + target
@@ -148,7 +149,7 @@ func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = &NotRegularError{Path: path, What: describe(path, fi.Mode())}
+		err = &NotRegularError{Path: path, What: Describe(path, fi.Mode())}
 	}
 	if err != nil {
 		f.Close()

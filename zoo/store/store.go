@@ -193,10 +193,6 @@ func OfflineFromEnv() bool {
 	return offline
 }
 
-// ParseSize reads a byte count as people write it: 1048576, 500MB, 4GiB
-// (envconfig.ParseSize).
-func ParseSize(text string) (int64, error) { return envconfig.ParseSize(text) }
-
 // maxDownload is the download limit: the field, else $ZOO_MAX_DOWNLOAD,
 // else the default.
 func (s *Store) maxDownload() (int64, error) {
