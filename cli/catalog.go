@@ -14,9 +14,10 @@ import (
 
 func catalogCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "catalog",
-		Usage:     "check catalog files, and list the catalogs zoo reads",
-		UsageText: "zoo catalog validate FILE... [--load] [--strict] [--json]\n   zoo catalog list [--json]",
+		Name:  "catalog",
+		Usage: "check, edit and compare catalog files, and list the catalogs zoo reads",
+		UsageText: "zoo catalog validate FILE... [--load] [--strict] [--json]\n   zoo catalog list [--json]\n" +
+			"   zoo catalog add FILE --to CATALOG [--replace] [--create] [--json]\n   zoo catalog diff OLD NEW [--json]",
 		Description: "validate reports every problem of each catalog file as FILE:LINE: message (TOML syntax, unknown\n" +
 			"keys, wrong types, missing or invalid fields, duplicate ids), plus warnings where a metric\n" +
 			"contradicts zoo's metric registry (a direction, an FID without its feature extractor). It exits 1\n" +
@@ -33,10 +34,26 @@ func catalogCommand() *cli.Command {
 			"   5. --catalog FILE or --catalog https://host/file.toml#sha256=HEX (repeatable)\n" +
 			"CONFIG is $ZOO_CONFIG_DIR, else the user config directory's medzoo (~/.config/medzoo).\n" +
 			"Remote catalogs must carry the sha256 of the file; they are fetched once, verified, kept in the\n" +
-			"cache by digest and then read offline.",
+			"cache by digest and then read offline.\n\n" +
+			"add merges the one [[model]] entry of FILE (a model directory's model.toml) into CATALOG, editing its\n" +
+			"text: every comment, entry and byte it does not change stays as it is. FILE must be valid (its problems\n" +
+			"are reported as FILE:LINE) and CATALOG too, of the same schema. A new id is appended at the end; an id\n" +
+			"CATALOG has is refused unless --replace, which swaps that entry's text from its [[model]] line to its\n" +
+			"last key (comments above and after it stay). The result is checked before it is written, atomically\n" +
+			"and under CATALOG.lock; CATALOG must exist unless --create, and is never written through a link.\n\n" +
+			"diff lists the models NEW adds (+), removes (-) and changes (~) compared with OLD, matched by id\n" +
+			"ignoring case, with each changed field by catalog key (artifact.sha256, metrics.FID.value) and its\n" +
+			"old → new value. OLD or NEW may be \"embedded\", the built-in catalog (a file of that name is\n" +
+			"./embedded). It exits like diff(1): 0 when the catalogs are the same, 1 when they differ, 2 when one\n" +
+			"cannot be read or parsed.\n\n" +
+			"Example, proposing a model for the built-in catalog:\n" +
+			"   zoo catalog add mymodel/model.toml --to zoo.toml && zoo catalog diff embedded zoo.toml",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "strict", Usage: "validate: count warnings as problems"},
 			&cli.BoolFlag{Name: "load", Usage: "validate: also load each runnable model and run one block against its signature"},
+			&cli.StringFlag{Name: "to", Usage: "add: the catalog `FILE` to add the entry to"},
+			&cli.BoolFlag{Name: "replace", Usage: "add: replace the catalog's entry of the same id"},
+			&cli.BoolFlag{Name: "create", Usage: "add: start the catalog file if it does not exist"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error { return runVerb(c, catalogVerbs()) },
@@ -48,6 +65,8 @@ func catalogVerbs() []verb {
 		{names: []string{"validate", "check"}, usage: "validate FILE...", run: catalogValidate},
 		{names: []string{"list", "ls", "sources"}, usage: "list", noArgs: "catalog list takes no arguments",
 			run: func(c *cli.Context, _ []string) error { return catalogList(c) }},
+		{names: []string{"add"}, usage: "add FILE --to CATALOG", run: catalogAdd},
+		{names: []string{"diff"}, usage: "diff OLD NEW", run: catalogDiff},
 	}
 }
 

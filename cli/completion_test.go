@@ -31,7 +31,7 @@ func TestCompleteCandidates(t *testing.T) {
 		{words: []string{"generate", "101", "-o", ""}, want: nil}, // a directory: the shell's
 		{words: []string{"generate", "101", "--format", "png"}, want: []string{"png", "png16"}},
 		{words: []string{"generate", "101", "--format", "=", "n"}, want: []string{"nifti", "npy"}},
-		{words: []string{"catalog", ""}, want: []string{"list", "validate"}},
+		{words: []string{"catalog", ""}, want: []string{"add", "diff", "list", "validate"}},
 		{words: []string{"catalog", "validate", ""}, want: nil},
 		{words: []string{"completion", ""}, want: []string{"bash", "fish", "zsh"}},
 		{words: []string{"help", "gr"}, want: []string{"grid"}},

@@ -40,6 +40,26 @@ type lineScanner struct {
 	line   int
 	ix     lineIndex
 	arrays map[string]int // number of [[t]] headers seen per resolved path
+	// stmts, when not nil, receives each statement (a table header or a
+	// key = value) with the lines it spans: what catalog add needs to tell
+	// an entry's text from the comments around it.
+	stmts *[]statement
+}
+
+// statement is one table header or key = value of a TOML text, by line.
+type statement struct {
+	first, last int      // 1-based lines it spans (a multi-line value spans several)
+	table       []string // for a header, its resolved path (model, #3); nil for a key
+	array       bool     // a [[header]]
+}
+
+// scanStatements lists the statements of src (a text toml.Decode
+// accepted) in order.
+func scanStatements(src string) []statement {
+	var out []statement
+	s := &lineScanner{src: src, line: 1, ix: lineIndex{}, arrays: map[string]int{}, stmts: &out}
+	s.document()
+	return out
 }
 
 func (s *lineScanner) peek(off int) byte {
@@ -88,9 +108,13 @@ func (s *lineScanner) document() {
 		if s.pos >= len(s.src) {
 			return
 		}
-		start := s.pos
+		start, first := s.pos, s.line
 		if s.src[s.pos] == '[' {
+			array := s.peek(1) == '['
 			table = s.header()
+			if s.stmts != nil {
+				*s.stmts = append(*s.stmts, statement{first: first, last: s.line, table: table, array: array})
+			}
 		} else {
 			keys := s.key()
 			path := append(append([]string{}, table...), keys...)
@@ -99,6 +123,9 @@ func (s *lineScanner) document() {
 			if s.peek(0) == '=' {
 				s.pos++
 				s.value(path)
+			}
+			if s.stmts != nil {
+				*s.stmts = append(*s.stmts, statement{first: first, last: s.line})
 			}
 		}
 		if s.pos == start { // not understood: skip a byte rather than loop
