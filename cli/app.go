@@ -176,6 +176,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			interpolateCommand(),
 			serveCommand(),
 			catalogCommand(),
+			initCommand(),
+			validateCommand(),
 			packCommand(),
 			completionCommand(),
 			runnerCommand(),

@@ -40,6 +40,9 @@ func TestDelegatesExactlyTheTorchUses(t *testing.T) {
 		"import":            {"import", "--package", dir},
 		"catalog --load":    {"catalog", "validate", cat, "--load"},
 		"runner":            {"runner"},
+		"validate":          {"validate", dir},
+		"init":              {"init", filepath.Join(dir, "m")},
+		"pack":              {"pack", dir, "-o", filepath.Join(dir, "m.zip")},
 	}
 	var listed []string
 	for _, u := range torchUses {

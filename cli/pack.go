@@ -1,26 +1,18 @@
 package cli
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"medzoo/internal/bytesize"
-	"medzoo/internal/files"
-	"medzoo/share"
 )
 
 func packCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pack",
 		Usage:     "pack a model directory into a reproducible zip archive with a sha256 manifest",
-		UsageText: "zoo pack DIR -o FILE.zip [--force] [--json]",
+		UsageText: "zoo pack DIR -o FILE.zip [--device auto|cpu|cuda:N] [--threads T] [--force] [--json]",
 		Description: "DIR is a model directory: model.pt (TorchScript), model.toml (its one [[model]] catalog entry,\n" +
 			"signature included, with [model.artifact] url = \"model.pt\" and the file's sha256 and size),\n" +
 			"LICENSE, README.md (the model card) and optionally samples/ (PNG files, at most 256 and 64 MiB).\n" +
@@ -29,54 +21,19 @@ func packCommand() *cli.Command {
 			"with MANIFEST.sha256 first (check it with sha256sum -c). A catalog uses it as\n" +
 			"   [model.artifact]  url = \"FILE.zip\", path = \"model.pt\", sha256 = \"<the archive's sha256>\"\n" +
 			"The file is written atomically: never half-written, and an existing one only with --force.\n" +
-			"zoo validate (to come) will also run the model before it is packed.\n\n" +
+			"Before packing, pack runs zoo validate's checks (the module run twice, ranges, licence, card)\n" +
+			"without writing a grid, and packs nothing while a problem is left.\n\n" +
 			"Example:\n" +
 			"   zoo pack mymodel/ -o mymodel-1.0.0.zip",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the archive `FILE` to write (.zip)"},
+			deviceFlag(),
+			threadsFlag(),
 			&cli.BoolFlag{Name: "force", Usage: "replace FILE if it exists"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
-		Action: runPack,
+		Action: runTorch,
 	}
-}
-
-func runPack(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return usagef("pack takes one model directory, got %d arguments; e.g. zoo pack mymodel/ -o mymodel.zip", c.NArg())
-	}
-	dir, out := c.Args().First(), c.String("output")
-	if out == "" {
-		return usagef("pack needs -o FILE.zip, the archive to write")
-	}
-	if inside(out, dir) {
-		return usagef("-o %s is inside the model directory %s: write the archive elsewhere (a model directory holds no extra files)", out, dir)
-	}
-	if _, err := os.Lstat(out); err == nil && !c.Bool("force") {
-		return fmt.Errorf("%s exists: pass --force to replace it, or choose another name", out)
-	}
-	m, err := share.Open(dir)
-	if err != nil {
-		return err
-	}
-	var entries []share.File
-	sum := sha256.New()
-	var size int64
-	err = files.WriteAtomic(out, func(w io.Writer) error {
-		cw := &countWriter{w: io.MultiWriter(w, sum), n: &size}
-		var err error
-		entries, err = m.Pack(cw)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", out, err)
-	}
-	digest := hex.EncodeToString(sum.Sum(nil))
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, map[string]any{"file": out, "sha256": digest, "size": size, "entries": entries})
-	}
-	fmt.Fprintf(c.App.Writer, "%s: %d files, %s (%d bytes)\nsha256 %s\n", out, len(entries), bytesize.Human(size), size, digest)
-	return nil
 }
 
 // inside reports whether path is dir or lies under it.

@@ -42,6 +42,9 @@ var torchUses = []torchUse{
 	{command: "import"},                // its pixel check runs the exported module
 	{command: "catalog", flag: "load"}, // catalog validate --load runs a block of each model
 	{command: "runner"},                // the hidden child process of zoo serve
+	{command: "validate"},              // runs one block of the model directory's module
+	{command: "init"},                  // probes the module for its shapes
+	{command: "pack"},                  // validates (runs the module) before it packs
 }
 
 // torchActions holds the LibTorch implementation of each use, by

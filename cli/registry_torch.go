@@ -23,7 +23,10 @@ func init() {
 		"catalog --load": func(c *cli.Context) error {
 			return validateCatalogs(c, c.Args().Tail(), checkByLoading)
 		},
-		"runner": runRunner,
+		"runner":   runRunner,
+		"validate": runValidate,
+		"init":     runInit,
+		"pack":     runPack,
 	} {
 		registerTorch(use, action)
 	}

@@ -186,6 +186,20 @@ class NoisyGen(torch.nn.Module):
         return y.reshape(z.shape[0], 1, 4, 4)
 
 
+class CounterGen(torch.nn.Module):
+    """z [N, 8] -> [N, 1, 4, 4] = tanh(z) / 2 + calls / 100: it counts its calls in a buffer,
+    so two runs of the same inputs differ (what zoo validate must catch, seeded or not)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("calls", torch.zeros(1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        self.calls.add_(1)
+        y = torch.tanh(z.repeat(1, 2)) / 2 + self.calls / 100
+        return y.reshape(z.shape[0], 1, 4, 4)
+
+
 class StepAlpha(torch.nn.Module):
     """forward(z, step: int, alpha: float), as ProGAN's: [N, 1, 4, 4] = tanh(z) * step * alpha / 10."""
 
@@ -289,6 +303,7 @@ def modules():
         "inpaint.pt": Inpaint(),
         "float_cond.pt": FloatCond(),
         "noisy_gen.pt": NoisyGen(),
+        "counter_gen.pt": CounterGen(),
         "step_alpha.pt": StepAlpha(),
         "wants_dcgan_latent.pt": WantsDCGANLatent(),
         "hang.pt": Hang(),

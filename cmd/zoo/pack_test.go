@@ -34,7 +34,7 @@ func demoModelDir(t *testing.T) string {
 		"model.pt":   module,
 		"model.toml": []byte(entry),
 		"LICENSE":    []byte("BSD-3-Clause: the licence text of the weights.\n"),
-		"README.md":  []byte("# DEMO DCGAN\n\nA demonstration model; every image it makes is synthetic.\n"),
+		"README.md":  []byte(demoCard),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -42,6 +42,11 @@ func demoModelDir(t *testing.T) string {
 	}
 	return dir
 }
+
+// demoCard is a model card with the sections zoo validate (which pack
+// runs first) requires.
+const demoCard = "# DEMO DCGAN\n\nA demonstration model; every image it makes is synthetic.\n\n" +
+	"## Intended use\n\nTrying zoo.\n\n## Training data\n\nSlices of the Colin27 template.\n\n## Limitations\n\nBlurry; one head.\n"
 
 // demoEntry is a catalog of the embedded entry of model 101 with another
 // artifact (a TorchScript one).

@@ -1,0 +1,166 @@
+//go:build !notorch
+
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"medzoo/internal/bytesize"
+	"medzoo/internal/files"
+	"medzoo/share"
+	"medzoo/validate"
+)
+
+func runValidate(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("validate takes one model directory, got %d arguments; e.g. zoo validate mymodel/", c.NArg())
+	}
+	dir := c.Args().First()
+	opts := validate.Options{Device: c.String("device"), Threads: c.Int("threads"), Seed: c.Uint64("seed"),
+		Grid: c.String("grid"), NoGrid: c.Bool("no-grid")}
+	switch {
+	case opts.NoGrid && opts.Grid != "":
+		return usagef("--grid and --no-grid contradict each other: choose one")
+	case opts.Grid != "" && !strings.EqualFold(filepath.Ext(opts.Grid), ".png"):
+		return usagef("--grid %s: the grid is a PNG file; name it .png", opts.Grid)
+	case opts.Grid != "":
+		if err := files.CheckRegular(opts.Grid); err != nil {
+			return usagef("--grid: %v", err)
+		}
+	}
+	r, err := validate.Run(c.Context, dir, opts)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		if err := printJSON(c.App.Writer, r); err != nil {
+			return err
+		}
+	} else {
+		printReport(c.App.Writer, r)
+	}
+	if !r.Valid {
+		return fmt.Errorf("%s: %d problem(s); fix them and run zoo validate %s again", dir, len(r.Problems), dir)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, r *validate.Report) {
+	for _, ck := range r.Checks {
+		state := "ok     "
+		if !ck.OK {
+			state = "PROBLEM"
+		}
+		fmt.Fprintf(w, "%s %-13s %s\n", state, ck.Name, ck.Detail)
+	}
+	if f := r.Figures; f != nil {
+		fmt.Fprintf(w, "figures: %.1f images/s on %s (%d images in %.2f s", f.ImagesPerSec, f.Device, f.Images, f.Seconds)
+		if f.Threads > 0 {
+			fmt.Fprintf(w, ", %d threads", f.Threads)
+		}
+		fmt.Fprintf(w, "); peak RSS %s\n", bytesize.Human(f.PeakRSS))
+	}
+	if r.Grid != "" {
+		fmt.Fprintf(w, "grid: %s\n", r.Grid)
+	}
+	if len(r.Problems) > 0 {
+		fmt.Fprintf(w, "%d problem(s):\n", len(r.Problems))
+		for _, p := range r.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s is valid: zoo pack %s -o %s.zip\n", r.Dir, r.Dir, r.Model)
+}
+
+func runInit(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("init takes one directory, got %d arguments; e.g. zoo init mymodel/ --from generator.pt", c.NArg())
+	}
+	if id := c.String("id"); c.IsSet("id") {
+		if err := validate.CheckID(id); err != nil {
+			return usagef("--id: %v", err)
+		}
+	}
+	if from := c.String("from"); from != "" {
+		if _, err := os.Stat(from); err != nil {
+			return usagef("--from: %v", err)
+		}
+	}
+	dir := c.Args().First()
+	res, err := validate.Init(dir, validate.InitOptions{From: c.String("from"), ID: c.String("id"), Force: c.Bool("force")})
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, res)
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %s in %s (model %s)\n", strings.Join(res.Files, ", "), dir, res.ID)
+	if p := res.Probe; p != nil {
+		if p.Latent != nil {
+			var outs []string
+			for _, o := range p.Outputs {
+				outs = append(outs, fmt.Sprintf("%s %v in [%.3g, %.3g]", o.Name, o.Shape[1:], o.Min, o.Max))
+			}
+			fmt.Fprintf(c.App.Writer, "probed model.pt: latent %v -> %s; check [model.signature]\n", p.Latent, strings.Join(outs, ", "))
+		} else {
+			fmt.Fprintf(c.App.Writer, "could not find model.pt's input; write [model.signature] by hand. Tried:\n")
+			for _, t := range p.Tried {
+				fmt.Fprintf(c.App.Writer, "  %s\n", t)
+			}
+		}
+	}
+	fmt.Fprintf(c.App.Writer, "next: fill the TODOs in %s, then zoo validate %s\n", filepath.Join(dir, share.EntryFile), dir)
+	return nil
+}
+
+func runPack(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("pack takes one model directory, got %d arguments; e.g. zoo pack mymodel/ -o mymodel.zip", c.NArg())
+	}
+	dir, out := c.Args().First(), c.String("output")
+	if out == "" {
+		return usagef("pack needs -o FILE.zip, the archive to write")
+	}
+	if inside(out, dir) {
+		return usagef("-o %s is inside the model directory %s: write the archive elsewhere (a model directory holds no extra files)", out, dir)
+	}
+	if _, err := os.Lstat(out); err == nil && !c.Bool("force") {
+		return fmt.Errorf("%s exists: pass --force to replace it, or choose another name", out)
+	}
+	m, _, err := validate.ForPack(c.Context, dir, validate.Options{Device: c.String("device"), Threads: c.Int("threads")})
+	var pe *share.ProblemsError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%w\nzoo validate %s shows every check", err, dir)
+	}
+	if err != nil {
+		return err
+	}
+	var entries []share.File
+	sum := sha256.New()
+	var size int64
+	err = files.WriteAtomic(out, func(w io.Writer) error {
+		cw := &countWriter{w: io.MultiWriter(w, sum), n: &size}
+		var err error
+		entries, err = m.Pack(cw)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	digest := hex.EncodeToString(sum.Sum(nil))
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, map[string]any{"file": out, "sha256": digest, "size": size, "entries": entries})
+	}
+	fmt.Fprintf(c.App.Writer, "%s: %d files, %s (%d bytes)\nsha256 %s\n", out, len(entries), bytesize.Human(size), size, digest)
+	return nil
+}
