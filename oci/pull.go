@@ -192,7 +192,8 @@ func (c *Client) FetchLayer(ctx context.Context, a *Artifact, l Layer, w io.Writ
 	defer rc.Close()
 	h := sha256.New()
 	pr := &progressReader{r: io.LimitReader(rc, l.Size+1), name: l.Name, total: l.Size, fn: c.Progress}
-	n, err := io.Copy(io.MultiWriter(w, h), pr)
+	// 1 MiB at a time: the file gets few large writes, not 32 KiB ones.
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), pr, make([]byte, 1<<20))
 	if err != nil {
 		return "", c.explain(ctx, a.Pinned, "pull "+l.Name+" of", err)
 	}
