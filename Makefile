@@ -49,7 +49,7 @@ build: $(BIN) $(TORCH_BIN)
 # Tests also need the extractor exports (torchvision), the DICOM/NIfTI
 # readers that check our files, a browser for the web explorer, and what
 # the medigan reference packages import (cv2, matplotlib) for zoo import.
-TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torchvision python3-pydicom python3-nibabel chromium python3-opencv python3-matplotlib
+TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torchvision python3-pydicom python3-nibabel chromium python3-opencv python3-matplotlib docker-registry
 
 # deps installs the Debian packages only when one is missing, so repeated
 # builds never touch apt.
@@ -110,6 +110,7 @@ bench: build
 	$(PYTHON) scripts/bench_evaluate.py --zoo $(BIN) --n 2000 --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_serve.py --zoo $(BIN) --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_import.py --zoo $(BIN) --out docs/benchmarks.md
+	$(PYTHON) scripts/bench_oci.py --zoo $(BIN) --out docs/benchmarks.md
 
 clean:
 	rm -rf bin lib build out

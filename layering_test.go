@@ -22,6 +22,7 @@ func TestLayering(t *testing.T) {
 		"medzoo/server":     {"medzoo/cli"},
 		"medzoo/share":      {"medzoo/torch", "medzoo/loader", "medzoo/cli"},
 		"medzoo/validate":   {"medzoo/zoo/search", "medzoo/server", "medzoo/cli"},
+		"medzoo/oci":        {"medzoo/zoo", "medzoo/zoo/store", "medzoo/share", "medzoo/torch", "medzoo/loader", "medzoo/cli"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()

@@ -179,6 +179,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			initCommand(),
 			validateCommand(),
 			packCommand(),
+			pushCommand(),
 			completionCommand(),
 			runnerCommand(),
 			envCommand(),

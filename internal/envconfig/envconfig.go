@@ -40,6 +40,9 @@ const (
 	EnvSearchTiming  = "ZOO_SEARCH_TIMING"
 	EnvTorchBin      = "ZOO_TORCH_BIN"
 	EnvDebug         = "ZOO_DEBUG"
+	EnvRegistryAuth  = "ZOO_REGISTRY_AUTH"
+	EnvRegistryPlain = "ZOO_REGISTRY_PLAIN_HTTP"
+	EnvDockerConfig  = "DOCKER_CONFIG"
 	EnvOMPNumThreads = "OMP_NUM_THREADS"
 	EnvOMPWaitPolicy = "OMP_WAIT_POLICY"
 )
@@ -79,6 +82,9 @@ type Var struct {
 	// ReadBy is who else reads it: "OpenMP" for the OMP_* variables,
 	// which LibTorch's OpenMP runtime reads and zoo only consults.
 	ReadBy string `json:"read_by,omitempty"`
+	// Secret marks a value that holds a password: zoo env shows it
+	// redacted, never as it is.
+	Secret bool `json:"secret,omitempty"`
 	// value is the value in effect as text, default applied.
 	value func() (string, error)
 }
@@ -115,6 +121,15 @@ var vars = []Var{
 	{Name: EnvDebug, Kind: Bool, Default: "off",
 		Usage: "a model's forward error shows the full TorchScript trace, not only its cause",
 		value: func() (string, error) { return onOff(Debug()) }},
+	{Name: EnvRegistryAuth, Kind: Text, Default: "the docker config file's credentials", Secret: true,
+		Usage: "OCI registry login for zoo push/pull: USER:PASSWORD (every registry) or HOST=USER:PASSWORD[,HOST=…]",
+		value: func() (string, error) { _, err := RegistryAuth(); return RedactAuth(get(EnvRegistryAuth)), err }},
+	{Name: EnvRegistryPlain, Kind: Bool, Default: "off", Flag: "--plain-http",
+		Usage: "fetch oci:// artifacts over plain HTTP, honoured only for a registry on 127.0.0.1, ::1 or localhost",
+		value: func() (string, error) { return onOff(RegistryPlainHTTP()) }},
+	{Name: EnvDockerConfig, Kind: Path, Default: "~/.docker", ReadBy: "docker",
+		Usage: "the directory of config.json, whose auths (and credential helpers) zoo push/pull use",
+		value: DockerConfigDir},
 	{Name: EnvOMPNumThreads, Kind: Int, Default: "one per CPU core", Flag: "--threads", ReadBy: "OpenMP",
 		Usage: "LibTorch's intra-op threads when a command is given no --threads",
 		value: func() (string, error) {
@@ -226,6 +241,85 @@ func Debug() (bool, error) { return boolVar(EnvDebug, false) }
 // TorchBin returns $ZOO_TORCH_BIN ("" when unset: zoo looks for zoo-torch
 // itself).
 func TorchBin() string { return get(EnvTorchBin) }
+
+// RegistryPlainHTTP reports whether $ZOO_REGISTRY_PLAIN_HTTP asks for plain
+// HTTP to OCI registries (the oci package honours it only for loopback
+// hosts).
+func RegistryPlainHTTP() (bool, error) { return boolVar(EnvRegistryPlain, false) }
+
+// DockerConfigDir returns $DOCKER_CONFIG, else ~/.docker: where docker
+// (and so zoo) keeps config.json with registry logins.
+func DockerConfigDir() (string, error) {
+	if d := get(EnvDockerConfig); d != "" {
+		return d, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find the docker config directory (%v); set %s to it", err, EnvDockerConfig)
+	}
+	return filepath.Join(home, ".docker"), nil
+}
+
+// Login is one entry of $ZOO_REGISTRY_AUTH. Host is "" for the entry
+// that holds for every registry.
+type Login struct {
+	Host, User, Password string
+}
+
+// RegistryAuth parses $ZOO_REGISTRY_AUTH: USER:PASSWORD for every
+// registry, or HOST=USER:PASSWORD entries separated by commas (HOST with
+// its :PORT when the registry has one). Errors never show the password.
+func RegistryAuth() ([]Login, error) {
+	v := strings.TrimSpace(get(EnvRegistryAuth))
+	if v == "" {
+		return nil, nil
+	}
+	bad := func(why string) error {
+		return &Error{EnvRegistryAuth, RedactAuth(v), why + ": give USER:PASSWORD, or HOST=USER:PASSWORD[,HOST=USER:PASSWORD…]"}
+	}
+	var out []Login
+	parts := []string{v}
+	if strings.Contains(v, "=") {
+		parts = strings.Split(v, ",")
+	}
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		var l Login
+		if host, rest, ok := strings.Cut(p, "="); ok {
+			l.Host, p = strings.ToLower(strings.TrimSpace(host)), rest
+			if l.Host == "" {
+				return nil, bad("an entry has no HOST before '='")
+			}
+		} else if len(parts) > 1 {
+			return nil, bad("an entry has no HOST=")
+		}
+		user, pass, ok := strings.Cut(p, ":")
+		if !ok || user == "" || pass == "" {
+			return nil, bad("an entry is not USER:PASSWORD")
+		}
+		l.User, l.Password = user, pass
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// RedactAuth is a $ZOO_REGISTRY_AUTH value with every password replaced
+// by "***", for messages and zoo env.
+func RedactAuth(v string) string {
+	if v == "" {
+		return ""
+	}
+	var parts []string
+	for _, p := range strings.Split(v, ",") {
+		prefix, userPass := "", p
+		if host, rest, ok := strings.Cut(p, "="); ok {
+			prefix, userPass = host+"=", rest
+		}
+		user, _, _ := strings.Cut(userPass, ":")
+		parts = append(parts, prefix+user+":***")
+	}
+	return strings.Join(parts, ",")
+}
 
 // OMPNumThreads returns $OMP_NUM_THREADS when it is a positive whole
 // number. Anything else is left to OpenMP (which also takes lists such as

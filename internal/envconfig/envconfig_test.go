@@ -287,3 +287,32 @@ func TestTable(t *testing.T) {
 		t.Errorf("ZOO_STALL_TIMEOUT default shown as %q, is %v", v.Default, DefaultStallTimeout)
 	}
 }
+
+func TestRegistryAuth(t *testing.T) {
+	unsetAll(t)
+	if l, err := RegistryAuth(); l != nil || err != nil {
+		t.Errorf("unset: %v, %v", l, err)
+	}
+	t.Setenv(EnvRegistryAuth, "bob:pw:with:colons")
+	if l, err := RegistryAuth(); err != nil || len(l) != 1 || l[0] != (Login{"", "bob", "pw:with:colons"}) {
+		t.Errorf("USER:PASSWORD: %v, %v", l, err)
+	}
+	t.Setenv(EnvRegistryAuth, "Reg.Example:5000=a:x, ghcr.io=b:y")
+	want := []Login{{"reg.example:5000", "a", "x"}, {"ghcr.io", "b", "y"}}
+	if l, err := RegistryAuth(); err != nil || !reflect.DeepEqual(l, want) {
+		t.Errorf("HOST=USER:PASSWORD list: %v, %v", l, err)
+	}
+	for _, bad := range []string{"nopassword", "=a:b", "h=a:b,c:d", "h=:b"} {
+		t.Setenv(EnvRegistryAuth, bad+"SECRET")
+		_, err := RegistryAuth()
+		if err == nil || strings.Contains(err.Error(), "SECRET") && strings.Contains(bad, ":") || !strings.Contains(err.Error(), "USER:PASSWORD") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	t.Setenv(EnvRegistryAuth, "h=alice:topsecret")
+	for _, s := range Settings() {
+		if s.Name == EnvRegistryAuth && (strings.Contains(s.Env, "topsecret") || strings.Contains(s.Value, "topsecret")) {
+			t.Errorf("zoo env shows the password: %+v", s)
+		}
+	}
+}

@@ -38,6 +38,9 @@ func Settings(overrides ...Override) []Setting {
 		if s.Env != "" {
 			s.Source = FromEnv
 		}
+		if v.Secret {
+			s.Env = RedactAuth(s.Env)
+		}
 		value, err := v.value()
 		s.Value = value
 		if err != nil {

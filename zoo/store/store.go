@@ -40,6 +40,7 @@ import (
 	"medzoo/internal/bytesize"
 	"medzoo/internal/envconfig"
 	"medzoo/internal/files"
+	"medzoo/oci"
 )
 
 // Limits and timeouts used when the corresponding Store field is zero.
@@ -168,6 +169,12 @@ type Store struct {
 	// $ZOO_MAX_DOWNLOAD, else DefaultMaxDownloadBytes). A catalog size,
 	// when given, is enforced exactly on top of it.
 	MaxDownloadBytes int64
+	// RegistryPlainHTTP fetches oci:// artifacts from a registry on this
+	// machine (127.0.0.1, ::1, localhost) over plain HTTP; so does
+	// $ZOO_REGISTRY_PLAIN_HTTP. Either is ignored for any other host, which
+	// is always reached over HTTPS: plain HTTP there would expose the
+	// login, and a catalog must not be able to turn TLS off.
+	RegistryPlainHTTP bool
 
 	transportOnce sync.Once
 	transport     http.RoundTripper
@@ -851,6 +858,7 @@ const (
 	srcHTTP sourceKind = iota
 	srcFile
 	srcBundled
+	srcOCI
 )
 
 // artifactSource is a parsed Artifact.URL.
@@ -859,9 +867,10 @@ type artifactSource struct {
 	raw  string   // as in the catalog, for messages and pins
 	u    *url.URL // srcHTTP
 	path string   // srcFile: absolute path; srcBundled: name in Store.Bundled
+	ref  oci.Ref  // srcOCI
 }
 
-func (s artifactSource) remote() bool { return s.kind == srcHTTP }
+func (s artifactSource) remote() bool { return s.kind == srcHTTP || s.kind == srcOCI }
 
 // String is the URL for messages, with any password redacted.
 func (s artifactSource) String() string {
@@ -897,6 +906,19 @@ func parseArtifactSource(a *Artifact) (artifactSource, error) {
 		src.kind, src.path = srcBundled, name
 		return src, nil
 	}
+	if strings.HasPrefix(strings.ToLower(raw), oci.Scheme) {
+		ref, err := oci.ParseRef(raw)
+		if err != nil {
+			return src, fmt.Errorf("model %s: artifact url: %w", a.Name, err)
+		}
+		if ref.Digest == "" {
+			return src, fmt.Errorf("model %s: artifact url %q names a tag, which can be moved to other bytes; "+
+				"a catalog pins the manifest digest: url = \"oci://%s/%s@sha256:…\" (zoo pull %s prints it)",
+				a.Name, raw, ref.Host, ref.Repo, raw)
+		}
+		src.kind, src.ref = srcOCI, ref
+		return src, nil
+	}
 	if i := strings.Index(raw, "://"); i > 0 {
 		u, err := url.Parse(raw)
 		if err != nil {
@@ -919,7 +941,7 @@ func parseArtifactSource(a *Artifact) (artifactSource, error) {
 			src.kind, src.path = srcFile, filepath.Clean(filepath.FromSlash(u.Path))
 			return src, nil
 		default:
-			return src, fmt.Errorf("model %s: artifact url %q: unsupported scheme %q (zoo fetches https://, http://, file://, bundled:// and plain paths)",
+			return src, fmt.Errorf("model %s: artifact url %q: unsupported scheme %q (zoo fetches https://, http://, oci://, file://, bundled:// and plain paths)",
 				a.Name, raw, u.Scheme)
 		}
 	}
@@ -963,6 +985,8 @@ func (s *Store) download(ctx context.Context, a *Artifact, src artifactSource, f
 		return s.copyBundled(ctx, a, src, file)
 	case srcFile:
 		return s.copyFile(ctx, a, src, file)
+	case srcOCI:
+		return s.downloadOCI(ctx, a, src, file)
 	default:
 		return s.downloadHTTP(ctx, a, src, file)
 	}
@@ -1089,6 +1113,83 @@ func (s *Store) downloadHTTP(ctx context.Context, a *Artifact, src artifactSourc
 	}
 	tee.prog.done(tee.n)
 	return hex.EncodeToString(tee.h.Sum(nil)), tee.n, nil
+}
+
+// downloadOCI fetches the TorchScript layer of the artifact whose
+// manifest src pins. The manifest is verified against that digest, the
+// layer's digest and size against the catalog's before any of it is read,
+// and the bytes against the digest as they arrive (by oci.FetchLayer, and
+// again by the caller, as for every download).
+func (s *Store) downloadOCI(ctx context.Context, a *Artifact, src artifactSource, file string) (string, int64, error) {
+	if s.Offline {
+		return "", 0, s.offlineError(a, src)
+	}
+	limit, err := s.downloadLimit(a, src)
+	if err != nil {
+		return "", 0, err
+	}
+	stall, err := s.stallTimeout()
+	if err != nil {
+		return "", 0, err
+	}
+	c, err := oci.NewClient()
+	if err != nil {
+		return "", 0, fmt.Errorf("model %s: %w", a.Name, err)
+	}
+	plain, err := envconfig.RegistryPlainHTTP()
+	if err != nil {
+		return "", 0, err
+	}
+	c.PlainHTTP = (plain || s.RegistryPlainHTTP) && src.ref.Loopback()
+	c.Transport = s.httpTransport()
+	c.MaxModuleBytes = limit
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var watchdog *time.Timer
+	if stall > 0 {
+		watchdog = time.AfterFunc(stall, func() {
+			cancel(fmt.Errorf("the registry sent nothing for %s (%s sets this limit)", stall, EnvStallTimeout))
+		})
+		defer watchdog.Stop()
+	}
+	art, err := c.Resolve(ctx, src.ref)
+	if err != nil {
+		return "", 0, fmt.Errorf("model %s: %w; nothing was cached", a.Name, err)
+	}
+	mod := art.Module()
+	if want, _ := ParseDigest(a.SHA256); want != "" && mod.SHA256() != want {
+		return "", 0, &storeError{kind: ErrChecksum, msg: fmt.Sprintf(
+			"model %s: checksum mismatch for %s: its %s layer is sha256:%s, the catalog says %s; nothing was downloaded",
+			a.Name, src, mod.Name, mod.SHA256(), want)}
+	}
+	if a.Size > 0 && mod.Size != a.Size {
+		return "", 0, &storeError{kind: ErrChecksum, msg: fmt.Sprintf(
+			"model %s: %s: its %s layer is %s, the catalog says %s; nothing was downloaded",
+			a.Name, src, mod.Name, formatBytes(mod.Size), formatBytes(a.Size))}
+	}
+	prog := s.progress(a.Name, mod.Size)
+	c.Progress = func(_ string, done, _ int64) {
+		if watchdog != nil {
+			watchdog.Reset(stall)
+		}
+		prog.report(done)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", 0, fmt.Errorf("artifact store: %w", err)
+	}
+	got, err := c.FetchLayer(ctx, art, mod, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) && context.Cause(ctx) != nil {
+			err = fmt.Errorf("%w: %v", err, context.Cause(ctx))
+		}
+		return "", 0, fmt.Errorf("model %s: %w; nothing was cached", a.Name, err)
+	}
+	prog.done(mod.Size)
+	return got, mod.Size, nil
 }
 
 // downloadLimit is the most bytes a download of m may bring: its declared
