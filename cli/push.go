@@ -21,8 +21,9 @@ func pushCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "push",
 		Usage:     "push a model directory to an OCI registry as a verified artifact",
-		UsageText: "zoo push DIR oci://HOST[:PORT]/REPO:TAG [--plain-http] [--json]",
-		Description: "DIR is a model directory (see zoo pack), checked first. It travels as one OCI artifact\n" +
+		UsageText: "zoo push DIR oci://HOST[:PORT]/REPO:TAG [--plain-http] [--device auto|cpu|cuda:N] [--threads T] [--json]",
+		Description: "DIR is a model directory (see zoo pack), checked first by zoo validate's checks (the module is\n" +
+			"run, so push needs LibTorch); nothing is sent while a problem is left. It travels as one OCI artifact\n" +
 			"(" + oci.ArtifactType + "): model.toml is its config, model.pt, LICENSE, README.md and the samples\n" +
 			"are layers. Blobs go first and the tag last, so a failed push never leaves a tagged half model;\n" +
 			"run it again and it sends only what the registry lacks. It prints the manifest digest and the\n" +
@@ -34,13 +35,19 @@ func pushCommand() *cli.Command {
 			"   zoo push mymodel/ oci://registry.example.org/lab/mri-gan:1.0.0",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "plain-http", Usage: "HTTP instead of HTTPS, for a registry on 127.0.0.1, ::1 or localhost only"},
+			deviceFlag(),
+			threadsFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
-		Action: runPush,
+		Action: runTorch,
 	}
 }
 
-func runPush(c *cli.Context) error {
+// runPush pushes the model directory that check passes: validate.ForPack
+// in the LibTorch build (registry_torch.go), so that only a model that
+// runs as its entry says leaves the machine. The reference is checked
+// before the module is run, so a typo costs no model run.
+func runPush(c *cli.Context, check func(dir string) (*share.Model, error)) error {
 	if c.NArg() != 2 {
 		return usagef("push takes a model directory and a reference, got %d arguments; e.g. zoo push mymodel/ oci://registry.example.org/lab/model:1.0.0", c.NArg())
 	}
@@ -55,7 +62,7 @@ func runPush(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := share.Open(c.Args().First())
+	m, err := check(c.Args().First())
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ var torchUses = []torchUse{
 	{command: "validate"},              // runs one block of the model directory's module
 	{command: "init"},                  // probes the module for its shapes
 	{command: "pack"},                  // validates (runs the module) before it packs
+	{command: "push"},                  // validates (runs the module) before it pushes
 }
 
 // torchActions holds the LibTorch implementation of each use, by

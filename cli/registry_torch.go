@@ -27,6 +27,7 @@ func init() {
 		"validate": runValidate,
 		"init":     runInit,
 		"pack":     runPack,
+		"push":     func(c *cli.Context) error { return runPush(c, checkedForSharing(c)) },
 	} {
 		registerTorch(use, action)
 	}

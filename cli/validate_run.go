@@ -123,6 +123,21 @@ func runInit(c *cli.Context) error {
 	return nil
 }
 
+// checkedForSharing is what must pass before a model leaves the machine
+// (zoo pack, push, publish): zoo validate's checks without the grid, with
+// the command's --device and --threads. It returns the checked directory,
+// whose files are the very bytes that were checked.
+func checkedForSharing(c *cli.Context) func(dir string) (*share.Model, error) {
+	return func(dir string) (*share.Model, error) {
+		m, _, err := validate.ForPack(c.Context, dir, validate.Options{Device: c.String("device"), Threads: c.Int("threads")})
+		var pe *share.ProblemsError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%w\nzoo validate %s shows every check", err, dir)
+		}
+		return m, err
+	}
+}
+
 func runPack(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usagef("pack takes one model directory, got %d arguments; e.g. zoo pack mymodel/ -o mymodel.zip", c.NArg())
@@ -137,11 +152,7 @@ func runPack(c *cli.Context) error {
 	if _, err := os.Lstat(out); err == nil && !c.Bool("force") {
 		return fmt.Errorf("%s exists: pass --force to replace it, or choose another name", out)
 	}
-	m, _, err := validate.ForPack(c.Context, dir, validate.Options{Device: c.String("device"), Threads: c.Int("threads")})
-	var pe *share.ProblemsError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%w\nzoo validate %s shows every check", err, dir)
-	}
+	m, err := checkedForSharing(c)(dir)
 	if err != nil {
 		return err
 	}
