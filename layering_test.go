@@ -21,6 +21,7 @@ func TestLayering(t *testing.T) {
 		"medzoo/output":     {"medzoo/torch", "medzoo/cli"},
 		"medzoo/server":     {"medzoo/cli"},
 		"medzoo/share":      {"medzoo/torch", "medzoo/loader", "medzoo/cli"},
+		"medzoo/zenodo":     {"medzoo/torch", "medzoo/loader", "medzoo/share", "medzoo/cli"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()

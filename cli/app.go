@@ -177,6 +177,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(),
 			catalogCommand(),
 			packCommand(),
+			publishCommand(),
 			completionCommand(),
 			runnerCommand(),
 			envCommand(),

@@ -37,6 +37,9 @@ func Settings(overrides ...Override) []Setting {
 		s := Setting{Var: v, Env: get(v.Name), Source: FromDefault}
 		if s.Env != "" {
 			s.Source = FromEnv
+			if v.Kind == Secret {
+				s.Env = hidden // a token must not reach a terminal or a log
+			}
 		}
 		value, err := v.value()
 		s.Value = value
