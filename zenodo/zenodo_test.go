@@ -190,7 +190,7 @@ func TestUnauthorized(t *testing.T) {
 func TestTooLarge(t *testing.T) {
 	srv := zenodotest.New(t, token)
 	srv.FailNext(zenodotest.Upload, 1, zenodotest.Fault{Status: http.StatusRequestEntityTooLarge})
-	path, data := archive(t, 5000)
+	path, _ := archive(t, 5000)
 	var waits []time.Duration
 	var notes []string
 	_, err := client(srv, token, &waits, &notes).Publish(context.Background(), upload(t, path, false))
@@ -208,7 +208,6 @@ func TestTooLarge(t *testing.T) {
 	if got := srv.Calls(); !reflect.DeepEqual(got, []string{"create", "upload"}) || len(waits) != 0 {
 		t.Errorf("calls %v, waits %v: a 413 is not retried", got, waits)
 	}
-	_ = data
 }
 
 // 429 with Retry-After: the client waits what Zenodo asks, says so, and
