@@ -180,6 +180,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			validateCommand(),
 			packCommand(),
 			pushCommand(),
+			publishCommand(),
 			completionCommand(),
 			runnerCommand(),
 			envCommand(),

@@ -44,6 +44,7 @@ func TestDelegatesExactlyTheTorchUses(t *testing.T) {
 		"init":              {"init", filepath.Join(dir, "m")},
 		"pack":              {"pack", dir, "-o", filepath.Join(dir, "m.zip")},
 		"push":              {"push", dir, "oci://127.0.0.1:1/m:1"},
+		"publish":           {"publish", dir, "--zenodo"},
 	}
 	var listed []string
 	for _, u := range torchUses {

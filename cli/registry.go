@@ -46,6 +46,7 @@ var torchUses = []torchUse{
 	{command: "init"},                  // probes the module for its shapes
 	{command: "pack"},                  // validates (runs the module) before it packs
 	{command: "push"},                  // validates (runs the module) before it pushes
+	{command: "publish"},               // validates (runs the module) before it uploads
 }
 
 // torchActions holds the LibTorch implementation of each use, by

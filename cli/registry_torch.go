@@ -28,6 +28,7 @@ func init() {
 		"init":     runInit,
 		"pack":     runPack,
 		"push":     func(c *cli.Context) error { return runPush(c, checkedForSharing(c)) },
+		"publish":  func(c *cli.Context) error { return runPublish(c, checkedForSharing(c)) },
 	} {
 		registerTorch(use, action)
 	}

@@ -20,6 +20,8 @@ package envconfig
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,6 +45,8 @@ const (
 	EnvRegistryAuth  = "ZOO_REGISTRY_AUTH"
 	EnvRegistryPlain = "ZOO_REGISTRY_PLAIN_HTTP"
 	EnvDockerConfig  = "DOCKER_CONFIG"
+	EnvZenodoURL     = "ZOO_ZENODO_URL"
+	EnvZenodoToken   = "ZENODO_TOKEN"
 	EnvOMPNumThreads = "OMP_NUM_THREADS"
 	EnvOMPWaitPolicy = "OMP_WAIT_POLICY"
 )
@@ -70,6 +74,8 @@ const (
 	Duration Kind = "duration" // a positive Go duration: 30s, 2m
 	Int      Kind = "int"      // a positive whole number
 	Text     Kind = "text"     // passed on as it is
+	URL      Kind = "url"      // an https:// URL (http:// only to this machine)
+	Secret   Kind = "secret"   // a credential: used, never shown (zoo env says whether it is set)
 )
 
 // Var describes one environment variable.
@@ -82,9 +88,9 @@ type Var struct {
 	// ReadBy is who else reads it: "OpenMP" for the OMP_* variables,
 	// which LibTorch's OpenMP runtime reads and zoo only consults.
 	ReadBy string `json:"read_by,omitempty"`
-	// Secret marks a value that holds a password: zoo env shows it
-	// redacted, never as it is.
-	Secret bool `json:"secret,omitempty"`
+	// redact, for a Secret, is what zoo env shows of a set value (a login
+	// with its passwords starred, say); nil shows only that it is set.
+	redact func(string) string
 	// value is the value in effect as text, default applied.
 	value func() (string, error)
 }
@@ -121,7 +127,7 @@ var vars = []Var{
 	{Name: EnvDebug, Kind: Bool, Default: "off",
 		Usage: "a model's forward error shows the full TorchScript trace, not only its cause",
 		value: func() (string, error) { return onOff(Debug()) }},
-	{Name: EnvRegistryAuth, Kind: Text, Default: "the docker config file's credentials", Secret: true,
+	{Name: EnvRegistryAuth, Kind: Secret, Default: "the docker config file's credentials", redact: RedactAuth,
 		Usage: "OCI registry login for zoo push/pull: USER:PASSWORD (every registry) or HOST=USER:PASSWORD[,HOST=…]",
 		value: func() (string, error) { _, err := RegistryAuth(); return RedactAuth(get(EnvRegistryAuth)), err }},
 	{Name: EnvRegistryPlain, Kind: Bool, Default: "off", Flag: "--plain-http",
@@ -130,6 +136,17 @@ var vars = []Var{
 	{Name: EnvDockerConfig, Kind: Path, Default: "~/.docker", ReadBy: "docker",
 		Usage: "the directory of config.json, whose auths (and credential helpers) zoo push/pull use",
 		value: DockerConfigDir},
+	{Name: EnvZenodoURL, Kind: URL, Default: ZenodoURLDefault + " (zoo publish --sandbox: " + ZenodoSandboxURL + ")",
+		Usage: "the Zenodo REST API zoo publish --zenodo talks to: a self-hosted Zenodo or InvenioRDM, or a test server",
+		value: ZenodoURL},
+	{Name: EnvZenodoToken, Kind: Secret, Default: "none",
+		Usage: "Zenodo access token for zoo publish --zenodo (scopes deposit:write and deposit:actions); zoo env never shows it",
+		value: func() (string, error) {
+			if ZenodoToken() != "" {
+				return hidden, nil
+			}
+			return "", nil
+		}},
 	{Name: EnvOMPNumThreads, Kind: Int, Default: "one per CPU core", Flag: "--threads", ReadBy: "OpenMP",
 		Usage: "LibTorch's intra-op threads when a command is given no --threads",
 		value: func() (string, error) {
@@ -320,6 +337,50 @@ func RedactAuth(v string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// The Zenodo APIs zoo publish --zenodo knows by name.
+const (
+	ZenodoURLDefault = "https://zenodo.org/api"
+	ZenodoSandboxURL = "https://sandbox.zenodo.org/api"
+)
+
+// ZenodoURL returns $ZOO_ZENODO_URL without its trailing slash ("" when
+// unset: zoo publish then picks zenodo.org or its sandbox). It must be
+// https, or http to this machine only: the access token travels with every
+// request, and plain http elsewhere would hand it to the network.
+func ZenodoURL() (string, error) {
+	v := strings.TrimRight(strings.TrimSpace(get(EnvZenodoURL)), "/")
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return "", &Error{EnvZenodoURL, v, "is not the URL of a Zenodo API: give one such as " + ZenodoURLDefault}
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		return "", &Error{EnvZenodoURL, v, "is plain http to another machine, which would send the access token in the clear: give an https:// URL"}
+	default:
+		return "", &Error{EnvZenodoURL, v, "is not an http(s) URL: give one such as " + ZenodoURLDefault}
+	}
+	return v, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ZenodoToken returns $ZENODO_TOKEN ("" when unset). Callers must never
+// print it; Settings shows only that it is set.
+func ZenodoToken() string { return strings.TrimSpace(get(EnvZenodoToken)) }
+
+// hidden is what zoo env shows for a secret that is set.
+const hidden = "(set, hidden)"
 
 // OMPNumThreads returns $OMP_NUM_THREADS when it is a positive whole
 // number. Anything else is left to OpenMP (which also takes lists such as

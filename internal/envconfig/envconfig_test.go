@@ -316,3 +316,45 @@ func TestRegistryAuth(t *testing.T) {
 		}
 	}
 }
+
+// ZOO_ZENODO_URL: https anywhere, http only to this machine; ZENODO_TOKEN
+// is used but never shown by Settings (zoo env).
+func TestZenodo(t *testing.T) {
+	unsetAll(t)
+	if u, err := ZenodoURL(); u != "" || err != nil {
+		t.Errorf("ZenodoURL() unset = %q, %v", u, err)
+	}
+	for v, want := range map[string]string{
+		"https://zenodo.example.org/api/": "https://zenodo.example.org/api",
+		"http://127.0.0.1:8080/api":       "http://127.0.0.1:8080/api",
+		"http://localhost/api":            "http://localhost/api",
+		"http://[::1]:9/api":              "http://[::1]:9/api",
+		"http://zenodo.example.org/api":   "in the clear",
+		"ftp://zenodo.example.org/api":    "not an http(s) URL",
+		"zenodo.org":                      "not the URL of a Zenodo API",
+		"https://user:pw@zenodo.org/api":  "not the URL of a Zenodo API",
+	} {
+		t.Setenv(EnvZenodoURL, v)
+		got, err := ZenodoURL()
+		if strings.HasPrefix(want, "http") {
+			if got != want || err != nil {
+				t.Errorf("ZOO_ZENODO_URL=%s: %q, %v; want %q", v, got, err, want)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ZOO_ZENODO_URL=%s: %q, %v; want an error saying %q", v, got, err, want)
+		}
+	}
+	const token = "s3cr3t-t0ken-value"
+	t.Setenv(EnvZenodoToken, " "+token+"\n")
+	if got := ZenodoToken(); got != token {
+		t.Errorf("ZenodoToken() = %q", got)
+	}
+	for _, s := range Settings() {
+		if strings.Contains(s.Env+s.Value+s.Error, token) {
+			t.Errorf("Settings shows the token: %+v", s)
+		}
+		if s.Name == EnvZenodoToken && (s.Value != hidden || s.Source != FromEnv) {
+			t.Errorf("ZENODO_TOKEN set: %+v", s)
+		}
+	}
+}

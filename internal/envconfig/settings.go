@@ -37,9 +37,12 @@ func Settings(overrides ...Override) []Setting {
 		s := Setting{Var: v, Env: get(v.Name), Source: FromDefault}
 		if s.Env != "" {
 			s.Source = FromEnv
-		}
-		if v.Secret {
-			s.Env = RedactAuth(s.Env)
+			switch { // a token or password must not reach a terminal or a log
+			case v.Kind == Secret && v.redact != nil:
+				s.Env = v.redact(s.Env)
+			case v.Kind == Secret:
+				s.Env = hidden
+			}
 		}
 		value, err := v.value()
 		s.Value = value
