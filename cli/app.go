@@ -224,15 +224,21 @@ type env struct {
 	sources []zoo.CatalogSource // in precedence order, lowest first
 }
 
+// cacheDir is the cache directory: --cache, else $ZOO_CACHE, else the
+// user cache dir.
+func cacheDir(c *cli.Context) (string, error) {
+	if dir := c.String("cache"); dir != "" {
+		return dir, nil
+	}
+	return store.DefaultCacheDir()
+}
+
 // newStore is the artifact store the global flags describe: --cache (or
 // $ZOO_CACHE, or the user cache dir), --offline (or $ZOO_OFFLINE).
 func newStore(c *cli.Context) (*store.Store, error) {
-	dir := c.String("cache")
-	if dir == "" {
-		var err error
-		if dir, err = store.DefaultCacheDir(); err != nil {
-			return nil, err
-		}
+	dir, err := cacheDir(c)
+	if err != nil {
+		return nil, err
 	}
 	st := store.NewStore(dir)
 	offline, err := envconfig.Offline()

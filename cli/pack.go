@@ -1,9 +1,17 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+
+	"medzoo/internal/bytesize"
+	"medzoo/internal/files"
+	"medzoo/share"
 
 	"github.com/urfave/cli/v2"
 )
@@ -32,7 +40,7 @@ func packCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "replace FILE if it exists"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
-		Action: runTorch,
+		Action: sharingAction(runPack),
 	}
 }
 
@@ -57,4 +65,42 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	*c.n += int64(n)
 	return n, err
+}
+
+func runPack(c *cli.Context, check func(dir string) (*share.Model, error)) error {
+	if c.NArg() != 1 {
+		return usagef("pack takes one model directory, got %d arguments; e.g. zoo pack mymodel/ -o mymodel.zip", c.NArg())
+	}
+	dir, out := c.Args().First(), c.String("output")
+	if out == "" {
+		return usagef("pack needs -o FILE.zip, the archive to write")
+	}
+	if inside(out, dir) {
+		return usagef("-o %s is inside the model directory %s: write the archive elsewhere (a model directory holds no extra files)", out, dir)
+	}
+	if _, err := os.Lstat(out); err == nil && !c.Bool("force") {
+		return fmt.Errorf("%s exists: pass --force to replace it, or choose another name", out)
+	}
+	m, err := check(dir)
+	if err != nil {
+		return err
+	}
+	var entries []share.File
+	sum := sha256.New()
+	var size int64
+	err = files.WriteAtomic(out, func(w io.Writer) error {
+		cw := &countWriter{w: io.MultiWriter(w, sum), n: &size}
+		var err error
+		entries, err = m.Pack(cw)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	digest := hex.EncodeToString(sum.Sum(nil))
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, map[string]any{"file": out, "sha256": digest, "size": size, "entries": entries})
+	}
+	fmt.Fprintf(c.App.Writer, "%s: %d files, %s (%d bytes)\nsha256 %s\n", out, len(entries), bytesize.Human(size), size, digest)
+	return nil
 }

@@ -52,7 +52,7 @@ func publishCommand() *cli.Command {
 			threadsFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
-		Action: runTorch,
+		Action: sharingAction(runPublish),
 	}
 }
 

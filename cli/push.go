@@ -39,7 +39,7 @@ func pushCommand() *cli.Command {
 			threadsFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
-		Action: runTorch,
+		Action: sharingAction(runPush),
 	}
 }
 

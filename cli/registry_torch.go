@@ -26,7 +26,7 @@ func init() {
 		"runner":   runRunner,
 		"validate": runValidate,
 		"init":     runInit,
-		"pack":     runPack,
+		"pack":     func(c *cli.Context) error { return runPack(c, checkedForSharing(c)) },
 		"push":     func(c *cli.Context) error { return runPush(c, checkedForSharing(c)) },
 		"publish":  func(c *cli.Context) error { return runPublish(c, checkedForSharing(c)) },
 	} {

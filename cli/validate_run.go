@@ -3,8 +3,6 @@
 package cli
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +23,12 @@ func runValidate(c *cli.Context) error {
 		return usagef("validate takes one model directory, got %d arguments; e.g. zoo validate mymodel/", c.NArg())
 	}
 	dir := c.Args().First()
+	cache, err := cacheDir(c)
+	if err != nil {
+		return err
+	}
 	opts := validate.Options{Device: c.String("device"), Threads: c.Int("threads"), Seed: c.Uint64("seed"),
-		Grid: c.String("grid"), NoGrid: c.Bool("no-grid")}
+		Grid: c.String("grid"), NoGrid: c.Bool("no-grid"), CacheDir: cache}
 	switch {
 	case opts.NoGrid && opts.Grid != "":
 		return usagef("--grid and --no-grid contradict each other: choose one")
@@ -129,49 +131,15 @@ func runInit(c *cli.Context) error {
 // whose files are the very bytes that were checked.
 func checkedForSharing(c *cli.Context) func(dir string) (*share.Model, error) {
 	return func(dir string) (*share.Model, error) {
-		m, _, err := validate.ForPack(c.Context, dir, validate.Options{Device: c.String("device"), Threads: c.Int("threads")})
+		cache, err := cacheDir(c)
+		if err != nil {
+			return nil, err
+		}
+		m, _, err := validate.ForPack(c.Context, dir, validate.Options{Device: c.String("device"), Threads: c.Int("threads"), CacheDir: cache})
 		var pe *share.ProblemsError
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("%w\nzoo validate %s shows every check", err, dir)
 		}
 		return m, err
 	}
-}
-
-func runPack(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return usagef("pack takes one model directory, got %d arguments; e.g. zoo pack mymodel/ -o mymodel.zip", c.NArg())
-	}
-	dir, out := c.Args().First(), c.String("output")
-	if out == "" {
-		return usagef("pack needs -o FILE.zip, the archive to write")
-	}
-	if inside(out, dir) {
-		return usagef("-o %s is inside the model directory %s: write the archive elsewhere (a model directory holds no extra files)", out, dir)
-	}
-	if _, err := os.Lstat(out); err == nil && !c.Bool("force") {
-		return fmt.Errorf("%s exists: pass --force to replace it, or choose another name", out)
-	}
-	m, err := checkedForSharing(c)(dir)
-	if err != nil {
-		return err
-	}
-	var entries []share.File
-	sum := sha256.New()
-	var size int64
-	err = files.WriteAtomic(out, func(w io.Writer) error {
-		cw := &countWriter{w: io.MultiWriter(w, sum), n: &size}
-		var err error
-		entries, err = m.Pack(cw)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", out, err)
-	}
-	digest := hex.EncodeToString(sum.Sum(nil))
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, map[string]any{"file": out, "sha256": digest, "size": size, "entries": entries})
-	}
-	fmt.Fprintf(c.App.Writer, "%s: %d files, %s (%d bytes)\nsha256 %s\n", out, len(entries), bytesize.Human(size), size, digest)
-	return nil
 }

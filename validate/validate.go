@@ -33,6 +33,9 @@ type Options struct {
 	// skips it (zoo pack checks but writes nothing into the directory).
 	Grid   string
 	NoGrid bool
+	// CacheDir, if set, receives a validation record when the directory
+	// passes (share.RecordValidated).
+	CacheDir string
 	// Blocks is how many compute blocks the images/s figure times; 0 is
 	// DefaultBlocks.
 	Blocks int
@@ -143,7 +146,28 @@ func Run(ctx context.Context, dir string, opts Options) (*Report, error) {
 		r.check("run", false, "not run: fix the problems of the directory first")
 	}
 	r.Valid = len(r.Problems) == 0
+	if r.Valid {
+		record(dir, opts, r)
+	}
 	return r, nil
+}
+
+// record notes in the cache that the directory passed (share.RecordValidated),
+// so that zoo pack, push and publish of these very bytes need not run the
+// module again. A grid just written changed samples/, so the directory is
+// read again for the record (and for r.Shared). Failing to record costs
+// only a second run later: it is not an error of validate.
+func record(dir string, opts Options, r *Report) {
+	if r.Grid != "" {
+		m, err := share.Open(dir)
+		if err != nil {
+			return // changed under us: no record, the next command checks again
+		}
+		r.Shared = m
+	}
+	if opts.CacheDir != "" {
+		_ = share.RecordValidated(opts.CacheDir, r.Shared)
+	}
 }
 
 func samplesNote(m *share.Model) string {

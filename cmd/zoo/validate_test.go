@@ -93,6 +93,22 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("two packs differ, or miss the grid:\n%s\n%s", a.stdout, b.stdout)
 	}
 
+	// A validate leaves a record of these exact bytes in the cache: pack
+	// then needs no LibTorch (zoo-torch is made unreachable and pack still
+	// packs the same bytes). One changed byte of the card misses the record,
+	// so pack hands the run to zoo-torch again.
+	cache := []string{"ZOO_CACHE=" + filepath.Join(t.TempDir(), "cache")}
+	noTorch := append(cache, "ZOO_TORCH_BIN=/nonexistent/zoo-torch")
+	wantFail(t, zoo(t, noTorch, "pack", dir, "-o", filepath.Join(out, "c.zip")), 1, "/nonexistent/zoo-torch")
+	mustOK(t, zoo(t, cache, "validate", dir, "--seed", "2")) // the grid a.zip holds
+	mustOK(t, zoo(t, noTorch, "pack", dir, "-o", filepath.Join(out, "c.zip")))
+	if sha256File(t, filepath.Join(out, "c.zip")) != sha256File(t, filepath.Join(out, "a.zip")) {
+		t.Error("pack after a recorded validate packed other bytes")
+	}
+	card, _ := os.ReadFile(filepath.Join(dir, "README.md"))
+	os.WriteFile(filepath.Join(dir, "README.md"), append(card, '\n'), 0o644)
+	wantFail(t, zoo(t, noTorch, "pack", dir, "-o", filepath.Join(out, "d.zip")), 1, "/nonexistent/zoo-torch")
+
 	// Broken: a licence emptied, a range that tanh's values overflow.
 	os.WriteFile(filepath.Join(dir, "LICENSE"), []byte(" \n"), 0o644)
 	entry, _ := os.ReadFile(filepath.Join(dir, "model.toml"))
