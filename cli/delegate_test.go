@@ -30,7 +30,7 @@ func TestDelegatesExactlyTheTorchUses(t *testing.T) {
 		"[model.artifact]\nurl = \"https://example.org/x.zip\"\nformat = \"python-package\"\n"), 0o644)
 	out := filepath.Join(dir, "out")
 	t.Setenv("ZENODO_TOKEN", "test-token") // publish checks it before it needs LibTorch
-	torch := map[string][]string{ // each use of torchUses, as a command line
+	torch := map[string][]string{          // each use of torchUses, as a command line
 		"generate":          {"generate", "101", "-n", "1", "-o", out},
 		"bench":             {"bench", "101", "-n", "1"},
 		"search --generate": {"search", "brain", "--generate", "1", "-o", out},
