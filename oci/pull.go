@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -62,6 +63,13 @@ func (a *Artifact) Module() Layer {
 // types), its layers are the files of a model directory, each named once,
 // and every size is within this package's limits. Layers are not fetched.
 func (c *Client) Resolve(ctx context.Context, ref Ref) (*Artifact, error) {
+	if ref.Digest != "" {
+		if v, ok := resolved.Load(ref.String()); ok {
+			a := *v.(*Artifact)
+			a.Ref = ref
+			return &a, c.checkModuleSize(ref, &a)
+		}
+	}
 	repo, err := c.repository(ref)
 	if err != nil {
 		return nil, err
@@ -104,11 +112,25 @@ func (c *Client) Resolve(ctx context.Context, ref Ref) (*Artifact, error) {
 	for _, l := range man.Layers {
 		a.Layers = append(a.Layers, Layer{Name: l.Annotations[AnnotationTitle], MediaType: l.MediaType, Digest: l.Digest.String(), Size: l.Size})
 	}
+	if err := c.checkModuleSize(ref, a); err != nil {
+		return nil, err
+	}
+	resolved.Store(a.Pinned.String(), a)
+	return a, nil
+}
+
+// resolved holds the artifacts this process has resolved and verified, by
+// pinned reference. A manifest named by its digest cannot change, so a
+// second Resolve of it (zoo pull resolves a tag, then the store fetches
+// the pinned url) need not ask the registry again.
+var resolved sync.Map
+
+func (c *Client) checkModuleSize(ref Ref, a *Artifact) error {
 	if max := c.MaxModuleBytes; max > 0 && a.Module().Size > max {
-		return nil, fmt.Errorf("pull %s: its %s is %s, more than the download limit of %s (raise it with --max-download if you expect a module this large)",
+		return fmt.Errorf("pull %s: its %s is %s, more than the download limit of %s (raise it with --max-download if you expect a module this large)",
 			ref, ModuleFile, bytesize.Human(a.Module().Size), bytesize.Human(max))
 	}
-	return a, nil
+	return nil
 }
 
 // checkManifest is Resolve's check of what the manifest says.
@@ -190,14 +212,11 @@ func (c *Client) FetchLayer(ctx context.Context, a *Artifact, l Layer, w io.Writ
 		return "", c.explain(ctx, a.Pinned, "pull", err)
 	}
 	defer rc.Close()
-	h := sha256.New()
 	pr := &progressReader{r: io.LimitReader(rc, l.Size+1), name: l.Name, total: l.Size, fn: c.Progress}
-	// 1 MiB at a time: the file gets few large writes, not 32 KiB ones.
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), pr, make([]byte, 1<<20))
+	n, got, err := copyHashing(w, pr)
 	if err != nil {
 		return "", c.explain(ctx, a.Pinned, "pull "+l.Name+" of", err)
 	}
-	got := hex.EncodeToString(h.Sum(nil))
 	switch {
 	case n != l.Size:
 		return got, fmt.Errorf("pull %s: the registry sent %d bytes for %s, whose manifest entry says %d; its copy is damaged", a.Pinned, n, l.Name, l.Size)
@@ -284,4 +303,50 @@ func copyLocal(w io.Writer, p string, size int64) error {
 		err = fmt.Errorf("%s has %d bytes, want %d", p, n, size)
 	}
 	return err
+}
+
+// copyHashing copies r to w and returns the sha256 of what it copied. The
+// hash runs in its own goroutine on the chunks already written, while the
+// next chunk is read: on a fast link (a registry on the same machine or
+// network) hashing in line would cost as much as the transfer itself.
+// Chunks are 1 MiB, so the file gets few large writes.
+func copyHashing(w io.Writer, r io.Reader) (int64, string, error) {
+	const chunks, chunkSize = 4, 1 << 20
+	free := make(chan []byte, chunks)
+	for i := 0; i < chunks; i++ {
+		free <- make([]byte, chunkSize)
+	}
+	toHash := make(chan []byte, chunks)
+	sum := make(chan []byte, 1)
+	go func() {
+		h := sha256.New()
+		for b := range toHash {
+			h.Write(b)
+			free <- b[:cap(b)]
+		}
+		sum <- h.Sum(nil)
+	}()
+	var n int64
+	var err error
+	for {
+		buf := <-free
+		k, rerr := io.ReadFull(r, buf)
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				err = werr
+				break
+			}
+			n += int64(k)
+			toHash <- buf[:k]
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
+	close(toHash)
+	return n, hex.EncodeToString(<-sum), err
 }

@@ -1178,7 +1178,7 @@ func (s *Store) downloadOCI(ctx context.Context, a *Artifact, src artifactSource
 	if err != nil {
 		return "", 0, fmt.Errorf("artifact store: %w", err)
 	}
-	got, err := c.FetchLayer(ctx, art, mod, f)
+	got, err := c.FetchLayer(ctx, art, mod, files.WritebackWriter(f))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
