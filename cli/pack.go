@@ -44,6 +44,19 @@ func packCommand() *cli.Command {
 	}
 }
 
+// checkOutputBeside refuses, before any work, an output file of pack or
+// publish (what it holds: "the archive") inside the model directory, which
+// holds no extra files, or one that exists, unless --force.
+func checkOutputBeside(c *cli.Context, out, dir, what string) error {
+	if inside(out, dir) {
+		return usagef("-o %s is inside the model directory %s: write %s elsewhere (a model directory holds no extra files)", out, dir, what)
+	}
+	if _, err := os.Lstat(out); err == nil && !c.Bool("force") {
+		return fmt.Errorf("%s exists: pass --force to replace it, or choose another file with -o", out)
+	}
+	return nil
+}
+
 // inside reports whether path is dir or lies under it.
 func inside(path, dir string) bool {
 	p, err1 := filepath.Abs(path)
@@ -75,11 +88,8 @@ func runPack(c *cli.Context, check func(dir string) (*share.Model, error)) error
 	if out == "" {
 		return usagef("pack needs -o FILE.zip, the archive to write")
 	}
-	if inside(out, dir) {
-		return usagef("-o %s is inside the model directory %s: write the archive elsewhere (a model directory holds no extra files)", out, dir)
-	}
-	if _, err := os.Lstat(out); err == nil && !c.Bool("force") {
-		return fmt.Errorf("%s exists: pass --force to replace it, or choose another name", out)
+	if err := checkOutputBeside(c, out, dir, "the archive"); err != nil {
+		return err
 	}
 	m, err := check(dir)
 	if err != nil {

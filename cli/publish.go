@@ -80,13 +80,10 @@ func runPublish(c *cli.Context, check func(dir string) (*share.Model, error)) er
 	if out == "" {
 		out = defaultEntryPath(dir)
 	}
-	if inside(out, dir) {
-		return usagef("-o %s is inside the model directory %s: write the entry elsewhere (a model directory holds no extra files)", out, dir)
-	}
 	// Refused before anything goes to Zenodo, so that no record is made
 	// whose entry then has nowhere to go.
-	if _, err := os.Lstat(out); err == nil && !c.Bool("force") {
-		return fmt.Errorf("%s exists: pass --force to replace it, or choose another file with -o", out)
+	if err := checkOutputBeside(c, out, dir, "the entry"); err != nil {
+		return err
 	}
 	m, err := check(dir)
 	if err != nil {

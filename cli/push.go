@@ -66,12 +66,13 @@ func runPush(c *cli.Context, check func(dir string) (*share.Model, error)) error
 	if err != nil {
 		return err
 	}
-	om := oci.Model{Dir: m.Dir, ID: m.Entry.ID, Version: m.Entry.Version, License: m.Entry.License}
+	om := oci.Model{Dir: m.Dir, ID: m.Entry.ID, Version: m.Entry.Version, License: m.Entry.License, Sums: map[string]oci.Sum{}}
 	for _, f := range m.Files {
 		if f.Name == share.EntryFile {
 			continue // the config, not a layer
 		}
 		om.Files = append(om.Files, f.Name)
+		om.Sums[f.Name] = oci.Sum{SHA256: f.SHA256, Size: f.Size}
 	}
 	if om.Config, err = readEntryFile(m.Dir); err != nil {
 		return err

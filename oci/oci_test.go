@@ -302,3 +302,40 @@ func TestTLS(t *testing.T) {
 		t.Error("plain HTTP to a TLS registry worked")
 	}
 }
+
+// Push takes the caller's digests as they are (share.Open's, so a large
+// module is not read twice); the registry checks them against the bytes,
+// so a file changed since it was hashed is refused, and the tag is not
+// made.
+func TestPushKnownSums(t *testing.T) {
+	reg := testregistry.Start(t, testregistry.Options{})
+	c := client(t, reg)
+	ctx := context.Background()
+	m := modelDir(t, 1<<16, 0)
+	m.Sums = map[string]Sum{}
+	for _, name := range m.Files {
+		d, n, err := hashFile(filepath.Join(m.Dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Sums[name] = Sum{d, n}
+	}
+	ref := mustRef(t, "oci://"+reg.Host+"/lab/sums:1")
+	if _, err := c.Push(ctx, m, ref); err != nil {
+		t.Fatalf("push with the right sums: %v", err)
+	}
+	// The module changes after it was hashed (same size).
+	module := filepath.Join(m.Dir, ModuleFile)
+	b, _ := os.ReadFile(module)
+	b[0] ^= 0xff
+	os.WriteFile(module, b, 0o644)
+	// m.Sums still holds the old digest; another repository has no blob
+	// of it, so the changed bytes are sent and checked.
+	ref2 := mustRef(t, "oci://"+reg.Host+"/lab/sums-changed:1")
+	if _, err := c.Push(ctx, m, ref2); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Fatalf("a module whose bytes are not its digest: %v", err)
+	}
+	if _, err := c.Resolve(ctx, ref2); err == nil {
+		t.Error("the failed push left a tag")
+	}
+}

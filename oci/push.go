@@ -42,6 +42,17 @@ type Model struct {
 	// Files are the directory's files, slash-separated and relative to
 	// Dir: model.pt, LICENSE, README.md and samples/*.png.
 	Files []string
+	// Sums, if given, are the files' digests as the caller already
+	// computed them (share.Open hashes every file), so that push does not
+	// read a 4 GiB module twice. The registry checks every digest against
+	// the bytes it receives, so a file changed since is refused there.
+	Sums map[string]Sum
+}
+
+// Sum is a file's hex sha256 and size.
+type Sum struct {
+	SHA256 string
+	Size   int64
 }
 
 // Pushed is what a push did.
@@ -202,9 +213,12 @@ func describeFiles(m Model) ([]fileLayer, error) {
 		}
 		seen[name] = true
 		p := filepath.Join(m.Dir, filepath.FromSlash(name))
-		d, n, err := hashFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("push: %w", err)
+		d, n := m.Sums[name].SHA256, m.Sums[name].Size
+		if d == "" {
+			var err error
+			if d, n, err = hashFile(p); err != nil {
+				return nil, fmt.Errorf("push: %w", err)
+			}
 		}
 		out = append(out, fileLayer{name: name, path: p, desc: ocispec.Descriptor{
 			MediaType: mt, Digest: digest.Digest("sha256:" + d), Size: n,

@@ -1055,27 +1055,51 @@ func (s *Store) copyFile(ctx context.Context, a *Artifact, src artifactSource, f
 	return d, n, nil
 }
 
-func (s *Store) downloadHTTP(ctx context.Context, a *Artifact, src artifactSource, file string) (string, int64, error) {
-	if s.Offline { // callers check first; this is the last line of defence
-		return "", 0, s.offlineError(a, src)
+// remoteRun is how every download from a server begins (remoteStart): its
+// size limit, and a context that watchdog cancels when the other end sends
+// nothing for stall. The download resets watchdog (nil when the stall
+// timeout is off) on every chunk, and calls stop when done.
+type remoteRun struct {
+	ctx      context.Context
+	limit    int64
+	stall    time.Duration
+	watchdog *time.Timer
+	stop     func()
+}
+
+// remoteStart refuses a download in offline mode (callers check first;
+// this is the last line of defence) and sets up its limit and watchdog;
+// who ("server", "registry") names the other end in the stall error.
+func (s *Store) remoteStart(ctx context.Context, a *Artifact, src artifactSource, who string) (*remoteRun, error) {
+	if s.Offline {
+		return nil, s.offlineError(a, src)
 	}
 	limit, err := s.downloadLimit(a, src)
 	if err != nil {
-		return "", 0, err
+		return nil, err
 	}
 	stall, err := s.stallTimeout()
 	if err != nil {
-		return "", 0, err
+		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var watchdog *time.Timer
+	r := &remoteRun{ctx: ctx, limit: limit, stall: stall, stop: func() { cancel(nil) }}
 	if stall > 0 {
-		watchdog = time.AfterFunc(stall, func() {
-			cancel(fmt.Errorf("the server sent nothing for %s (%s sets this limit)", stall, EnvStallTimeout))
+		r.watchdog = time.AfterFunc(stall, func() {
+			cancel(fmt.Errorf("the %s sent nothing for %s (%s sets this limit)", who, stall, EnvStallTimeout))
 		})
-		defer watchdog.Stop()
+		r.stop = func() { r.watchdog.Stop(); cancel(nil) }
 	}
+	return r, nil
+}
+
+func (s *Store) downloadHTTP(ctx context.Context, a *Artifact, src artifactSource, file string) (string, int64, error) {
+	run, err := s.remoteStart(ctx, a, src, "server")
+	if err != nil {
+		return "", 0, err
+	}
+	defer run.stop()
+	ctx, limit, stall, watchdog := run.ctx, run.limit, run.stall, run.watchdog
 
 	rec := &recordingTransport{base: s.httpTransport()}
 	redirects := &redirectPolicy{}
@@ -1121,17 +1145,12 @@ func (s *Store) downloadHTTP(ctx context.Context, a *Artifact, src artifactSourc
 // and the bytes against the digest as they arrive (by oci.FetchLayer, and
 // again by the caller, as for every download).
 func (s *Store) downloadOCI(ctx context.Context, a *Artifact, src artifactSource, file string) (string, int64, error) {
-	if s.Offline {
-		return "", 0, s.offlineError(a, src)
-	}
-	limit, err := s.downloadLimit(a, src)
+	run, err := s.remoteStart(ctx, a, src, "registry")
 	if err != nil {
 		return "", 0, err
 	}
-	stall, err := s.stallTimeout()
-	if err != nil {
-		return "", 0, err
-	}
+	defer run.stop()
+	ctx, stall, watchdog := run.ctx, run.stall, run.watchdog
 	c, err := oci.NewClient()
 	if err != nil {
 		return "", 0, fmt.Errorf("model %s: %w", a.Name, err)
@@ -1142,16 +1161,7 @@ func (s *Store) downloadOCI(ctx context.Context, a *Artifact, src artifactSource
 	}
 	c.PlainHTTP = (plain || s.RegistryPlainHTTP) && src.ref.Loopback()
 	c.Transport = s.httpTransport()
-	c.MaxModuleBytes = limit
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var watchdog *time.Timer
-	if stall > 0 {
-		watchdog = time.AfterFunc(stall, func() {
-			cancel(fmt.Errorf("the registry sent nothing for %s (%s sets this limit)", stall, EnvStallTimeout))
-		})
-		defer watchdog.Stop()
-	}
+	c.MaxModuleBytes = run.limit
 	art, err := c.Resolve(ctx, src.ref)
 	if err != nil {
 		return "", 0, fmt.Errorf("model %s: %w; nothing was cached", a.Name, err)
