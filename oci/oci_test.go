@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"os"
@@ -337,5 +338,39 @@ func TestPushKnownSums(t *testing.T) {
 	}
 	if _, err := c.Resolve(ctx, ref2); err == nil {
 		t.Error("the failed push left a tag")
+	}
+}
+
+// The docker config file's login (docker login writes it) is used when
+// ZOO_REGISTRY_AUTH is unset; a wrong one there is refused naming the file.
+func TestDockerConfigLogin(t *testing.T) {
+	reg := testregistry.Start(t, testregistry.Options{})
+	ctx := context.Background()
+	m := modelDir(t, 1000, 0)
+	ref := mustRef(t, "oci://"+reg.Host+"/lab/docker-login:1")
+	for _, tc := range []struct {
+		password string
+		ok       bool
+	}{{reg.Password, true}, {"not-the-password-x9", false}} {
+		dir := t.TempDir()
+		auth := base64.StdEncoding.EncodeToString([]byte(reg.User + ":" + tc.password))
+		config := `{"auths": {"` + reg.Host + `": {"auth": "` + auth + `"}}}`
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("DOCKER_CONFIG", dir)
+		t.Setenv("ZOO_REGISTRY_AUTH", "")
+		c, err := NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.PlainHTTP = true
+		_, err = c.Push(ctx, m, ref)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("push with the docker config's login: %v", err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "config.json")) || strings.Contains(err.Error(), tc.password)):
+			t.Errorf("push with a wrong docker login: %v", err)
+		}
 	}
 }
