@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"medzoo/internal/bytesize"
+	"medzoo/internal/files"
 )
 
 // Limits and waits. A deposition's JSON is a few KiB: 1 MiB bounds every
@@ -192,7 +193,7 @@ func (c *Client) Publish(ctx context.Context, u Upload) (*Result, error) {
 }
 
 func (c *Client) publish(ctx context.Context, u Upload) (*Result, error) {
-	f, err := os.Open(u.Path)
+	f, err := files.OpenRegular(u.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -200,9 +201,6 @@ func (c *Client) publish(ctx context.Context, u Upload) (*Result, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", u.Path)
 	}
 	var dep deposition
 	// Created empty, as the API's quickstart does; the metadata follows
