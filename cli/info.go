@@ -290,7 +290,11 @@ func printInfo(w io.Writer, m *zoo.Model, st *store.Store) {
 }
 
 func specString(s zoo.TensorSpec) string {
-	return fmt.Sprintf("%s: %s, %d channel(s), %dx%d, values in [%g, %g]", s.Name, s.Kind, s.Channels, s.Width, s.Height, s.Range[0], s.Range[1])
+	out := fmt.Sprintf("%s: %s, %d channel(s), %dx%d, values in [%g, %g]", s.Name, s.Kind, s.Channels, s.Width, s.Height, s.Range[0], s.Range[1])
+	if p := zoo.DescribePhysical(s); len(p) > 0 {
+		out += "; " + strings.Join(p, "; ")
+	}
+	return out
 }
 
 func firstOr(v []string) string {

@@ -240,6 +240,16 @@ format = "torchscript"
 	return b.String()
 }
 
+// physicalHint is what an author can add to each output for the clinical
+// formats (see the README's catalog section): commented, since only the
+// author knows the training data's units and geometry.
+const physicalHint = `# units = "HU"                  # optional, images only: "HU" (CT) or "MR" (arbitrary units)
+# scale = 1.0                   # HU = offset + scale × value; MR instead: stored_bits = 12
+# offset = 0.0
+# spacing_mm = [1.0, 1.0]       # optional: row and column pixel spacing of the training images
+# plane = "axial"               # optional: axial, coronal or sagittal
+`
+
 func signatureTOML(s *zoo.Signature, p *Probe) string {
 	var b strings.Builder
 	lat := make([]string, len(s.Latent))
@@ -254,6 +264,7 @@ func signatureTOML(s *zoo.Signature, p *Probe) string {
 			fmt.Fprintf(&b, "source = %q\n", o.Source)
 		}
 		fmt.Fprintf(&b, "range = [%s, %s]   # the probe's values spanned [%.4g, %.4g]\n", fmtFloat(o.Range[0]), fmtFloat(o.Range[1]), po.Min, po.Max)
+		b.WriteString(physicalHint)
 	}
 	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -243,6 +244,33 @@ type Imported struct {
 }
 
 // TensorSpec declares one image-like tensor of shape [N, Channels, Height, Width].
+// Units of an output's values (TensorSpec.Units).
+const (
+	UnitsHU = "HU" // CT: Hounsfield units
+	UnitsMR = "MR" // MR signal: arbitrary units
+)
+
+// Planes are the anatomical planes a 2-D slice may lie in.
+var Planes = []string{"axial", "coronal", "sagittal"}
+
+// Physical limits of the declarations, for the catalog's checks. HU are
+// stored as DICOM's signed 16 bits; MR in 8 to 16 bits; a pixel is
+// between a micrometre and a metre.
+const (
+	MinStoredBits = 8
+	MaxStoredBits = 16
+	MinSpacingMM  = 0.001
+	MaxSpacingMM  = 1000
+)
+
+// PhysicalScale is Scale, 1 when unset.
+func (t *TensorSpec) PhysicalScale() float64 {
+	if t.Scale == nil {
+		return 1
+	}
+	return *t.Scale
+}
+
 type TensorSpec struct {
 	Name     string     `toml:"name"`
 	Kind     string     `toml:"kind"` // KindImage, KindMask, KindLabel
@@ -250,6 +278,24 @@ type TensorSpec struct {
 	Height   int        `toml:"height"`
 	Width    int        `toml:"width"`
 	Range    [2]float64 `toml:"range"` // value range, e.g. [-1, 1]
+
+	// What the values mean physically, for the clinical formats. Units is
+	// UnitsHU (CT: HU = Offset + Scale × value) or UnitsMR (MR signal in
+	// arbitrary units, stored with StoredBits bits); "" when the model does
+	// not say, as for every medigan model (its catalog gives no units).
+	// Images only: a mask or label holds classes, not measurements.
+	Units      string   `toml:"units,omitempty"`
+	Scale      *float64 `toml:"scale,omitempty"` // nil: 1
+	Offset     float64  `toml:"offset,omitempty"`
+	StoredBits int      `toml:"stored_bits,omitempty"`
+	// SpacingMM is the pixel spacing in millimetres: row, column (DICOM's
+	// PixelSpacing order), and slice for a volume. Empty: unknown.
+	SpacingMM []float64 `toml:"spacing_mm,omitempty"`
+	// Plane is the anatomical plane of a 2-D slice; PlaneCondition instead
+	// names the condition whose value is the plane (model 00102). Neither:
+	// unknown, or mixed (a model drawing slices of every plane).
+	Plane          string `toml:"plane,omitempty"`
+	PlaneCondition string `toml:"plane_condition,omitempty"`
 
 	// Outputs only. Source names the module output this one is cut from: a
 	// dict key, or a position ("0", "1", ...) in a tuple result. Empty: the
@@ -362,6 +408,36 @@ type Upstream struct {
 // ValidID reports whether id may name a catalog entry.
 func ValidID(id string) bool { return idChars.MatchString(id) }
 
+// DescribePhysical says what an output's values and pixels measure
+// (units, spacing, plane), in the phrases zoo info shows.
+func DescribePhysical(o TensorSpec) []string {
+	var parts []string
+	switch o.Units {
+	case UnitsHU:
+		parts = append(parts, fmt.Sprintf("HU = %g + %g × value", o.Offset, o.PhysicalScale()))
+	case UnitsMR:
+		if o.StoredBits > 0 {
+			parts = append(parts, fmt.Sprintf("MR signal, arbitrary units, stored in %d bits", o.StoredBits))
+		} else {
+			parts = append(parts, "MR signal, arbitrary units")
+		}
+	}
+	if len(o.SpacingMM) > 0 {
+		mm := make([]string, len(o.SpacingMM))
+		for i, v := range o.SpacingMM {
+			mm[i] = strconv.FormatFloat(v, 'g', 4, 64)
+		}
+		parts = append(parts, strings.Join(mm, " × ")+" mm pixels")
+	}
+	switch {
+	case o.Plane != "":
+		parts = append(parts, o.Plane)
+	case o.PlaneCondition != "":
+		parts = append(parts, fmt.Sprintf("plane given by condition %q", o.PlaneCondition))
+	}
+	return parts
+}
+
 // DescribeOutput says in words how an output is cut from the module's
 // result and turned into pixels: what zoo info and zoo import show.
 func DescribeOutput(o TensorSpec) string {
@@ -374,7 +450,7 @@ func DescribeOutput(o TensorSpec) string {
 		if o.Range != [2]float64{} {
 			parts = append(parts, fmt.Sprintf("values in [%g, %g]", o.Range[0], o.Range[1]))
 		}
-		return strings.Join(parts, "; ")
+		return strings.Join(append(parts, DescribePhysical(o)...), "; ")
 	}
 	p := o.Post
 	if p.Transpose {

@@ -404,6 +404,31 @@ func TestParseProblems(t *testing.T) {
 				`t.toml:42: model 90001_TEST_GAN: signature.outputs[0].post.lut must have 256 entries, not 2`,
 				`t.toml:43: model 90001_TEST_GAN: signature.outputs[0].post.bgr needs a 3-channel output, this one has 1`,
 			}},
+		{"physical units and geometry", "schema = 1\n" + validModel +
+			"units = \"HU\"\nscale = 100000.0\nstored_bits = 12\nspacing_mm = [1.0, -2.0]\nplane = \"transverse\"\n",
+			[]string{
+				`t.toml:25: model 90001_TEST_GAN: signature.outputs[0].scale maps the range [-1 1] to [-100000, 100000] HU, outside the -32768..32767 that DICOM stores; check scale and offset`,
+				`t.toml:26: model 90001_TEST_GAN: signature.outputs[0].stored_bits: HU are stored as signed 16 bits; remove stored_bits (it is for MR)`,
+				`t.toml:27: model 90001_TEST_GAN: signature.outputs[0].spacing_mm: -2 mm is not a pixel spacing; each must be between 0.001 and 1000 mm`,
+				`t.toml:28: model 90001_TEST_GAN: signature.outputs[0].plane "transverse" is not one of axial, coronal, sagittal`,
+			}},
+		{"HU scale on a mask", "schema = 1\n" + strings.Replace(validModel, `kind = "image"`, `kind = "mask"`, 1) + "units = \"HU\"\nscale = 2.0\n",
+			[]string{`t.toml:24: model 90001_TEST_GAN: signature.outputs[0].units: a mask holds classes, not measurements; remove units, scale, offset and stored_bits from it`}},
+		{"a mapping without units", "schema = 1\n" + validModel + "offset = 40.0\nspacing_mm = [1.0]\n",
+			[]string{
+				`t.toml:17: model 90001_TEST_GAN: signature.outputs[0].units is missing: scale, offset and stored_bits say how values map to units; set units = "HU" (CT) or "MR" (MR), or remove them`,
+				`t.toml:25: model 90001_TEST_GAN: signature.outputs[0].spacing_mm must be [row, column] (or [row, column, slice]) in millimetres, not 1 values`,
+			}},
+		{"MR units", "schema = 1\n" + validModel + "units = \"MR\"\nscale = 2.0\nstored_bits = 20\nplane = \"axial\"\nplane_condition = \"view\"\n",
+			[]string{
+				`t.toml:25: model 90001_TEST_GAN: signature.outputs[0].scale: MR values are arbitrary units, stored by mapping the range onto stored_bits; remove scale and offset`,
+				`t.toml:26: model 90001_TEST_GAN: signature.outputs[0].stored_bits must be 8 to 16 (12 and 16 are usual), not 20`,
+				`t.toml:27: model 90001_TEST_GAN: signature.outputs[0].plane and plane_condition contradict each other: a fixed plane, or the condition that gives it`,
+				`t.toml:28: model 90001_TEST_GAN: signature.outputs[0].plane_condition names no condition of the signature: "view"`,
+			}},
+		{"plane condition with other values", "schema = 1\n" + strings.Replace(validModel, "latent = [100]\n",
+			"latent = [100]\n[[model.signature.conditions]]\nname = \"view\"\nvalues = [\"axial\", \"oblique\"]\n", 1) + "plane_condition = \"view\"\n",
+			[]string{`t.toml:27: model 90001_TEST_GAN: signature.outputs[0].plane_condition: condition "view" has the value "oblique", which is not a plane (axial, coronal, sagittal)`}},
 		{"demo needs training", "schema = 1\n" + strings.Replace(validModel, "height = 64\n", "height = 64\ndemo = true\n", 1) +
 			"[model.training]\ndata_source = \"shapes\"\n",
 			[]string{

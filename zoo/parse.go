@@ -592,6 +592,7 @@ func (d *catDecoder) signature(sp []string, m *Model) {
 	for i := range s.Outputs {
 		op := join(sp, "outputs", "#"+strconv.Itoa(i))
 		d.tensor(op, &s.Outputs[i], true)
+		d.planeCondition(op, &s.Outputs[i], s.Conditions)
 		if s.Batch >= 0 && s.Batch <= MaxBatch {
 			d.tensorBlockFits(op, &s.Outputs[i], block)
 		}
@@ -665,6 +666,86 @@ func (d *catDecoder) tensor(tp []string, t *TensorSpec, needName bool) {
 	if t.Post != nil {
 		d.post(join(tp, "post"), t)
 	}
+	d.physical(tp, t)
+}
+
+// physical checks what a tensor says of its physical meaning: units
+// (with their mapping) on images only, a spacing per axis within
+// MinSpacingMM..MaxSpacingMM, a known plane. The condition a
+// plane_condition names is checked with the conditions (planeCondition).
+func (d *catDecoder) physical(tp []string, t *TensorSpec) {
+	key := func(k string) []string { return join(tp, k) }
+	name := func(k string) string { return showPath(key(k)) }
+	mapped := t.Scale != nil || t.Offset != 0 || t.StoredBits != 0
+	switch {
+	case (t.Units != "" || mapped) && (t.Kind == KindMask || t.Kind == KindLabel):
+		d.addf(key("units"), "%s: a %s holds classes, not measurements; remove units, scale, offset and stored_bits from it", name("units"), t.Kind)
+	case t.Units == "" && mapped:
+		d.addf(key("units"), "%s is missing: scale, offset and stored_bits say how values map to units; set units = %q (CT) or %q (MR), or remove them",
+			name("units"), UnitsHU, UnitsMR)
+	case t.Units == UnitsHU:
+		if t.StoredBits != 0 {
+			d.addf(key("stored_bits"), "%s: HU are stored as signed 16 bits; remove stored_bits (it is for MR)", name("stored_bits"))
+		}
+		sc := t.PhysicalScale()
+		if sc == 0 || math.IsInf(sc, 0) || math.IsNaN(sc) || math.IsInf(t.Offset, 0) || math.IsNaN(t.Offset) {
+			d.addf(key("scale"), "%s must be a finite, non-zero number (HU = offset + scale × value)", name("scale"))
+		} else if t.Range != [2]float64{} {
+			lo, hi := t.Offset+sc*t.Range[0], t.Offset+sc*t.Range[1]
+			if math.Min(lo, hi) < math.MinInt16 || math.Max(lo, hi) > math.MaxInt16 {
+				d.addf(key("scale"), "%s maps the range %v to [%g, %g] HU, outside the %d..%d that DICOM stores; check scale and offset",
+					name("scale"), t.Range, math.Min(lo, hi), math.Max(lo, hi), math.MinInt16, math.MaxInt16)
+			}
+		}
+	case t.Units == UnitsMR:
+		if t.Scale != nil || t.Offset != 0 {
+			d.addf(key("scale"), "%s: MR values are arbitrary units, stored by mapping the range onto stored_bits; remove scale and offset", name("scale"))
+		}
+		if t.StoredBits != 0 && (t.StoredBits < MinStoredBits || t.StoredBits > MaxStoredBits) {
+			d.addf(key("stored_bits"), "%s must be %d to %d (12 and 16 are usual), not %d", name("stored_bits"), MinStoredBits, MaxStoredBits, t.StoredBits)
+		}
+	case t.Units != "":
+		d.addf(key("units"), "%s %q is not %q (CT) or %q (MR)", name("units"), t.Units, UnitsHU, UnitsMR)
+	}
+	if t.SpacingMM != nil {
+		if n := len(t.SpacingMM); n != 2 && n != 3 {
+			d.addf(key("spacing_mm"), "%s must be [row, column] (or [row, column, slice]) in millimetres, not %d values", name("spacing_mm"), n)
+		}
+		for _, v := range t.SpacingMM {
+			if !(v >= MinSpacingMM && v <= MaxSpacingMM) {
+				d.addf(key("spacing_mm"), "%s: %g mm is not a pixel spacing; each must be between %g and %g mm", name("spacing_mm"), v, MinSpacingMM, float64(MaxSpacingMM))
+				break
+			}
+		}
+	}
+	switch {
+	case t.Plane != "" && t.PlaneCondition != "":
+		d.addf(key("plane"), "%s and plane_condition contradict each other: a fixed plane, or the condition that gives it", name("plane"))
+	case t.Plane != "" && !slices.Contains(Planes, t.Plane):
+		d.addf(key("plane"), "%s %q is not one of %s", name("plane"), t.Plane, strings.Join(Planes, ", "))
+	}
+}
+
+// planeCondition checks that an output's plane_condition names an index
+// condition of the signature whose values are all planes.
+func (d *catDecoder) planeCondition(op []string, t *TensorSpec, conds []Condition) {
+	if t.PlaneCondition == "" {
+		return
+	}
+	for _, c := range conds {
+		if c.Name != t.PlaneCondition {
+			continue
+		}
+		for _, v := range c.Values {
+			if !slices.Contains(Planes, v) {
+				d.addf(join(op, "plane_condition"), "%s: condition %q has the value %q, which is not a plane (%s)",
+					showPath(join(op, "plane_condition")), c.Name, v, strings.Join(Planes, ", "))
+				return
+			}
+		}
+		return
+	}
+	d.addf(join(op, "plane_condition"), "%s names no condition of the signature: %q", showPath(join(op, "plane_condition")), t.PlaneCondition)
 }
 
 // post checks a post-processing table; the loader trusts what passes.
