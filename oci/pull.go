@@ -21,19 +21,20 @@ import (
 
 	"medzoo/internal/bytesize"
 	"medzoo/internal/files"
+	"medzoo/internal/modeldir"
 )
 
 // Limits on what a pull accepts, checked against the manifest before
-// anything is read or allocated. They are share's limits (a model that
-// zoo pack accepts always pulls), plus a manifest bound: a manifest lists
-// a few dozen layers, a few KiB.
+// anything is read or allocated. They are the model directory's limits
+// (internal/modeldir: a model that zoo pack accepts always pulls), plus a
+// manifest bound: a manifest lists a few dozen layers, a few KiB.
 const (
 	MaxManifestBytes = 1 << 20
-	MaxConfigBytes   = 1 << 20 // model.toml
-	MaxTextBytes     = 1 << 20 // LICENSE, README.md
-	MaxModuleBytes   = 4 << 30
-	MaxSamples       = 256
-	MaxSamplesBytes  = 64 << 20
+	MaxConfigBytes   = modeldir.MaxTextBytes // model.toml
+	MaxTextBytes     = modeldir.MaxTextBytes // LICENSE, README.md
+	MaxModuleBytes   = modeldir.MaxModuleBytes
+	MaxSamples       = modeldir.MaxSamples
+	MaxSamplesBytes  = modeldir.MaxSamplesBytes
 )
 
 // Artifact is a model artifact whose manifest and config were fetched and

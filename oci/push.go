@@ -19,16 +19,16 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"medzoo/internal/files"
+	"medzoo/internal/modeldir"
 )
 
-// File names of a model directory, as share names them (this package does
-// not import share: share depends on the catalog, which the store, and so
-// this package's user, sits below).
+// File names of a model directory (internal/modeldir, which share uses
+// too).
 const (
-	ModuleFile  = "model.pt"
-	LicenseFile = "LICENSE"
-	CardFile    = "README.md"
-	SamplesDir  = "samples"
+	ModuleFile  = modeldir.ModuleFile
+	LicenseFile = modeldir.LicenseFile
+	CardFile    = modeldir.CardFile
+	SamplesDir  = modeldir.SamplesDir
 )
 
 // Model is what Push sends: a checked model directory (share.Open's

@@ -28,29 +28,24 @@ import (
 	"medzoo/internal/bytesize"
 	"medzoo/internal/files"
 	"medzoo/internal/limits"
+	"medzoo/internal/modeldir"
 	"medzoo/zoo"
 )
 
-// The names of a model directory's parts. They are fixed so that a
-// receiver knows where everything is without reading anything first.
+// The names of a model directory's parts and the limits on them
+// (internal/modeldir, which oci shares).
 const (
-	ModuleFile   = "model.pt"   // the TorchScript module
-	EntryFile    = "model.toml" // its catalog entry: one [[model]] table
-	LicenseFile  = "LICENSE"    // the licence text of the weights
-	CardFile     = "README.md"  // the model card
-	SamplesDir   = "samples"    // optional: PNG images the model made
-	ManifestFile = "MANIFEST.sha256"
-)
+	ModuleFile   = modeldir.ModuleFile
+	EntryFile    = modeldir.EntryFile
+	LicenseFile  = modeldir.LicenseFile
+	CardFile     = modeldir.CardFile
+	SamplesDir   = modeldir.SamplesDir
+	ManifestFile = modeldir.ManifestFile
 
-// Limits. The samples show what the model makes, they are not a data set:
-// a few dozen images. The text files are a page or a few; the module is
-// bounded by what the store downloads by default (4 GiB), so a packed
-// model can be fetched by every zoo without --max-download.
-const (
-	MaxSamples      = 256
-	MaxSamplesBytes = 64 << 20
-	MaxTextBytes    = 1 << 20
-	MaxModuleBytes  = 4 << 30
+	MaxSamples      = modeldir.MaxSamples
+	MaxSamplesBytes = modeldir.MaxSamplesBytes
+	MaxTextBytes    = modeldir.MaxTextBytes
+	MaxModuleBytes  = modeldir.MaxModuleBytes
 )
 
 // File is one file of a model directory: its slash-separated name inside
