@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -68,18 +66,6 @@ func inside(path, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n *int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	*c.n += int64(n)
-	return n, err
-}
-
 func runPack(c *cli.Context, check func(dir string) (*share.Model, error)) error {
 	if c.NArg() != 1 {
 		return usagef("pack takes one model directory, got %d arguments; e.g. zoo pack mymodel/ -o mymodel.zip", c.NArg())
@@ -95,22 +81,18 @@ func runPack(c *cli.Context, check func(dir string) (*share.Model, error)) error
 	if err != nil {
 		return err
 	}
-	var entries []share.File
-	sum := sha256.New()
-	var size int64
+	var a share.Archive
 	err = files.WriteAtomic(out, func(w io.Writer) error {
-		cw := &countWriter{w: io.MultiWriter(w, sum), n: &size}
 		var err error
-		entries, err = m.Pack(cw)
+		a, err = m.PackSummed(w)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
-	digest := hex.EncodeToString(sum.Sum(nil))
 	if c.Bool("json") {
-		return printJSON(c.App.Writer, map[string]any{"file": out, "sha256": digest, "size": size, "entries": entries})
+		return printJSON(c.App.Writer, map[string]any{"file": out, "sha256": a.SHA256, "size": a.Size, "entries": a.Entries})
 	}
-	fmt.Fprintf(c.App.Writer, "%s: %d files, %s (%d bytes)\nsha256 %s\n", out, len(entries), bytesize.Human(size), size, digest)
+	fmt.Fprintf(c.App.Writer, "%s: %d files, %s (%d bytes)\nsha256 %s\n", out, len(a.Entries), bytesize.Human(a.Size), a.Size, a.SHA256)
 	return nil
 }

@@ -2,10 +2,7 @@ package cli
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,8 +200,7 @@ func packTemp(m *share.Model) (path, digest string, size int64, err error) {
 	if err != nil {
 		return "", "", 0, err
 	}
-	sum := sha256.New()
-	_, err = m.Pack(&countWriter{w: io.MultiWriter(f, sum), n: &size})
+	a, err := m.PackSummed(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -212,7 +208,7 @@ func packTemp(m *share.Model) (path, digest string, size int64, err error) {
 		os.Remove(f.Name())
 		return "", "", 0, fmt.Errorf("packing %s: %w", m.Dir, err)
 	}
-	return f.Name(), hex.EncodeToString(sum.Sum(nil)), size, nil
+	return f.Name(), a.SHA256, a.Size, nil
 }
 
 // writeEntry writes the published model's catalog entry, checked to parse

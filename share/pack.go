@@ -85,6 +85,38 @@ func (m *Model) Pack(w io.Writer) ([]File, error) {
 	return entries, nil
 }
 
+// Archive is what PackSummed wrote: the archive's entries (the manifest
+// first), and its sha256 and size, which a catalog entry of it names.
+type Archive struct {
+	Entries []File
+	SHA256  string
+	Size    int64
+}
+
+// PackSummed is Pack, with the archive's sha256 and size taken as it is
+// written (zoo pack prints them, zoo publish uploads them).
+func (m *Model) PackSummed(w io.Writer) (Archive, error) {
+	h := sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(w, h)}
+	entries, err := m.Pack(cw)
+	if err != nil {
+		return Archive{}, err
+	}
+	return Archive{Entries: entries, SHA256: hex.EncodeToString(h.Sum(nil)), Size: cw.n}, nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // header is f's zip header, with every field fixed but name, size and CRC.
 func header(f File) *zip.FileHeader {
 	fh := &zip.FileHeader{

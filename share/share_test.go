@@ -380,8 +380,19 @@ func TestPackGolden(t *testing.T) {
 	write(t, filepath.Join(dir, LicenseFile), []byte("licence\n"))
 	write(t, filepath.Join(dir, CardFile), []byte("card\n"))
 	const want = "37183db300331501b7f5e5a2124f78ca17497873ff8640ebff36e694e6ff476b"
-	if got := hexSum(pack(t, dir)); got != want {
+	archive := pack(t, dir)
+	if got := hexSum(archive); got != want {
 		t.Errorf("archive sha256 %s, want %s", got, want)
+	}
+	// PackSummed says the digest and size of the bytes it wrote.
+	m, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	a, err := m.PackSummed(&b)
+	if err != nil || a.SHA256 != want || a.Size != int64(len(archive)) || !bytes.Equal(b.Bytes(), archive) || len(a.Entries) != 5 {
+		t.Errorf("PackSummed: %+v, %v (%d bytes written, want %d)", a, err, b.Len(), len(archive))
 	}
 }
 
