@@ -86,7 +86,7 @@ func runPublish(c *cli.Context, check func(dir string) (*share.Model, error)) er
 	if err != nil {
 		return err
 	}
-	card, err := files.ReadRegular(filepath.Join(dir, share.CardFile), share.MaxTextBytes)
+	card, err := share.ReadText(dir, share.CardFile)
 	if err != nil {
 		return err
 	}

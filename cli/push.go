@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"io"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -11,7 +9,6 @@ import (
 
 	"medzoo/internal/bytesize"
 	"medzoo/internal/envconfig"
-	"medzoo/internal/files"
 	"medzoo/internal/progress"
 	"medzoo/oci"
 	"medzoo/share"
@@ -74,9 +71,7 @@ func runPush(c *cli.Context, check func(dir string) (*share.Model, error)) error
 		om.Files = append(om.Files, f.Name)
 		om.Sums[f.Name] = oci.Sum{SHA256: f.SHA256, Size: f.Size}
 	}
-	if om.Config, err = readEntryFile(m.Dir); err != nil {
-		return err
-	}
+	om.Config = m.EntryText
 	done := blobProgress(c, client, "push")
 	p, err := client.Push(c.Context, om, ref)
 	done()
@@ -142,19 +137,4 @@ func blobProgress(c *cli.Context, client *oci.Client, verb string) func() {
 			bar.Finish()
 		}
 	}
-}
-
-// readEntryFile reads the model directory's model.toml (share.Open has
-// checked it, within share.MaxTextBytes) as the artifact's config.
-func readEntryFile(dir string) ([]byte, error) {
-	f, err := files.OpenNoFollow(filepath.Join(dir, share.EntryFile))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, share.MaxTextBytes+1))
-	if err == nil && len(b) > share.MaxTextBytes {
-		err = fmt.Errorf("%s grew past %s while zoo read it", share.EntryFile, bytesize.Human(share.MaxTextBytes))
-	}
-	return b, err
 }

@@ -61,7 +61,10 @@ type File struct {
 type Model struct {
 	Dir   string
 	Entry *zoo.Model // the one entry of model.toml
-	Files []File     // every file Pack writes, sorted by name
+	// EntryText is model.toml as Open read, hashed and parsed it: what a
+	// push sends as its config, and what validate finds lines in.
+	EntryText []byte
+	Files     []File // every file Pack writes, sorted by name
 }
 
 // ProblemsError lists everything wrong with a model directory, so that its
@@ -155,7 +158,29 @@ func Open(dir string) (*Model, error) {
 		return nil, &ProblemsError{Dir: dir, Problems: o.problems}
 	}
 	sort.Slice(o.m.Files, func(i, j int) bool { return o.m.Files[i].Name < o.m.Files[j].Name })
+	o.m.EntryText = o.entryData
 	return o.m, nil
+}
+
+// ReadText reads the text file name (LICENSE, README.md) of the model
+// directory dir, never through a link, within MaxTextBytes: for the checks
+// that read a card or a licence whether or not Open found the directory
+// in order.
+func ReadText(dir, name string) ([]byte, error) {
+	path := filepath.Join(dir, filepath.FromSlash(name))
+	f, err := files.OpenNoFollow(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxTextBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxTextBytes {
+		return nil, fmt.Errorf("%s is more than %d bytes", path, MaxTextBytes)
+	}
+	return data, nil
 }
 
 func isLayoutName(name string) bool {

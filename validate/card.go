@@ -2,7 +2,6 @@ package validate
 
 import (
 	"bytes"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -51,7 +50,7 @@ func texts(dir string, r *Report, pe *share.ProblemsError) {
 		if reported[name] {
 			return nil
 		}
-		data, err := readText(filepath.Join(dir, name))
+		data, err := share.ReadText(dir, name)
 		if err != nil {
 			return nil // share.Open says why
 		}

@@ -12,12 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"medzoo/internal/files"
 	"medzoo/loader"
 	"medzoo/share"
 	"medzoo/torch"
@@ -202,10 +200,7 @@ func ForPack(ctx context.Context, dir string, opts Options) (*share.Model, *Repo
 // run loads the module and runs its checks and measures.
 func run(ctx context.Context, dir string, m *share.Model, opts Options, r *Report) error {
 	entry := m.Entry
-	toml, err := readText(filepath.Join(dir, share.EntryFile))
-	if err != nil {
-		return err
-	}
+	toml := m.EntryText
 	sigLine := func(key ...string) int {
 		return zoo.KeyLine(toml, append([]string{"model", "#0", "signature"}, key...)...)
 	}
@@ -355,22 +350,4 @@ func measure(ctx context.Context, gen *loader.Generator, opts Options) (*Figures
 		f.Threads = n
 	}
 	return f, nil
-}
-
-// readText reads a text file of the directory, not through a link, within
-// share's limit for text files.
-func readText(path string) ([]byte, error) {
-	f, err := files.OpenNoFollow(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, share.MaxTextBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > share.MaxTextBytes {
-		return nil, fmt.Errorf("%s is more than %d bytes", path, share.MaxTextBytes)
-	}
-	return data, nil
 }
