@@ -3,8 +3,6 @@ package oci
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -238,12 +236,11 @@ func hashFile(p string) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	d, n, err := files.SHA256Of(f)
 	if err != nil {
 		return "", 0, fmt.Errorf("reading %s: %w", p, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return d, n, nil
 }
 
 // pushFile uploads one file (POST, then one PUT with the whole body: the

@@ -103,7 +103,7 @@ func Init(dir string, o InitOptions) (*Initialized, error) {
 			if res.SHA256, res.Size, err = copyModule(o.From, filepath.Join(dir, share.ModuleFile)); err != nil {
 				return nil, err
 			}
-		} else if res.SHA256, res.Size, err = hashFile(dst); err != nil {
+		} else if res.SHA256, res.Size, err = files.SHA256Size(dst); err != nil {
 			return nil, err
 		}
 		if res.Probe, err = ProbeModule(filepath.Join(dir, share.ModuleFile)); err != nil {
@@ -146,18 +146,6 @@ func copyModule(src, dst string) (string, int64, error) {
 		return "", 0, err
 	}
 	return hex.EncodeToString(sum.Sum(nil)), n, nil
-}
-
-func hashFile(p string) (string, int64, error) {
-	sum, err := files.SHA256(p)
-	if err != nil {
-		return "", 0, err
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		return "", 0, err
-	}
-	return sum, fi.Size(), nil
 }
 
 // entryTemplate is model.toml: every value zoo cannot know is "TODO".

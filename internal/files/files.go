@@ -160,14 +160,27 @@ func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 
 // SHA256 is the lower-case hex sha256 of the file at path.
 func SHA256(path string) (string, error) {
+	sum, _, err := SHA256Size(path)
+	return sum, err
+}
+
+// SHA256Size is the lower-case hex sha256 and the size of the file at
+// path, read once.
+func SHA256Size(path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
+	return SHA256Of(f)
+}
+
+// SHA256Of is the lower-case hex sha256 of what r holds, and its length.
+func SHA256Of(r io.Reader) (string, int64, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return "", 0, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

@@ -1546,13 +1546,12 @@ func hashFileSHA256(p string, prog *fetchProgress) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, bufio.NewReaderSize(&ctxProgressReader{ctx: context.Background(), r: f, progress: prog}, 1<<20))
+	sum, n, err := files.SHA256Of(bufio.NewReaderSize(&ctxProgressReader{ctx: context.Background(), r: f, progress: prog}, 1<<20))
 	if err != nil {
 		return "", 0, fmt.Errorf("reading %s: %w", p, err)
 	}
 	prog.done(n)
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return sum, n, nil
 }
 
 // storeError is an error with a message for people and a kind for code.
