@@ -602,28 +602,7 @@ func writeInputNPYs(dir string, a *npyArray, n int) ([]string, error) {
 		return nil, fmt.Errorf("recorded image input has shape %v, want (N, C, H, W) float32", a.shape)
 	}
 	per := a.per()
-	return writeNPYs(dir, n, a.shape[1], a.shape[2], a.shape[3], func(i int) []float32 { return a.f32[i*per : (i+1)*per] })
-}
-
-// writeNPYs writes n (C, H, W) float32 NPY files DIR/000000.npy... with
-// the values data(i), which zoo reads back as they are: model inputs that
-// need no range mapping.
-func writeNPYs(dir string, n, c, h, w int, data func(i int) []float32) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	enc, _ := output.Lookup("npy")
-	var paths []string
-	for i := 0; i < n; i++ {
-		p := filepath.Join(dir, fmt.Sprintf("%06d.npy", i))
-		// NPY stores values as they are; the range only satisfies the check.
-		img := output.Image{Channels: c, Height: h, Width: w, Data: data(i), Range: [2]float64{-math.MaxFloat32, math.MaxFloat32}}
-		if err := files.WriteAtomic(p, func(f io.Writer) error { return enc.Encode(f, img, output.Provenance{}) }); err != nil {
-			return nil, err
-		}
-		paths = append(paths, p)
-	}
-	return paths, nil
+	return output.WriteNPYs(dir, n, a.shape[1], a.shape[2], a.shape[3], func(i int) []float32 { return a.f32[i*per : (i+1)*per] })
 }
 
 // copyFile copies src to dst atomically, streaming (modules are hundreds of

@@ -3,14 +3,12 @@ package validate
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"medzoo/internal/files"
 	"medzoo/loader"
 	"medzoo/output"
 	"medzoo/zoo"
@@ -160,27 +158,11 @@ func blockOptions(gen *loader.Generator, blocks int) (loader.Options, func(), er
 // midRangeInputs writes n NPY images of the input's size at the middle of
 // its range.
 func midRangeInputs(dir string, in zoo.TensorSpec, n int) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	data := make([]float32, in.Channels*in.Height*in.Width) // sizes checked by loader.Open
 	for i := range data {
 		data[i] = float32((in.Range[0] + in.Range[1]) / 2)
 	}
-	enc, err := output.Lookup("npy")
-	if err != nil {
-		return nil, err
-	}
-	img := output.Image{Channels: in.Channels, Height: in.Height, Width: in.Width, Data: data, Range: [2]float64{-math.MaxFloat32, math.MaxFloat32}}
-	var paths []string
-	for i := range n {
-		p := filepath.Join(dir, fmt.Sprintf("%06d.npy", i))
-		if err := files.WriteAtomic(p, func(w io.Writer) error { return enc.Encode(w, img, output.Provenance{}) }); err != nil {
-			return nil, err
-		}
-		paths = append(paths, p)
-	}
-	return paths, nil
+	return output.WriteNPYs(dir, n, in.Channels, in.Height, in.Width, func(int) []float32 { return data })
 }
 
 // Problems are the check's problems in words, as zoo catalog validate
