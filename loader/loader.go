@@ -451,13 +451,27 @@ func (g *Generator) forwardBlock(start, count int, opt Options) ([]Sample, error
 				// Checked on raw values, before post-processing could map
 				// them into plausible pixels; reported only if the sample
 				// is asked for (padding samples may be garbage).
-				samples[i].bad = fmt.Errorf("model %s produced a non-finite value (%v) in output %q of sample %d: the module is broken or numerically unstable on this device",
-					g.Model.ID, raw.data[i*per+bad], spec.Name, start+i)
+				samples[i].bad = &NonFiniteError{Model: g.Model.ID, Output: spec.Name, OutputIndex: oi, Sample: start + i, Value: raw.data[i*per+bad]}
 			}
 			samples[i].Outputs[oi] = raw.output(i, spec)
 		}
 	}
 	return samples, nil
+}
+
+// NonFiniteError is Generate's refusal of a NaN or an infinity in an
+// output: zoo validate reports it at that output's line of the entry.
+type NonFiniteError struct {
+	Model       string
+	Output      string // its name
+	OutputIndex int    // its position in the signature's outputs
+	Sample      int
+	Value       float32
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("model %s produced a non-finite value (%v) in output %q of sample %d: the module is broken or numerically unstable on this device",
+		e.Model, e.Value, e.Output, e.Sample)
 }
 
 // BlockSeed is the LibTorch seed for the compute block starting at sample

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"medzoo/loader"
 	"medzoo/output"
@@ -179,7 +178,3 @@ func (bc *BlockCheck) Problems() []string {
 	}
 	return out
 }
-
-// nonFinite reports whether err is the loader's refusal of a NaN or an
-// infinity in an output.
-func nonFinite(err error) bool { return strings.Contains(err.Error(), "non-finite value") }

@@ -228,11 +228,12 @@ func run(ctx context.Context, dir string, m *share.Model, opts Options, r *Repor
 	r.check("load", true, "TorchScript on %s", gen.Device)
 
 	bc, err := CheckBlock(ctx, gen, opts.Seed)
+	var nf *loader.NonFiniteError
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case err != nil && nonFinite(err):
-		r.problem(share.EntryFile, sigLine("outputs", fmt.Sprint("#", namedOutput(entry, err))), "%v: make forward return finite values (look for a division by zero, a log of 0, a NaN in the weights)", err)
+	case errors.As(err, &nf):
+		r.problem(share.EntryFile, sigLine("outputs", fmt.Sprint("#", nf.OutputIndex)), "%v: make forward return finite values (look for a division by zero, a log of 0, a NaN in the weights)", err)
 		r.check("finite", false, "a NaN or an infinity in block 0")
 		return nil
 	case err != nil:
@@ -283,17 +284,6 @@ func run(ctx context.Context, dir string, m *share.Model, opts Options, r *Repor
 	r.Grid = path
 	r.check("grid", true, "%s: %d samples, seed %d", path, GridSamples, opts.Seed)
 	return nil
-}
-
-// namedOutput is the index of the output err names ("output \"mask\""),
-// 0 when it names none.
-func namedOutput(m *zoo.Model, err error) int {
-	for i, o := range m.Signature.Outputs {
-		if strings.Contains(err.Error(), fmt.Sprintf("output %q", o.Name)) {
-			return i
-		}
-	}
-	return 0
 }
 
 // outputIndex is the position of the output name in the signature (ranges
