@@ -116,8 +116,8 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	defer run.Close()
 
 	bar := progress.New(c.App.ErrWriter, "generate "+m.ID, "images", int64(n), int64(run.Done), c.Bool("quiet"))
-	w := &pipeline.Writer{Run: run, Enc: enc, Origin: pipeline.Origin{Model: m, Seed: c.Uint64("seed")},
-		Written: func() { bar.Add(1) }}
+	origin := pipeline.Origin{Model: m, Seed: c.Uint64("seed"), Conditions: conds, InputsDigest: digest}
+	w := &pipeline.Writer{Run: run, Enc: enc, Origin: origin, Written: func() { bar.Add(1) }}
 	if p := c.String("latents"); p != "" {
 		sum, err := files.SHA256(p)
 		if err != nil {

@@ -4,6 +4,8 @@
 package output
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,6 +41,31 @@ type Provenance struct {
 	// Figure describes a figure of several samples (zoo grid, zoo
 	// interpolate), e.g. "grid of samples 0-15"; "" for single samples.
 	Figure string `json:"figure,omitempty"`
+
+	// What formats that group files need (DICOM's study, series and
+	// references); not written as provenance, since they are derived
+	// from it.
+	//
+	// Run identifies the run: a digest of everything that chose its
+	// samples besides the index (RunIdentity). Files of one run share it,
+	// whatever the batch size, worker count, shard or resume.
+	Run string `json:"-"`
+	// OutputNumber is the output's 1-based position in the model's
+	// signature (DICOM SeriesNumber).
+	OutputNumber int `json:"-"`
+	// ImageOutput, for a mask or label output, names the sample's image
+	// output it segments (the first output of kind image); "" when none.
+	ImageOutput string `json:"-"`
+}
+
+// RunIdentity is Provenance.Run for a run of the model artifact sha256
+// with seed, the latents' origin ("" when the seed chose them), the
+// conditions fixed for the run and the digest of its input files.
+func RunIdentity(sha256Hex string, seed uint64, latents string, conditions map[string]string, inputsDigest string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "medzoo run\nartifact %s\nseed %d\nlatents %q\nconditions %q\ninputs %s\n",
+		sha256Hex, seed, latents, mapString(conditions), inputsDigest)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Notice is the human-readable synthetic marker written into files.
@@ -74,6 +101,53 @@ type Image struct {
 	// Label marks label maps (integer class indices): PNG writes the
 	// index itself as the pixel value instead of scaling Range.
 	Label bool
+	// Mask marks masks: DICOM writes them as a Segmentation, NIfTI as a
+	// uint8 label volume, both holding value >= the middle of Range.
+	Mask bool
+	// Physical is what the values mean in the world, as the catalog
+	// declares it (zoo.TensorSpec); the zero value: nothing declared.
+	Physical Physical
+}
+
+// Units of Physical.Units.
+const (
+	UnitsHU = "HU" // CT: Hounsfield units, Offset + Scale × value
+	UnitsMR = "MR" // MR signal in arbitrary units, StoredBits bits
+)
+
+// Physical is an output's declared physical meaning and geometry.
+type Physical struct {
+	Units         string
+	Scale, Offset float64 // HU = Offset + Scale × value (Units HU)
+	StoredBits    int     // bits of stored MR values, 0: 16
+	// SpacingMM is row, column (and slice) spacing in millimetres; empty
+	// when unknown.
+	SpacingMM []float64
+	// Plane is the sample's anatomical plane (axial, coronal, sagittal),
+	// "" when unknown. zoo's convention for each is the demo models'
+	// training data's (Colin27 in RAS+, as scripts/demo_common.py cuts
+	// it): axial and coronal columns run towards the patient's right,
+	// sagittal columns towards anterior; rows run down to posterior
+	// (axial) or to the feet (coronal, sagittal).
+	Plane string
+}
+
+// Spacing returns the row and column spacing in mm, ok false when none is
+// declared.
+func (p Physical) Spacing() (row, col float64, ok bool) {
+	if len(p.SpacingMM) < 2 {
+		return 0, 0, false
+	}
+	return p.SpacingMM[0], p.SpacingMM[1], true
+}
+
+// HURange is the declared value range in HU, low first.
+func (p Physical) HURange(r [2]float64) (lo, hi float64) {
+	lo, hi = p.Offset+p.Scale*r[0], p.Offset+p.Scale*r[1]
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	return lo, hi
 }
 
 // Encoder writes one image in one file format.

@@ -28,6 +28,12 @@ type Origin struct {
 	// Latents describes a --latents file ("FILE sha256 HEX"); "" when the
 	// seed chose the latents.
 	Latents string
+	// Conditions and InputsDigest are the run's fixed conditions and the
+	// digest of its input files (output.RunInfo): with the model, seed and
+	// latents they identify the run (output.RunIdentity), which DICOM's
+	// study and series UIDs come from.
+	Conditions   map[string]string
+	InputsDigest string
 }
 
 // base is the provenance every output of the origin shares.
@@ -43,7 +49,29 @@ func (o Origin) Provenance(s loader.Sample, out string) output.Provenance {
 	p := o.base()
 	p.Index, p.Output, p.Conditions, p.Input = s.Index, out, s.Conditions, s.Input
 	p.Reproducible, p.Latents = o.Model.Reproducibility(), o.Latents
+	p.Run = output.RunIdentity(o.Model.Artifact.SHA256, o.Seed, o.Latents, o.Conditions, o.InputsDigest)
+	for i, spec := range o.Model.Signature.Outputs {
+		if spec.Name == out {
+			p.OutputNumber = i + 1
+		}
+		if p.ImageOutput == "" && spec.Kind == zoo.KindImage {
+			p.ImageOutput = spec.Name
+		}
+	}
+	if k := o.kind(out); k == zoo.KindImage {
+		p.ImageOutput = ""
+	}
 	return p
+}
+
+// kind is the kind of the model's output named out, "" when unknown.
+func (o Origin) kind(out string) string {
+	for _, spec := range o.Model.Signature.Outputs {
+		if spec.Name == out {
+			return spec.Kind
+		}
+	}
+	return ""
 }
 
 // Record is sample s's manifest line, with no files yet.
@@ -61,7 +89,7 @@ func (o Origin) Encode(enc output.Encoder, s loader.Sample, put func(out string,
 	var buf bytes.Buffer
 	for _, out := range s.Outputs {
 		buf.Reset()
-		if err := enc.Encode(&buf, Image(out), o.Provenance(s, out.Spec.Name)); err != nil {
+		if err := enc.Encode(&buf, SampleImage(out, s.Conditions), o.Provenance(s, out.Spec.Name)); err != nil {
 			return fmt.Errorf("sample %d, output %s: %w", s.Index, out.Spec.Name, err)
 		}
 		if err := put(out.Spec.Name, buf.Bytes()); err != nil {
@@ -71,10 +99,24 @@ func (o Origin) Encode(enc output.Encoder, s loader.Sample, put func(out string,
 	return nil
 }
 
-// Image is a loader output as package output encodes it.
+// Image is a loader output as package output encodes it, with the
+// physical meaning its spec declares. A plane given by a condition
+// (plane_condition) is known only per sample: SampleImage.
 func Image(o loader.Output) output.Image {
-	return output.Image{Channels: o.Spec.Channels, Height: o.Spec.Height, Width: o.Spec.Width, Data: o.Data,
-		Range: o.Spec.Range, Label: o.Spec.Kind == zoo.KindLabel}
+	return SampleImage(o, nil)
+}
+
+// SampleImage is Image for a sample made with conditions: the plane of a
+// plane_condition output is the sample's value of that condition.
+func SampleImage(o loader.Output, conditions map[string]string) output.Image {
+	spec := o.Spec
+	phys := output.Physical{Units: spec.Units, Scale: spec.PhysicalScale(), Offset: spec.Offset,
+		StoredBits: spec.StoredBits, SpacingMM: spec.SpacingMM, Plane: spec.Plane}
+	if spec.PlaneCondition != "" {
+		phys.Plane = conditions[spec.PlaneCondition]
+	}
+	return output.Image{Channels: spec.Channels, Height: spec.Height, Width: spec.Width, Data: o.Data,
+		Range: spec.Range, Label: spec.Kind == zoo.KindLabel, Mask: spec.Kind == zoo.KindMask, Physical: phys}
 }
 
 // Figure composes rows of cells into one PNG whose provenance describes
