@@ -2,7 +2,7 @@ package output
 
 import (
 	"bufio"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -18,42 +18,37 @@ import (
 	"github.com/suyashkumar/dicom/pkg/uid"
 )
 
-// dicomEncoder writes one DICOM Part 10 file per image: a Secondary Capture
-// Image (SOP class 1.2.840.10008.5.1.4.1.1.7) in Explicit VR Little Endian,
-// marked as synthetic (ImageType DERIVED\SECONDARY, ConversionType SYN,
-// PatientIdentityRemoved YES) and carrying no patient identifiers: the type-2
-// patient and study attributes the IOD requires (PatientName, PatientID,
-// PatientBirthDate, PatientSex, StudyDate, StudyTime, ...) are present and
-// empty.
+// dicomEncoder writes one DICOM Part 10 file per image, in Explicit VR
+// Little Endian, that viewers render as zoo's PNG of the same sample:
+// images as Secondary Capture (SOP class 1.2.840.10008.5.1.4.1.1.7), masks
+// and label maps as binary Segmentations (1.2.840.10008.5.1.4.1.1.66.4,
+// segseg.go) that reference the sample's image. docs/formats.md says what
+// each attribute holds and why; in short:
 //
-// Pixels: 1 channel becomes MONOCHROME2, 16 bits unsigned, quantised from the
-// declared range [lo, hi] to 0..65535 exactly as png16 does; RescaleSlope
-// (hi-lo)/65535 and RescaleIntercept lo map the stored values back to the
-// model's units (to within half a quantisation step), and WindowCenter/Width
-// cover [lo, hi] exactly under DICOM's LINEAR VOI function. 3 channels become
-// RGB, 8 bits, PlanarConfiguration 0, quantised as png does (no rescale:
-// DICOM defines the Modality LUT for grayscale only). Other channel counts are
-// refused; NPY and NIfTI hold them.
+//   - Synthetic and DERIVED: ImageType DERIVED\SECONDARY, ConversionType SYN,
+//     PatientIdentityRemoved YES, the notice in DerivationDescription and
+//     the provenance JSON in ImageComments; no patient identifiers (the
+//     type-2 patient attributes are present and empty).
+//   - Stored values are integers with slope 1 that a viewer's modality
+//     LUT and window map correctly: CT (units HU) as signed 16-bit HU,
+//     round(offset + scale × value), RescaleType HU; MR (units MR) in its
+//     stored_bits (12 for the demo models) and outputs without units in 16
+//     bits, the declared range quantised onto 0..2^bits-1 as png16 does,
+//     RescaleType US. WindowCenter/Width cover the declared range in those
+//     units exactly under DICOM's LINEAR function. 3 channels are RGB, 8
+//     bits, quantised as png does.
+//   - Geometry: PixelSpacing from spacing_mm; PatientOrientation from the
+//     plane (output.Physical's convention).
+//   - One study per run and one series per output: the UIDs are derived
+//     (derivedUID) from the run's identity (Provenance.Run: artifact
+//     digest, seed, latents, conditions, inputs), the output and the
+//     index, and ContentDate/Time are the fixed 19700101 000000, so a
+//     resumed, repeated or sharded run writes byte-identical files.
+//     InstanceNumber is index + 1.
 //
-// Provenance: DerivationDescription (ST) holds Provenance.Notice(),
-// ImageComments (LT) holds Provenance.JSON(), SeriesDescription the model id,
-// Manufacturer "medzoo", SoftwareVersions the generator, InstanceNumber the
-// sample index + 1, Modality and BodyPartExamined come from the catalog
-// (mapped to DICOM codes; OT and absent when unknown). Text is UTF-8
-// (SpecificCharacterSet ISO_IR 192).
-//
-// Reproducibility: every file gets fresh StudyInstanceUID, SeriesInstanceUID
-// and SOPInstanceUID (2.25.<UUID v4 as a decimal>, which needs no registered
-// root), so a DICOM file is the one output that is not byte-for-byte
-// reproducible from the seed: the pixel data and every other attribute are.
-// For the same reason no dates or times are written (StudyDate, StudyTime are
-// type 2 and left empty; ContentDate and the like are left out).
-//
-// The file is written with github.com/suyashkumar/dicom v1.1.0. It was tried
-// first and writes a clean Secondary Capture file with 16-bit gray and 8-bit
-// RGB pixel data that pydicom reads without force; we only hand it the pixel
-// bytes ready-packed (PixelDataInfo.IntentionallyUnprocessed, which its
-// writer emits as they are) because its own packing goes through
+// Files are written with github.com/suyashkumar/dicom v1.1.0; we hand it the
+// pixel bytes ready-packed (PixelDataInfo.IntentionallyUnprocessed, which
+// its writer emits as they are) because its own packing goes through
 // binary.Write once per sample, about 18 ms for a 512x512 image, and it would
 // store 8-bit data as OW where OB is the usual VR.
 type dicomEncoder struct{}
@@ -62,18 +57,21 @@ func (dicomEncoder) Ext() string { return ".dcm" }
 
 const (
 	secondaryCaptureSOPClass = "1.2.840.10008.5.1.4.1.1.7"
+	segmentationSOPClass     = "1.2.840.10008.5.1.4.1.1.66.4"
 	// implementationClassUID identifies files written by medzoo (a fixed UUID
 	// under 2.25); the version name says which writer made them.
 	implementationClassUID    = "2.25.244175837858811254763064693926517211366"
-	implementationVersionName = "MEDZOO_1"
+	implementationVersionName = "MEDZOO_2"
+	// The content date and time of every file: fixed, so that files are
+	// reproducible; the Unix epoch, as reproducible builds use, which no
+	// one mistakes for an acquisition date.
+	contentDate = "19700101"
+	contentTime = "000000"
 )
 
 func (dicomEncoder) Encode(w io.Writer, img Image, p Provenance) error {
 	if err := img.check(); err != nil {
 		return err
-	}
-	if img.Channels != 1 && img.Channels != 3 {
-		return fmt.Errorf("DICOM holds 1 (gray) or 3 (RGB) channels, the output has %d; use --format npy or --format nifti", img.Channels)
 	}
 	if img.Height > math.MaxUint16 || img.Width > math.MaxUint16 {
 		return fmt.Errorf("DICOM images are at most 65535 pixels a side, the output is %dx%d; use --format npy or --format nifti", img.Width, img.Height)
@@ -82,148 +80,305 @@ func (dicomEncoder) Encode(w io.Writer, img Image, p Provenance) error {
 	if math.IsInf(lo, 0) || math.IsInf(hi, 0) {
 		return fmt.Errorf("DICOM needs a finite value range, the model declares %v; use --format npy or --format nifti", img.Range)
 	}
-	study, err := newUID()
-	if err != nil {
-		return err
-	}
-	series, err := newUID()
-	if err != nil {
-		return err
-	}
-	instance, err := newUID()
-	if err != nil {
-		return err
-	}
-
-	plane := img.Height * img.Width
-	var pixels []byte
-	var bits int
-	var photometric, pixelVR string
-	if img.Channels == 1 {
-		bits, photometric, pixelVR = 16, "MONOCHROME2", "OW"
-		pixels = make([]byte, 2*plane)
-		for i, v := range img.Data {
-			binary.LittleEndian.PutUint16(pixels[2*i:], uint16(quantize(v, lo, hi, 65535)))
+	if img.Channels != 1 && (img.Channels != 3 || img.Mask || img.Label) {
+		what := "1 (gray) or 3 (RGB) channels"
+		if img.Mask || img.Label {
+			what = "masks and label maps of 1 channel"
 		}
+		return fmt.Errorf("DICOM holds %s, the output has %d; use --format npy or --format nifti", what, img.Channels)
+	}
+	var d dataset
+	var err error
+	if img.Mask || img.Label {
+		err = d.segmentation(img, p)
 	} else {
-		bits, photometric, pixelVR = 8, "RGB", "OB"
-		pixels = make([]byte, 3*plane, 3*plane+1)
-		for i := 0; i < plane; i++ {
-			for ch := 0; ch < 3; ch++ {
-				pixels[3*i+ch] = uint8(quantize(img.Data[ch*plane+i], lo, hi, 255))
-			}
-		}
-		if len(pixels)%2 == 1 { // values have even length; pad OB with 0
-			pixels = append(pixels, 0)
-		}
+		err = d.secondaryCapture(img, p)
 	}
-
-	var elems []*dicom.Element
-	var bad error
-	add := func(t tag.Tag, v any) {
-		e, err := dicom.NewElement(t, v)
-		if err != nil && bad == nil {
-			bad = fmt.Errorf("DICOM element %s: %w", tag.DebugString(t), err)
-		}
-		if err == nil {
-			elems = append(elems, e)
-		}
+	if err != nil {
+		return err
 	}
-	str := func(t tag.Tag, s ...string) { add(t, s) }
-	empty := func(ts ...tag.Tag) {
-		for _, t := range ts {
-			add(t, []string{})
-		}
+	if d.bad != nil {
+		return d.bad
 	}
-	num := func(t tag.Tag, n int) { add(t, []int{n}) }
-
-	// File meta information (group 0002; the library writes the group length).
-	add(tag.FileMetaInformationVersion, []byte{0, 1})
-	str(tag.MediaStorageSOPClassUID, secondaryCaptureSOPClass)
-	str(tag.MediaStorageSOPInstanceUID, instance)
-	str(tag.TransferSyntaxUID, uid.ExplicitVRLittleEndian)
-	str(tag.ImplementationClassUID, implementationClassUID)
-	str(tag.ImplementationVersionName, implementationVersionName)
-
-	// SOP Common, General Study, Patient, General Series, SC Equipment,
-	// General Equipment, General Image.
-	str(tag.SpecificCharacterSet, "ISO_IR 192")
-	str(tag.ImageType, "DERIVED", "SECONDARY")
-	str(tag.SOPClassUID, secondaryCaptureSOPClass)
-	str(tag.SOPInstanceUID, instance)
-	empty(tag.StudyDate, tag.StudyTime, tag.AccessionNumber)
-	str(tag.Modality, dicomModality(p.Modality))
-	str(tag.ConversionType, "SYN")
-	str(tag.Manufacturer, "medzoo")
-	empty(tag.ReferringPhysicianName)
-	str(tag.StudyDescription, "SYNTHETIC")
-	str(tag.SeriesDescription, dicomString(p.Model, 64, false))
-	str(tag.DerivationDescription, dicomString(p.Notice(), 1024, true))
-	empty(tag.PatientName, tag.PatientID, tag.PatientBirthDate, tag.PatientSex)
-	str(tag.PatientIdentityRemoved, "YES")
-	str(tag.DeidentificationMethod, "synthetic image, no patient data")
-	if part := bodyPart(p.Organ); part != "" {
-		str(tag.BodyPartExamined, part)
-	}
-	str(tag.SoftwareVersions, dicomString(p.Generator, 64, false))
-	str(tag.StudyInstanceUID, study)
-	str(tag.SeriesInstanceUID, series)
-	empty(tag.StudyID)
-	str(tag.SeriesNumber, "1")
-	str(tag.InstanceNumber, strconv.Itoa(p.Index+1))
-	empty(tag.PatientOrientation)
-	str(tag.ImageComments, dicomString(p.JSON(), 10240, true))
-
-	// Image Pixel, Modality LUT, VOI LUT.
-	num(tag.SamplesPerPixel, img.Channels)
-	str(tag.PhotometricInterpretation, photometric)
-	if img.Channels == 3 {
-		num(tag.PlanarConfiguration, 0)
-	}
-	num(tag.Rows, img.Height)
-	num(tag.Columns, img.Width)
-	num(tag.BitsAllocated, bits)
-	num(tag.BitsStored, bits)
-	num(tag.HighBit, bits-1)
-	num(tag.PixelRepresentation, 0)
-	str(tag.BurnedInAnnotation, "NO")
-	if img.Channels == 1 {
-		// LINEAR VOI (PS3.3 C.11.2.1.2.1) maps c-0.5 ± (w-1)/2 to the
-		// display range, so c = mid+0.5 and w = (hi-lo)+1 cover [lo, hi].
-		str(tag.WindowCenter, decimalString((lo+hi)/2+0.5))
-		str(tag.WindowWidth, decimalString(hi-lo+1))
-		str(tag.RescaleIntercept, decimalString(lo))
-		str(tag.RescaleSlope, decimalString((hi-lo)/65535))
-		str(tag.RescaleType, "US") // unspecified units: whatever the model outputs
-	}
-	add(tag.PixelData, dicom.PixelDataInfo{IntentionallyUnprocessed: true, UnprocessedValueData: pixels})
-	if bad != nil {
-		return bad
-	}
-	pixelData := elems[len(elems)-1]
-	pixelData.RawValueRepresentation = pixelVR
-	sort.SliceStable(elems, func(i, j int) bool { // data elements go in tag order
-		a, b := elems[i].Tag, elems[j].Tag
-		return a.Group < b.Group || a.Group == b.Group && a.Element < b.Element
-	})
-
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := dicom.Write(bw, dicom.Dataset{Elements: elems}); err != nil {
+	if err := dicom.Write(bw, dicom.Dataset{Elements: sortedElements(d.elems)}); err != nil {
 		return fmt.Errorf("writing DICOM: %w", err)
 	}
 	return bw.Flush()
 }
 
-// newUID returns a fresh UID under the 2.25 root: a random (version 4) UUID
-// as one decimal integer (PS3.5 B.2), at most 44 characters.
-func newUID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("making a DICOM UID: %w", err)
+// uids are the UIDs of one sample's output, derived from its provenance.
+type uids struct {
+	study, series, instance string
+}
+
+func sampleUIDs(p Provenance, output string) uids {
+	run := runOf(p)
+	return uids{
+		study:    derivedUID("study", run),
+		series:   derivedUID("series", run, output),
+		instance: derivedUID("instance", run, output, strconv.Itoa(p.Index)),
 	}
-	b[6] = b[6]&0x0f | 0x40 // version 4
+}
+
+// runOf is the run identity of p: Provenance.Run, or for a sample made
+// outside a run (a caller that set none) what identifies it anyway.
+func runOf(p Provenance) string {
+	if p.Run != "" {
+		return p.Run
+	}
+	return RunIdentity(p.SHA256, p.Seed, p.Latents, nil, "")
+}
+
+// derivedUID is a UID under the 2.25 root (PS3.5 B.2: a UUID as one
+// decimal integer) whose UUID is a name-based version 8 UUID (RFC 9562)
+// made from the SHA-256 of parts: the same parts always give the same UID,
+// different ones collide with the odds of a random UUID.
+func derivedUID(parts ...string) string {
+	h := sha256.New()
+	io.WriteString(h, "medzoo DICOM UID")
+	for _, part := range parts {
+		fmt.Fprintf(h, "\x00%s", part)
+	}
+	var b [16]byte
+	copy(b[:], h.Sum(nil))
+	b[6] = b[6]&0x0f | 0x80 // version 8
 	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-	return "2.25." + new(big.Int).SetBytes(b[:]).String(), nil
+	return "2.25." + new(big.Int).SetBytes(b[:]).String()
+}
+
+// dataset collects the elements of one file (or one sequence item); the
+// first error is kept in bad and reported once.
+type dataset struct {
+	elems []*dicom.Element
+	bad   error
+}
+
+func (d *dataset) add(t tag.Tag, v any) {
+	e, err := dicom.NewElement(t, v)
+	if err != nil && d.bad == nil {
+		d.bad = fmt.Errorf("DICOM element %s: %w", tag.DebugString(t), err)
+	}
+	if err == nil {
+		d.elems = append(d.elems, e)
+	}
+}
+
+func (d *dataset) str(t tag.Tag, s ...string) { d.add(t, s) }
+
+func (d *dataset) empty(ts ...tag.Tag) {
+	for _, t := range ts {
+		d.add(t, []string{})
+	}
+}
+
+func (d *dataset) num(t tag.Tag, n ...int) { d.add(t, n) }
+
+// seq adds a sequence of the given items, each sorted into tag order.
+func (d *dataset) seq(t tag.Tag, items ...*dataset) {
+	var vals [][]*dicom.Element
+	for _, it := range items {
+		if it.bad != nil && d.bad == nil {
+			d.bad = it.bad
+		}
+		vals = append(vals, sortedElements(it.elems))
+	}
+	d.add(t, vals)
+}
+
+// code adds a code sequence of one item (PS3.3 8.8).
+func (d *dataset) code(t tag.Tag, value, scheme, meaning string) {
+	var c dataset
+	c.str(tag.CodeValue, value)
+	c.str(tag.CodingSchemeDesignator, scheme)
+	c.str(tag.CodeMeaning, meaning)
+	d.seq(t, &c)
+}
+
+func sortedElements(elems []*dicom.Element) []*dicom.Element {
+	sort.SliceStable(elems, func(i, j int) bool { // data elements go in tag order
+		a, b := elems[i].Tag, elems[j].Tag
+		return a.Group < b.Group || a.Group == b.Group && a.Element < b.Element
+	})
+	return elems
+}
+
+// common adds what every zoo DICOM file holds: file meta information, SOP
+// Common, Patient (empty), General Study, General Series and equipment, for
+// an instance of sopClass in series number seriesNumber.
+func (d *dataset) common(p Provenance, u uids, sopClass, modality string, seriesNumber int) {
+	// File meta information (group 0002; the library writes the group length).
+	d.add(tag.FileMetaInformationVersion, []byte{0, 1})
+	d.str(tag.MediaStorageSOPClassUID, sopClass)
+	d.str(tag.MediaStorageSOPInstanceUID, u.instance)
+	d.str(tag.TransferSyntaxUID, uid.ExplicitVRLittleEndian)
+	d.str(tag.ImplementationClassUID, implementationClassUID)
+	d.str(tag.ImplementationVersionName, implementationVersionName)
+
+	d.str(tag.SpecificCharacterSet, "ISO_IR 192")
+	d.str(tag.SOPClassUID, sopClass)
+	d.str(tag.SOPInstanceUID, u.instance)
+	d.empty(tag.AccessionNumber, tag.ReferringPhysicianName)
+	d.str(tag.StudyDate, contentDate)
+	d.str(tag.StudyTime, contentTime)
+	d.str(tag.StudyID, "SYNTHETIC")
+	d.str(tag.ContentDate, contentDate)
+	d.str(tag.ContentTime, contentTime)
+	d.str(tag.DerivationDescription, dicomString(p.Notice(), 1024, true))
+	d.str(tag.ImageComments, dicomString(p.JSON(), 10240, true))
+	d.str(tag.Modality, modality)
+	// Laterality is type 2C: required for a paired body part, or none
+	// named; a synthetic image has no known side, which an empty value
+	// says (dciodvfy warns that it should then be "actually unknown": it is).
+	part := bodyPart(p.Organ)
+	if part != "" {
+		d.str(tag.BodyPartExamined, part)
+	}
+	if part == "" || pairedBodyParts[part] {
+		d.empty(tag.Laterality)
+	}
+	d.str(tag.Manufacturer, "medzoo")
+	d.str(tag.StudyDescription, "SYNTHETIC")
+	d.str(tag.SeriesDescription, dicomString("SYNTHETIC "+p.Model+" "+p.Output, 64, false))
+	d.empty(tag.PatientName, tag.PatientID, tag.PatientBirthDate, tag.PatientSex)
+	d.str(tag.PatientIdentityRemoved, "YES")
+	d.str(tag.DeidentificationMethod, "synthetic image, no patient data")
+	d.str(tag.SoftwareVersions, dicomString(p.Generator, 64, false))
+	d.str(tag.StudyInstanceUID, u.study)
+	d.str(tag.SeriesInstanceUID, u.series)
+	d.str(tag.SeriesNumber, strconv.Itoa(max(p.OutputNumber, 1)))
+	d.str(tag.InstanceNumber, strconv.Itoa(p.Index+1))
+}
+
+// secondaryCapture fills d with an image as a Secondary Capture Image.
+func (d *dataset) secondaryCapture(img Image, p Provenance) error {
+	u := sampleUIDs(p, p.Output)
+	d.common(p, u, secondaryCaptureSOPClass, dicomModality(p.Modality), p.OutputNumber)
+	d.str(tag.ImageType, "DERIVED", "SECONDARY")
+	d.str(tag.ConversionType, "SYN")
+	d.orientation(img.Physical.Plane)
+	if row, col, ok := img.Physical.Spacing(); ok {
+		d.str(tag.PixelSpacing, decimalString(row), decimalString(col))
+	}
+
+	d.num(tag.SamplesPerPixel, img.Channels)
+	d.num(tag.Rows, img.Height)
+	d.num(tag.Columns, img.Width)
+	d.str(tag.BurnedInAnnotation, "NO")
+	if img.Channels == 3 {
+		pixels := rgbPixels(img)
+		d.str(tag.PhotometricInterpretation, "RGB")
+		d.num(tag.PlanarConfiguration, 0)
+		d.num(tag.BitsAllocated, 8)
+		d.num(tag.BitsStored, 8)
+		d.num(tag.HighBit, 7)
+		d.num(tag.PixelRepresentation, 0)
+		d.pixelData(pixels, "OB")
+		return nil
+	}
+	g := grayStorage(img)
+	pixels := make([]byte, 2*len(img.Data))
+	for i, v := range img.Data {
+		binary.LittleEndian.PutUint16(pixels[2*i:], g.store(v))
+	}
+	d.str(tag.PhotometricInterpretation, "MONOCHROME2")
+	d.num(tag.BitsAllocated, 16)
+	d.num(tag.BitsStored, g.bits)
+	d.num(tag.HighBit, g.bits-1)
+	pixelRepresentation := 0
+	if g.signed {
+		pixelRepresentation = 1
+	}
+	d.num(tag.PixelRepresentation, pixelRepresentation)
+	// LINEAR VOI (PS3.3 C.11.2.1.2.1) maps c-0.5 ± (w-1)/2 to the
+	// display range, so c = mid+0.5 and w = (hi-lo)+1 cover [lo, hi].
+	d.str(tag.WindowCenter, decimalString((g.lo+g.hi)/2+0.5))
+	d.str(tag.WindowWidth, decimalString(g.hi-g.lo+1))
+	d.str(tag.WindowCenterWidthExplanation, "declared range of the model's output")
+	d.str(tag.RescaleIntercept, "0")
+	d.str(tag.RescaleSlope, "1")
+	d.str(tag.RescaleType, g.rescaleType)
+	d.pixelData(pixels, "OW")
+	return nil
+}
+
+func (d *dataset) pixelData(pixels []byte, vr string) {
+	if len(pixels)%2 == 1 { // values have even length; pad with 0
+		pixels = append(pixels, 0)
+	}
+	d.add(tag.PixelData, dicom.PixelDataInfo{IntentionallyUnprocessed: true, UnprocessedValueData: pixels})
+	if d.bad == nil {
+		d.elems[len(d.elems)-1].RawValueRepresentation = vr
+	}
+}
+
+// grayStorage says how a gray image's values are stored: in bits bits,
+// signed or not; store maps a model value to its stored value, and lo..hi
+// is the declared range in stored (= modality, slope 1) units.
+type graySpec struct {
+	bits        int
+	signed      bool
+	lo, hi      float64
+	rescaleType string
+	store       func(float32) uint16
+}
+
+func grayStorage(img Image) graySpec {
+	ph := img.Physical
+	if ph.Units == UnitsHU {
+		lo, hi := ph.HURange(img.Range)
+		return graySpec{bits: 16, signed: true, lo: math.Round(lo), hi: math.Round(hi), rescaleType: "HU",
+			store: func(v float32) uint16 {
+				hu := math.Round(ph.Offset + ph.Scale*float64(v))
+				return uint16(int16(max(math.MinInt16, min(math.MaxInt16, hu))))
+			}}
+	}
+	bits := 16
+	if ph.Units == UnitsMR && ph.StoredBits > 0 {
+		bits = ph.StoredBits
+	}
+	top := float64(uint32(1)<<bits - 1)
+	lo, hi := img.Range[0], img.Range[1]
+	return graySpec{bits: bits, lo: 0, hi: top, rescaleType: "US",
+		store: func(v float32) uint16 { return uint16(quantize(v, lo, hi, top)) }}
+}
+
+// rgbPixels is a 3-channel image as interleaved 8-bit RGB.
+func rgbPixels(img Image) []byte {
+	plane := img.Height * img.Width
+	pixels := make([]byte, 3*plane, 3*plane+1)
+	lo, hi := img.Range[0], img.Range[1]
+	for i := 0; i < plane; i++ {
+		for ch := 0; ch < 3; ch++ {
+			pixels[3*i+ch] = uint8(quantize(img.Data[ch*plane+i], lo, hi, 255))
+		}
+	}
+	return pixels
+}
+
+// orientation adds PatientOrientation (type 2C in General Image: required
+// when there is no Image Orientation (Patient), as in SC and a SEG of it).
+func (d *dataset) orientation(plane string) {
+	if o := patientOrientation(plane); o != nil {
+		d.str(tag.PatientOrientation, o...)
+	} else {
+		d.empty(tag.PatientOrientation)
+	}
+}
+
+// patientOrientation is PatientOrientation (row direction, column
+// direction) of a plane under output.Physical's convention, nil when the
+// plane is unknown.
+func patientOrientation(plane string) []string {
+	switch plane {
+	case "axial":
+		return []string{"R", "P"}
+	case "coronal":
+		return []string{"R", "F"}
+	case "sagittal":
+		return []string{"A", "F"}
+	}
+	return nil
 }
 
 // decimalString formats x as a DICOM DS value (at most 16 characters),
@@ -319,6 +474,9 @@ var bodyParts = map[string]string{
 	"prostate": "PROSTATE", "pelvis": "PELVIS", "spine": "SPINE", "knee": "KNEE",
 	"eye": "EYE", "retina": "EYE", "skin": "SKIN", "neck": "NECK",
 }
+
+// pairedBodyParts are the body parts of bodyParts that come in pairs.
+var pairedBodyParts = map[string]bool{"BREAST": true, "LUNG": true, "KIDNEY": true, "KNEE": true, "EYE": true}
 
 func bodyPart(organ string) string {
 	return bodyParts[strings.ToLower(strings.TrimSpace(organ))]

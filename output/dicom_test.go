@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -54,14 +56,18 @@ func TestDICOMValueHelpers(t *testing.T) {
 	seen := map[string]bool{}
 	valid := regexp.MustCompile(`^2\.25\.[1-9][0-9]*$`)
 	for i := 0; i < 100; i++ {
-		u, err := newUID()
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := derivedUID("instance", "run", strconv.Itoa(i))
 		if !valid.MatchString(u) || len(u) > 64 || seen[u] {
 			t.Fatalf("UID %q (length %d, repeated %v)", u, len(u), seen[u])
 		}
 		seen[u] = true
+		if again := derivedUID("instance", "run", strconv.Itoa(i)); again != u {
+			t.Fatalf("UID of the same parts differs: %s, %s", u, again)
+		}
+	}
+	// Parts are separated: ("ab", "c") is not ("a", "bc").
+	if derivedUID("ab", "c") == derivedUID("a", "bc") {
+		t.Fatal("UID parts run together")
 	}
 }
 
@@ -110,28 +116,49 @@ func TestDICOMPart10Header(t *testing.T) {
 }
 
 // TestDICOMReadableByPydicom reads the files with Debian's pydicom, with
-// strict value validation, and checks pixels, the synthetic markers, the
-// absence of patient identifiers and the UIDs.
+// strict value validation, and checks pixels and their modality and VOI
+// mapping (unit-less, MR 12-bit, CT in HU, RGB), the synthetic markers, the
+// absence of patient identifiers, the study and series UIDs shared by a
+// run, and masks and label maps as Segmentations of their image.
 func TestDICOMReadableByPydicom(t *testing.T) {
 	dir := t.TempDir()
-	grayProv := prov
-	grayProv.Modality, grayProv.Organ = "Brain MRI", "brain"
+	run := prov
+	run.Modality, run.Organ, run.Run, run.Output, run.OutputNumber = "Brain MRI", "brain", "run-1", "image", 1
+	next := run
+	next.Index = 4
 	rgbProv := prov
 	rgbProv.Modality, rgbProv.Organ, rgbProv.Index = "endoscopy", "polyps", 0
+	maskProv := run
+	maskProv.Output, maskProv.OutputNumber, maskProv.ImageOutput = "mask", 2, "image"
+	ctProv := run
+	ctProv.Modality = "CT"
 	g := Image{Channels: 1, Height: 2, Width: 3, Data: []float32{-1, -0.5, 0.1, 0.999, 1, 7}, Range: [2]float64{-1, 1}}
+	mr := g
+	mr.Physical = Physical{Units: UnitsMR, StoredBits: 12, SpacingMM: []float64{3.390625, 3.390625}, Plane: "coronal"}
+	ct := g
+	ct.Physical = Physical{Units: UnitsHU, Scale: 200, Offset: 40, SpacingMM: []float64{3.828, 3.5}, Plane: "axial"}
+	mask := Image{Channels: 1, Height: 2, Width: 3, Data: []float32{0, 0.49, 0.5, 0.51, 1, -3}, Range: [2]float64{0, 1}, Mask: true,
+		Physical: Physical{SpacingMM: []float64{3.828, 3.5}, Plane: "axial"}}
+	label := Image{Channels: 1, Height: 2, Width: 3, Data: []float32{0, 1, 2, 1.4, 1.6, 9}, Range: [2]float64{0, 2}, Label: true}
 	rgb := Image{Channels: 3, Height: 1, Width: 3, Data: []float32{0, 0.5, 1, 1, 0.25, 0, -2, 0.75, 2}, Range: [2]float64{0, 1}}
+	encoded := map[string][]byte{}
 	for _, f := range []struct {
 		name string
 		img  Image
 		p    Provenance
-	}{{"a.dcm", g, grayProv}, {"b.dcm", g, grayProv}, {"rgb.dcm", rgb, rgbProv}} {
+	}{{"a.dcm", g, run}, {"again.dcm", g, run}, {"b.dcm", g, next}, {"mr.dcm", mr, run}, {"ct.dcm", ct, ctProv},
+		{"mask.dcm", mask, maskProv}, {"label.dcm", label, maskProv}, {"rgb.dcm", rgb, rgbProv}} {
 		var buf bytes.Buffer
 		if err := Formats["dicom"].Encode(&buf, f.img, f.p); err != nil {
-			t.Fatal(err)
+			t.Fatal(f.name, err)
 		}
+		encoded[f.name] = buf.Bytes()
 		if err := os.WriteFile(filepath.Join(dir, f.name), buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if !bytes.Equal(encoded["a.dcm"], encoded["again.dcm"]) {
+		t.Fatal("the same sample of the same run gives different DICOM bytes")
 	}
 	script := `
 import json, re, sys, numpy as np, pydicom
@@ -139,48 +166,76 @@ from pydicom import config
 from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
 config.settings.reading_validation_mode = config.RAISE
 d = sys.argv[1]
-a = pydicom.dcmread(d + "/a.dcm")
-b = pydicom.dcmread(d + "/b.dcm")
-SC = "1.2.840.10008.5.1.4.1.1.7"
+a, b, mr, ct, mask, label, c = (pydicom.dcmread(d + "/" + n + ".dcm") for n in ("a", "b", "mr", "ct", "mask", "label", "rgb"))
+SC, SEG = "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.66.4"
 fm = a.file_meta
 assert fm.TransferSyntaxUID == "1.2.840.10008.1.2.1", fm.TransferSyntaxUID
 assert fm.MediaStorageSOPClassUID == SC and a.SOPClassUID == SC
 assert fm.MediaStorageSOPInstanceUID == a.SOPInstanceUID
+for ds in (a, mask):
+    assert ds.ImageType[0] == "DERIVED", ds.ImageType
+    for kw in ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "ReferringPhysicianName"]:
+        assert kw in ds and ds.data_element(kw).value in ("", None), (kw, ds.data_element(kw).value)
+    assert ds.PatientIdentityRemoved == "YES"
+    assert ds.ContentDate == "19700101" and ds.ContentTime == "000000" and ds.StudyDate == "19700101"
+    assert ds.DerivationDescription.startswith("SYNTHETIC") and "demonstration" in ds.DerivationDescription
+    assert json.loads(ds.ImageComments)["synthetic"] is True
 assert list(a.ImageType) == ["DERIVED", "SECONDARY"], a.ImageType
-assert a.ConversionType == "SYN" and a.Modality == "MR" and a.BodyPartExamined == "BRAIN"
-for kw in ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName"]:
-    assert kw in a and a.data_element(kw).value in ("", None), (kw, a.data_element(kw).value)
-assert a.PatientIdentityRemoved == "YES" and a.BurnedInAnnotation == "NO"
-assert a.InstanceNumber == 4 and a.SeriesDescription == "00101_TEST" and a.Manufacturer == "medzoo"
-assert a.DerivationDescription.startswith("SYNTHETIC") and "demonstration" in a.DerivationDescription
+assert a.ConversionType == "SYN" and a.Modality == "MR" and a.BodyPartExamined == "BRAIN" and a.BurnedInAnnotation == "NO"
+assert a.InstanceNumber == 4 and a.SeriesNumber == 1 and a.Manufacturer == "medzoo"
+assert a.SeriesDescription == "SYNTHETIC 00101_TEST image", a.SeriesDescription
 p = json.loads(a.ImageComments)
-assert p["synthetic"] is True and p["index"] == 3 and p["modality"] == "Brain MRI", p
-uid = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
-uids = {}
-for ds in (a, b):
+assert p["index"] == 3 and p["modality"] == "Brain MRI", p
+uid = re.compile(r"^2\.25\.[1-9][0-9]*$")
+for ds in (a, b, mask):
     for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
         u = str(ds.data_element(kw).value)
-        assert uid.match(u) and len(u) <= 64 and u.startswith("2.25."), u
-        assert u not in uids, ("repeated UID", kw, u)
-        uids[u] = kw
-# Apart from the UIDs the two files are identical.
-for ds in (a, b):
-    for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
-        delattr(ds, kw)
-assert a == b
-# Pixels: 16-bit, quantised from [-1, 1]; the rescale gives model values back.
+        assert uid.match(u) and len(u) <= 64, u
+# One study and series per run and output; one instance per sample.
+assert a.StudyInstanceUID == b.StudyInstanceUID == mask.StudyInstanceUID
+assert a.SeriesInstanceUID == b.SeriesInstanceUID != mask.SeriesInstanceUID
+assert a.SOPInstanceUID != b.SOPInstanceUID and b.InstanceNumber == 5
+assert c.StudyInstanceUID != a.StudyInstanceUID
+
+v = np.array([[-1, -0.5, 0.1], [0.999, 1, 7]])
+# No units: 16 bits quantised from [-1, 1], slope 1, the window spans 0..65535.
 arr = a.pixel_array
 assert arr.dtype == np.uint16 and arr.shape == (2, 3), (arr.dtype, arr.shape)
-v = np.array([[-1, -0.5, 0.1], [0.999, 1, 7]])
 want = np.round((np.clip(v, -1, 1) + 1) / 2 * 65535)
 assert (arr == want).all(), (arr, want)
-back = apply_modality_lut(arr, a)
-assert np.abs(back - np.clip(v, -1, 1)).max() <= 1 / 65535 + 1e-9, back
-assert a.RescaleType == "US" and a.PhotometricInterpretation == "MONOCHROME2" and a.BitsStored == 16
-# The window spans the declared range: -1 is the darkest, 1 the brightest.
-shown = apply_voi_lut(back, a)
+assert a.RescaleType == "US" and a.RescaleSlope == 1 and a.RescaleIntercept == 0 and a.BitsStored == 16
+assert a.WindowCenter == 32768 and a.WindowWidth == 65536, (a.WindowCenter, a.WindowWidth)
+assert "PixelSpacing" not in a and a.PatientOrientation in ("", None, []), a.PatientOrientation
+shown = apply_voi_lut(apply_modality_lut(arr, a), a)
 assert shown[0, 0] == shown.min() and shown[1, 1] == shown.max() and shown[0, 1] < shown[0, 2] < shown[1, 0], shown
-c = pydicom.dcmread(d + "/rgb.dcm")
+# MR: 12 bits stored, window 0..4095, spacing and orientation.
+arr = mr.pixel_array
+assert mr.BitsStored == 12 and mr.HighBit == 11 and mr.PixelRepresentation == 0
+assert (arr == np.round((np.clip(v, -1, 1) + 1) / 2 * 4095)).all(), arr
+assert mr.WindowCenter == 2048 and mr.WindowWidth == 4096
+assert [float(x) for x in mr.PixelSpacing] == [3.390625, 3.390625] and list(mr.PatientOrientation) == ["R", "F"]
+# CT: signed 16-bit HU = round(40 + 200 v), not clipped to the range; the window is the range in HU.
+arr = ct.pixel_array
+assert ct.PixelRepresentation == 1 and arr.dtype == np.int16 and ct.RescaleType == "HU" and ct.Modality == "CT"
+assert (arr == np.round(40 + 200 * v)).all(), arr
+assert (apply_modality_lut(arr, ct) == arr).all()
+assert ct.WindowCenter == 40.5 and ct.WindowWidth == 401, (ct.WindowCenter, ct.WindowWidth)
+assert [float(x) for x in ct.PixelSpacing] == [3.828, 3.5] and list(ct.PatientOrientation) == ["R", "P"]
+# A mask: a binary Segmentation of the CT sample of the same index, value >= 0.5.
+assert mask.SOPClassUID == SEG and mask.Modality == "SEG" and mask.SegmentationType == "BINARY" and mask.SeriesNumber == 2
+assert mask.BitsAllocated == 1 and mask.NumberOfFrames == 1
+m = mask.pixel_array
+assert m.tolist() == [[0, 0, 1], [1, 1, 0]], m.tolist()
+src = mask.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0].SourceImageSequence[0]
+assert src.ReferencedSOPInstanceUID == ct.SOPInstanceUID and src.ReferencedSOPClassUID == SC
+ref = mask.ReferencedSeriesSequence[0]
+assert ref.SeriesInstanceUID == ct.SeriesInstanceUID and ref.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == ct.SOPInstanceUID
+assert [float(x) for x in mask.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing] == [3.828, 3.5]
+assert mask.SegmentSequence[0].SegmentLabel == "mask" and mask.SegmentSequence[0].SegmentAlgorithmName == "00101_TEST"
+# A label map of range [0, 2]: segments 1 and 2, one frame each.
+assert label.NumberOfFrames == 2 and len(label.SegmentSequence) == 2
+l = label.pixel_array
+assert l.shape == (2, 2, 3) and l[0].tolist() == [[0, 1, 0], [1, 0, 0]] and l[1].tolist() == [[0, 0, 1], [0, 1, 0]], l.tolist()
 arr = c.pixel_array
 assert c.PhotometricInterpretation == "RGB" and c.PlanarConfiguration == 0 and c.SamplesPerPixel == 3
 assert arr.dtype == np.uint8 and arr.shape == (1, 3, 3), (arr.dtype, arr.shape)
@@ -192,5 +247,31 @@ print("ok")
 	out, err := exec.Command("/usr/bin/python3", "-c", script, dir).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("pydicom check: %v\n%s", err, out)
+	}
+	for _, name := range []string{"a.dcm", "mr.dcm", "ct.dcm", "mask.dcm", "label.dcm", "rgb.dcm"} {
+		checkDciodvfy(t, filepath.Join(dir, name))
+	}
+}
+
+// dciodvfyAllowed are the only messages dciodvfy may print about a zoo
+// DICOM file; docs/formats.md says why each is right.
+var dciodvfyAllowed = []string{
+	// PatientID is empty on purpose: a synthetic image has no patient.
+	"Warning - Missing attribute or value that would be needed to build DICOMDIR - Patient ID",
+	// Laterality is empty where the catalog names no organ or a paired
+	// one: the side of a synthetic image is unknown.
+	"Warning - is only permitted to be empty when actually unknown; should be absent (not empty) if an unpaired body part, and have a value if a paired body part - attribute <Laterality>",
+}
+
+// checkDciodvfy runs dicom3tools' validator on a file: no errors, and no
+// warnings but the allowed ones.
+func checkDciodvfy(t *testing.T, path string) {
+	t.Helper()
+	out, _ := exec.Command("dciodvfy", path).CombinedOutput()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		ok := line == "SCImage" || line == "Segmentation" || slices.Contains(dciodvfyAllowed, line)
+		if !ok {
+			t.Errorf("dciodvfy %s: %s\n%s", filepath.Base(path), line, out)
+		}
 	}
 }
