@@ -30,7 +30,17 @@ func readDICOM(path string) (Image, Units, error) {
 	if err := checkDICOMHeader(&head, int64(len(data))); err != nil {
 		return Image{}, Units{}, err
 	}
-	ds, err := dicom.Parse(bytes.NewReader(data), int64(len(data)), nil)
+	var opts []dicom.ParseOption
+	oneBit := false
+	if v, ok := dicomInt(&head, tag.BitsAllocated); ok && v == 1 {
+		// github.com/suyashkumar/dicom v1.1.0 unpacks 1-bit pixels most
+		// significant bit first, where DICOM (PS3.5 8.1.1) puts the first
+		// pixel in the least significant bit: take the bytes and unpack
+		// them here (unpackBits).
+		oneBit = true
+		opts = append(opts, dicom.SkipProcessingPixelDataValue())
+	}
+	ds, err := dicom.Parse(bytes.NewReader(data), int64(len(data)), nil, opts...)
 	if err != nil {
 		return Image{}, Units{}, fmt.Errorf("not a readable DICOM file: %w", err)
 	}
@@ -69,6 +79,9 @@ func readDICOM(path string) (Image, Units, error) {
 		return Image{}, Units{}, errors.New("DICOM file holds no pixel data")
 	}
 	info, ok := el.Value.GetValue().(dicom.PixelDataInfo)
+	if ok && oneBit {
+		return readOneBit(&ds, info)
+	}
 	if !ok || len(info.Frames) == 0 {
 		return Image{}, Units{}, errors.New("DICOM file holds no readable pixel data")
 	}
@@ -135,6 +148,23 @@ func readDICOM(path string) (Image, Units, error) {
 		img.Data[(i%spp)*plane+i/spp] = float32(s*slope + intercept)
 	}
 	return img, Units{Lo: lo, Hi: hi, Known: true, Clip: true}, nil
+}
+
+// readOneBit reads a 1-bit, single-frame gray image (a binary
+// Segmentation's mask) from its packed pixel bytes: values 0 and 1.
+func readOneBit(ds *dicom.Dataset, info dicom.PixelDataInfo) (Image, Units, error) {
+	rows, _ := dicomInt(ds, tag.Rows)
+	cols, _ := dicomInt(ds, tag.Columns)
+	raw := info.UnprocessedValueData
+	n := rows * cols // checked by checkDICOMHeader
+	if info.IsEncapsulated || len(raw) < (n+7)/8 {
+		return Image{}, Units{}, fmt.Errorf("DICOM 1-bit pixel data holds %d bytes, %dx%d pixels need %d", len(raw), cols, rows, (n+7)/8)
+	}
+	img := Image{Channels: 1, Height: rows, Width: cols, Data: make([]float32, n), Kind: "1-bit DICOM"}
+	for i := range img.Data {
+		img.Data[i] = float32(raw[i/8] >> (i % 8) & 1)
+	}
+	return img, Units{Lo: 0, Hi: 1, Known: true, Clip: true}, nil
 }
 
 func dicomInt(ds *dicom.Dataset, t tag.Tag) (int, bool) {
@@ -207,10 +237,12 @@ func checkDICOMHeader(ds *dicom.Dataset, fileSize int64) error {
 	if v, ok := dicomInt(ds, tag.BitsAllocated); ok {
 		bits = v
 	}
-	if bits != 8 && bits != 16 && bits != 32 {
-		return fmt.Errorf("DICOM BitsAllocated is %d; zoo reads 8, 16 or 32", bits)
+	// 1 bit: a binary Segmentation's mask (zoo's own, for an image-to-image
+	// model taking masks), one frame of one sample per pixel.
+	if bits != 1 && bits != 8 && bits != 16 && bits != 32 || bits == 1 && spp != 1 {
+		return fmt.Errorf("DICOM BitsAllocated is %d with %d samples per pixel; zoo reads 8, 16 or 32 bits, or 1-bit masks (binary Segmentations)", bits, spp)
 	}
-	if _, ok := limits.ProductInts(fileSize, rows, cols, spp, bits/8); !ok && nativePixels(ds) {
+	if _, ok := limits.ProductInts(fileSize, rows, cols, spp, max(bits/8, 1)); !ok && bits > 1 && nativePixels(ds) {
 		return fmt.Errorf("DICOM header declares %d×%d pixels of %d bits, more bytes than the %d-byte file holds; the file is truncated or its header lies", cols, rows, bits, fileSize)
 	}
 	return nil
