@@ -14,13 +14,15 @@ func generateCommand() *cli.Command {
 		Name:      "generate",
 		Aliases:   []string{"gen"},
 		Usage:     "synthesize images with a model into a directory",
-		UsageText: "zoo generate ID -n N -o DIR [--seed S] [--batch-size B] [--device auto|cpu|cuda:N] [--format " + strings.Join(output.FormatNames(), "|") + "] [--condition NAME=VALUE]... [--input DIR|FILE] [--named-input NAME=DIR]... [--latents FILE.npy] [--threads T] [--resume|--force] [--json]", // formats from the registry: a new writer shows here by itself
+		UsageText: "zoo generate ID -n N -o DIR [--seed S] [--batch-size B] [--device auto|cpu|cuda:N] [--format " + strings.Join(output.FormatNames(), "|") + "] [--condition NAME=VALUE]... [--input DIR|FILE] [--named-input NAME=DIR]... [--latents FILE.npy] [--threads T] [--stack] [--gzip] [--resume|--force] [--json]", // formats from the registry: a new writer shows here by itself
 		Description: "Sample i depends only on (model, artifact checksum, seed, i, input i): the same bytes whatever the\n" +
 			"batch size, and a run stopped half-way continues with --resume exactly where it stopped.\n" +
 			"Every file is marked synthetic (PNG text chunks) and DIR/manifest.jsonl lists each sample.\n\n" +
 			"Image-to-image models take --input DIR (or one file): PNG (8/16-bit), NPY or DICOM images,\n" +
 			"one sample per file in name order; -n defaults to the number of files, and output files are\n" +
 			"named after their inputs (ct_012.png, or ct_012_image.png and ct_012_mask.png).\n\n" +
+			"With --format nifti, --stack writes the run as one 3-D volume per output (DIR/image.nii: slice k is\n" +
+			"sample k, the manifest's slice field), and --gzip writes .nii.gz.\n\n" +
 			"Example: zoo generate 101 -n 1000 -o out/ --seed 1",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Aliases: []string{"num-samples"}, Value: 16, Usage: "number of samples (with --input: one per input file unless given)"},
@@ -34,6 +36,8 @@ func generateCommand() *cli.Command {
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input images for image-to-image models: a `DIR` of .png/.npy/.dcm files (sorted by name) or one file"},
 			&cli.StringSliceFlag{Name: "named-input", Usage: "a further image input of models that take several (an inpainting mask), `NAME=DIR`, one file per --input file"},
 			&cli.StringFlag{Name: "latents", Usage: "take sample i's latent from row i of `FILE.npy` (float32, shape (N, latent...)) instead of the seed"},
+			&cli.BoolFlag{Name: "stack", Usage: "with --format nifti: write the run as one 3-D volume per output, slice k = sample k"},
+			&cli.BoolFlag{Name: "gzip", Usage: "with --format nifti: write .nii.gz"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue a stopped run in DIR"},
 			&cli.BoolFlag{Name: "force", Usage: "write into a non-empty DIR, starting the run over"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},

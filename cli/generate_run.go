@@ -41,6 +41,15 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	if err != nil {
 		return usageError{err}
 	}
+	format := strings.ToLower(c.String("format"))
+	for _, flag := range []string{"stack", "gzip"} {
+		if c.Bool(flag) && format != "nifti" {
+			return usagef("--%s works with --format nifti only (the format is %s); add --format nifti, or drop --%s", flag, format, flag)
+		}
+	}
+	if c.Bool("gzip") {
+		enc = output.NIfTIGzip()
+	}
 	conds, err := parseConditions(c.StringSlice("condition"))
 	if err != nil {
 		return err
@@ -53,6 +62,11 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	defer gen.Close()
 	if err := gen.ValidateConditions(conds); err != nil {
 		return usageError{err}
+	}
+	if c.Bool("stack") {
+		if err := stackable(m, conds); err != nil {
+			return err
+		}
 	}
 	inputDir := c.String("input")
 	var inputs []string
@@ -107,17 +121,29 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	}
 	run, err := output.Open(dir, output.RunInfo{
 		Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256, Seed: c.Uint64("seed"), N: n,
-		Format: strings.ToLower(c.String("format")), Outputs: outNames, Conditions: conds, Generator: version.Generator(),
-		Input: inputDir, InputsDigest: digest,
+		Format: format, Outputs: outNames, Conditions: conds, Generator: version.Generator(),
+		Input: inputDir, InputsDigest: digest, Stack: c.Bool("stack"), Gzip: c.Bool("gzip"),
 	}, mode)
 	if err != nil {
 		return err
 	}
 	defer run.Close()
+	var stack *output.Stack
+	if c.Bool("stack") {
+		var outs []output.StackOutput
+		for _, o := range m.Signature.Outputs {
+			outs = append(outs, output.StackOutput{Name: o.Name, Channels: o.Channels, Height: o.Height, Width: o.Width})
+		}
+		if stack, err = output.OpenStack(run, outs, c.Bool("gzip")); err != nil {
+			run.Abandon()
+			return err
+		}
+		defer stack.Close()
+	}
 
 	bar := progress.New(c.App.ErrWriter, "generate "+m.ID, "images", int64(n), int64(run.Done), c.Bool("quiet"))
 	origin := pipeline.Origin{Model: m, Seed: c.Uint64("seed"), Conditions: conds, InputsDigest: digest}
-	w := &pipeline.Writer{Run: run, Enc: enc, Origin: origin, Written: func() { bar.Add(1) }}
+	w := &pipeline.Writer{Run: run, Enc: enc, Origin: origin, Stack: stack, Written: func() { bar.Add(1) }}
 	if p := c.String("latents"); p != "" {
 		sum, err := files.SHA256(p)
 		if err != nil {
@@ -132,10 +158,17 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	if cerr := run.Close(); genErr == nil {
 		genErr = cerr
 	}
+	if stack != nil && genErr == nil {
+		// Every sample is committed: the volumes get their final names.
+		genErr = stack.Finish()
+	}
 	done := run.Committed()
 	if genErr != nil && done == 0 {
 		// Nothing to resume: leave a directory that was empty empty, so
 		// the rerun after a fix is not refused as non-empty.
+		if stack != nil {
+			stack.Discard()
+		}
 		run.Abandon()
 	}
 	if genErr != nil {
@@ -143,6 +176,14 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 			in := ""
 			if inputDir != "" {
 				in = " --input " + inputDir
+			}
+			if format != "png" {
+				in += " --format " + format
+			}
+			for _, flag := range []string{"stack", "gzip"} {
+				if c.Bool(flag) {
+					in += " --" + flag
+				}
 			}
 			return fmt.Errorf("interrupted after %d of %d samples; continue with: zoo generate %s -n %d -o %s --seed %d%s --resume",
 				done, n, m.ID, n, dir, c.Uint64("seed"), in)
@@ -163,6 +204,19 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 		sum.Generated, m.ID, dir, sum.ImagesPerSec, gen.Device, sum.Manifest)
 	if m.Demo {
 		fmt.Fprintln(c.App.Writer, "note: this is a demonstration model; its images are synthetic and not for clinical use")
+	}
+	return nil
+}
+
+// stackable refuses --stack for a model whose samples would lie in
+// different planes: a volume has one orientation, so a plane given by a
+// condition must be fixed for the run.
+func stackable(m *zoo.Model, conds map[string]string) error {
+	for _, o := range m.Signature.Outputs {
+		if pc := o.PlaneCondition; pc != "" && conds[pc] == "" {
+			return usagef("--stack writes one volume of one orientation, but model %s's samples take their plane from condition %s, which this run mixes; fix it with --condition %s=VALUE (zoo info %s lists the values), or drop --stack",
+				m.ID, pc, pc, m.ID)
+		}
 	}
 	return nil
 }

@@ -45,6 +45,11 @@ type RunInfo struct {
 	// Width is the zero-padded width of index numbers in file names, fixed
 	// by the first run so resumed runs name files the same way.
 	Width int `json:"name_width"`
+	// Stack and Gzip are zoo generate --stack (one NIfTI volume per
+	// output, OpenStack) and --gzip (.nii.gz): they change the files'
+	// names, so a resume must keep them.
+	Stack bool `json:"stack,omitempty"`
+	Gzip  bool `json:"gzip,omitempty"`
 }
 
 // Record is one manifest line: one sample and its files. Lines contain no
@@ -63,6 +68,9 @@ type Record struct {
 	// Reproducible says what repeats: zoo.Model.Reproducibility.
 	Reproducible string `json:"reproducible,omitempty"`
 	Latents      string `json:"latents,omitempty"` // as Provenance.Latents
+	// Slice, in a stacked run (RunInfo.Stack), is the sample's slice in
+	// each volume Files names: slice k along the third axis (k = Index).
+	Slice *int `json:"slice,omitempty"`
 }
 
 // Mode says what to do with an output directory that already has content.
@@ -195,6 +203,9 @@ func (r *Run) resume() error {
 	if err == nil && r.Info.N < r.Done {
 		err = fmt.Errorf("cannot resume with -n %d: %s already holds %d samples; ask for -n %d or more, or use --force to start over", r.Info.N, r.Dir, r.Done, r.Done)
 	}
+	if err == nil && old.N != r.Info.N && r.Info.Stack {
+		err = fmt.Errorf("cannot resume with -n %d: %s holds a stacked run of -n %d, and a volume's size is fixed when its run starts; resume with -n %d, or use --force to start over", r.Info.N, r.Dir, old.N, old.N)
+	}
 	if err == nil && old.N != r.Info.N {
 		// A resumed run may ask for more samples, or fewer than it first
 		// asked for but not fewer than it holds.
@@ -234,6 +245,9 @@ func (r *Run) validPrefix(f *os.File) (int64, error) {
 			return valid, nil
 		}
 		for _, name := range rec.Files {
+			if rec.Slice != nil && filepath.Base(name) == name && stackedFileExists(r.Dir, name) {
+				continue // a stacked volume, complete or still being filled
+			}
 			fi, err := os.Lstat(filepath.Join(r.Dir, name))
 			if err != nil {
 				return 0, fmt.Errorf("cannot resume: sample %d is in the manifest but its file %s is missing (%v); use --force to start over", rec.Index, name, err)
@@ -261,6 +275,8 @@ func differences(old, cur RunInfo) string {
 	check("format", old.Format, cur.Format)
 	check("outputs", strings.Join(old.Outputs, ","), strings.Join(cur.Outputs, ","))
 	check("conditions", mapString(old.Conditions), mapString(cur.Conditions))
+	check("--stack", fmt.Sprint(old.Stack), fmt.Sprint(cur.Stack))
+	check("--gzip", fmt.Sprint(old.Gzip), fmt.Sprint(cur.Gzip))
 	if old.InputsDigest != cur.InputsDigest {
 		d = append(d, "the input files changed")
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"runtime"
 	"sync"
@@ -17,6 +18,10 @@ type Writer struct {
 	Run    *output.Run
 	Enc    output.Encoder
 	Origin Origin
+	// Stack, if set, writes each sample as a slice of one NIfTI volume per
+	// output (zoo generate --stack) instead of files of its own; Enc is
+	// then unused.
+	Stack *output.Stack
 	// Written, if set, is called once per sample committed (progress).
 	Written func()
 }
@@ -83,6 +88,9 @@ func (w *Writer) Write(ctx context.Context, samples func(context.Context) iter.S
 // input of an image-to-image sample (ct_012.png).
 func (w *Writer) WriteSample(s loader.Sample) error {
 	rec := w.Origin.Record(s)
+	if w.Stack != nil {
+		return w.writeSlice(s, rec)
+	}
 	err := w.Origin.Encode(w.Enc, s, func(out string, data []byte) error {
 		name := w.Run.FileName(s.Index, out, w.Enc.Ext())
 		if s.Input != "" {
@@ -97,5 +105,20 @@ func (w *Writer) WriteSample(s loader.Sample) error {
 	if err != nil {
 		return err
 	}
+	return w.Run.Commit(rec)
+}
+
+// writeSlice writes sample s as slice s.Index of its outputs' stacked
+// volumes, then commits it with the slice in its manifest line.
+func (w *Writer) writeSlice(s loader.Sample, rec output.Record) error {
+	for _, out := range s.Outputs {
+		name, err := w.Stack.WriteSlice(s.Index, SampleImage(out, s.Conditions), w.Origin.Provenance(s, out.Spec.Name))
+		if err != nil {
+			return fmt.Errorf("sample %d, output %s: %w", s.Index, out.Spec.Name, err)
+		}
+		rec.Files[out.Spec.Name] = name
+	}
+	k := s.Index
+	rec.Slice = &k
 	return w.Run.Commit(rec)
 }
