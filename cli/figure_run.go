@@ -63,6 +63,7 @@ func runGrid(c *cli.Context) error {
 	defer gen.Close()
 	opt := loader.Options{Seed: c.Uint64("seed"), Conditions: conds}
 	var rows [][]figure.Cell
+	var labels []string // one per row when the rows are per condition
 	var what string
 	switch {
 	case gen.TakesInput():
@@ -71,6 +72,7 @@ func runGrid(c *cli.Context) error {
 		}
 	case rowCondition(m, conds) != nil:
 		cond := rowCondition(m, conds)
+		var perValue [][]loader.Sample
 		for _, v := range cond.Values {
 			rowOpt := opt
 			rowOpt.Conditions = map[string]string{cond.Name: v}
@@ -81,8 +83,9 @@ func runGrid(c *cli.Context) error {
 			if err != nil {
 				return err
 			}
-			rows = append(rows, cells(samples))
+			perValue = append(perValue, samples)
 		}
+		rows, labels = figure.Grid(perValue)
 		what = fmt.Sprintf("grid of samples 0-%d, one row per %s (%s)", n-1, cond.Name, strings.Join(cond.Values, ", "))
 	default:
 		samples, err := gen.Generate(c.Context, 0, n, opt)
@@ -93,19 +96,14 @@ func runGrid(c *cli.Context) error {
 		if cols <= 0 {
 			cols = int(math.Ceil(math.Sqrt(float64(n))))
 		}
-		all := cells(samples)
-		for len(all) > 0 {
-			k := min(cols, len(all))
-			rows = append(rows, all[:k])
-			all = all[k:]
-		}
+		rows, labels = figure.Grid(figure.Rows(samples, cols))
 		what = fmt.Sprintf("grid of samples 0-%d", n-1)
 	}
 	seed, drawn := c.Uint64("seed"), n
 	if gen.TakesInput() {
 		drawn = len(rows) // one row per input, and there may be fewer than -n
 	}
-	return writeFigure(c, m, rows, figureSummary{Device: gen.Device, Seed: &seed, N: drawn, Conditions: conds,
+	return writeFigure(c, m, rows, labels, figureSummary{Device: gen.Device, Seed: &seed, N: drawn, Conditions: conds,
 		Input: c.String("input"), Figure: what}, started)
 }
 
@@ -118,14 +116,6 @@ func rowCondition(m *zoo.Model, fixed map[string]string) *zoo.Condition {
 		}
 	}
 	return nil
-}
-
-func cells(samples []loader.Sample) []figure.Cell {
-	out := make([]figure.Cell, len(samples))
-	for i, s := range samples {
-		out[i] = figure.Cell(s.Outputs)
-	}
-	return out
 }
 
 // inputGrid draws each input of an image-to-image model beside its outputs,
@@ -198,16 +188,18 @@ func runInterpolate(c *cli.Context) error {
 	if len(fixed) > 0 {
 		what += fmt.Sprintf(", conditions %v", fixed)
 	}
-	return writeFigure(c, m, [][]figure.Cell{cells(samples)}, figureSummary{Device: gen.Device, From: &from, To: &to, N: steps,
+	rows, labels := figure.Grid([][]loader.Sample{samples})
+	return writeFigure(c, m, rows, labels, figureSummary{Device: gen.Device, From: &from, To: &to, N: steps,
 		Conditions: fixed, Figure: what}, started)
 }
 
-// writeFigure composes rows and writes the PNG atomically (temporary file,
-// then rename), so a failed run leaves no half-written figure. sum says
-// what the rows show; writeFigure completes it for --json.
-func writeFigure(c *cli.Context, m *zoo.Model, rows [][]figure.Cell, sum figureSummary, started time.Time) error {
+// writeFigure composes rows, labelled with labels (nil: none), and writes
+// the PNG atomically (temporary file, then rename), so a failed run leaves
+// no half-written figure. sum says what the rows show; writeFigure
+// completes it for --json.
+func writeFigure(c *cli.Context, m *zoo.Model, rows [][]figure.Cell, labels []string, sum figureSummary, started time.Time) error {
 	what := sum.Figure
-	png, size, err := pipeline.Origin{Model: m, Seed: c.Uint64("seed")}.Figure(rows, 0, what)
+	png, size, err := pipeline.Origin{Model: m, Seed: c.Uint64("seed")}.Figure(rows, labels, 0, what)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 // Package figure composes generated samples into figures: sample grids (an
-// image beside its mask, one row per condition value) and latent walks,
-// written as PNG with provenance.
+// image beside its mask, one row per condition value, labelled with it)
+// and latent walks, written as PNG with provenance.
 package figure
 
 import (
@@ -27,7 +27,10 @@ type Cell []loader.Output
 // Compose lays rows of cells out on a dark canvas. Every panel is mapped
 // from its declared range onto 0..255 (masks: 0 or 255; label maps: their
 // values spread over 0..255); gray panels are drawn gray, RGB in colour.
-func Compose(rows [][]Cell) (*image.NRGBA, error) {
+// labels, when not nil, holds one text per row (RowLabels), written in a
+// column at the left; nil or all-empty labels give no column, and the
+// figure is pixel for pixel what it was before labels existed.
+func Compose(rows [][]Cell, labels []string) (*image.NRGBA, error) {
 	cellW, cellH := 0, 0
 	for _, r := range rows {
 		for _, c := range r {
@@ -42,17 +45,28 @@ func Compose(rows [][]Cell) (*image.NRGBA, error) {
 	if cellW == 0 || cols == 0 {
 		return nil, fmt.Errorf("figure: nothing to draw")
 	}
-	W := Gap + cols*(cellW+Gap)
-	H := Gap + len(rows)*(cellH+Gap)
+	if labels != nil && len(labels) != len(rows) {
+		return nil, fmt.Errorf("figure: %d row labels for %d rows", len(labels), len(rows))
+	}
+	labelW, rowH := LabelColumn(labels), cellH
+	if labelW > 0 {
+		// Panels smaller than the text still get whole letters.
+		rowH = max(rowH, labelFace.Metrics().Height.Ceil())
+	}
+	W := Gap + labelW + cols*(cellW+Gap)
+	H := Gap + len(rows)*(rowH+Gap)
 	canvas := image.NewNRGBA(image.Rect(0, 0, W, H))
 	bg := color.NRGBA{R: 24, G: 24, B: 28, A: 255}
 	for i := 0; i < len(canvas.Pix); i += 4 {
 		canvas.Pix[i], canvas.Pix[i+1], canvas.Pix[i+2], canvas.Pix[i+3] = bg.R, bg.G, bg.B, bg.A
 	}
 	for ri, r := range rows {
+		y := Gap + ri*(rowH+Gap)
+		if labelW > 0 {
+			drawLabel(canvas, Gap, y, rowH, labels[ri])
+		}
 		for ci, c := range r {
-			x := Gap + ci*(cellW+Gap)
-			y := Gap + ri*(cellH+Gap)
+			x := Gap + labelW + ci*(cellW+Gap)
 			for _, o := range c {
 				if err := drawPanel(canvas, x, y, o); err != nil {
 					return nil, err

@@ -45,7 +45,7 @@ func TestComposeLayout(t *testing.T) {
 		Data: []float32{-1, 1, 0, 0, 1, -1}}
 	mask := loader.Output{Spec: zoo.TensorSpec{Name: "mask", Kind: zoo.KindMask, Channels: 1, Height: 3, Width: 2, Range: [2]float64{0, 1}},
 		Data: []float32{0, 1, 1, 0, 0, 1}}
-	c, err := Compose([][]Cell{{{img, mask}, {img, mask}}, {{img, mask}}})
+	c, err := Compose([][]Cell{{{img, mask}, {img, mask}}, {{img, mask}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,10 +59,10 @@ func TestComposeLayout(t *testing.T) {
 	}
 	bad := img
 	bad.Data = bad.Data[:3]
-	if _, err := Compose([][]Cell{{{bad}}}); err == nil {
+	if _, err := Compose([][]Cell{{{bad}}}, nil); err == nil {
 		t.Error("short data accepted")
 	}
-	if _, err := Compose(nil); err == nil {
+	if _, err := Compose(nil, nil); err == nil {
 		t.Error("empty figure accepted")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"math"
 	"sync"
 )
 
@@ -94,34 +95,88 @@ func encodePNG(w io.Writer, img Image, p Provenance, sixteen bool) error {
 	if err != nil {
 		return err
 	}
-	return WritePNG(w, im, p)
+	chunks := textChunks(p)
+	if row, col, ok := img.Physical.Spacing(); ok {
+		phys, err := physChunk(row, col)
+		if err != nil {
+			return err
+		}
+		chunks = append(chunks, phys)
+	}
+	return writePNG(w, im, chunks)
 }
 
 // WritePNG encodes im (a sample, or a composed figure) with the provenance
-// text chunks every zoo PNG carries.
+// text chunks every zoo PNG carries. It writes no pHYs: a figure is a
+// layout of panels, gaps and labels, not one image with one spacing.
 func WritePNG(w io.Writer, im image.Image, p Provenance) error {
+	return writePNG(w, im, textChunks(p))
+}
+
+func writePNG(w io.Writer, im image.Image, chunks []chunk) error {
 	buf := pngBuffers.Get().(*bytes.Buffer)
 	defer pngBuffers.Put(buf)
 	buf.Reset()
 	if err := encoder.Encode(buf, im); err != nil {
 		return err
 	}
-	return insertText(w, buf.Bytes(), textChunks(p))
+	return insertChunks(w, buf.Bytes(), chunks)
+}
+
+// chunk is one PNG chunk that zoo adds to what image/png writes.
+type chunk struct {
+	typ     string
+	payload []byte
 }
 
 // textChunks is the provenance as PNG tEXt entries: the standard keywords
 // Description/Software that viewers show, and one machine-readable entry.
-func textChunks(p Provenance) [][2]string {
-	return [][2]string{
+func textChunks(p Provenance) []chunk {
+	var out []chunk
+	for _, kv := range [][2]string{
 		{"Description", p.Notice()},
 		{"Software", p.Generator},
 		{"medzoo.provenance", p.JSON()},
+	} {
+		out = append(out, chunk{"tEXt", append(append([]byte(kv[0]), 0), latin1(kv[1])...)})
 	}
+	return out
 }
 
-// insertText writes the PNG in data to w with tEXt chunks placed right after
-// IHDR (Go's image/png cannot write text chunks itself).
-func insertText(w io.Writer, data []byte, texts [][2]string) error {
+// physChunk is the pHYs chunk for a pixel spacing of row × col mm: pixels
+// per metre along x (columns) and y (rows), unit 1 (metre), so that viewers
+// and PIL (info["dpi"]) know the image's physical size.
+func physChunk(rowMM, colMM float64) (chunk, error) {
+	x, okX := pixelsPerMetre(colMM)
+	y, okY := pixelsPerMetre(rowMM)
+	if !okX || !okY {
+		return chunk{}, fmt.Errorf("pixel spacing %g x %g mm has no PNG pHYs (1 to 2^31-1 pixels per metre); declare spacing_mm between 0.001 and 1000 mm in the catalog",
+			rowMM, colMM)
+	}
+	payload := make([]byte, 9)
+	binary.BigEndian.PutUint32(payload[0:], x)
+	binary.BigEndian.PutUint32(payload[4:], y)
+	payload[8] = 1 // unit: metre
+	return chunk{"pHYs", payload}, nil
+}
+
+// pixelsPerMetre is round(1000/mm), ok false when that is no PNG value
+// (1 to 2^31-1) or mm is not a positive number.
+func pixelsPerMetre(mm float64) (uint32, bool) {
+	if !(mm > 0) || math.IsInf(mm, 0) {
+		return 0, false
+	}
+	ppm := math.Round(1000 / mm)
+	if ppm < 1 || ppm > math.MaxInt32 {
+		return 0, false
+	}
+	return uint32(ppm), true
+}
+
+// insertChunks writes the PNG in data to w with chunks placed right after
+// IHDR, before any IDAT as pHYs must be (Go's image/png cannot write text
+// or pHYs chunks itself).
+func insertChunks(w io.Writer, data []byte, chunks []chunk) error {
 	const ihdrEnd = 8 + 8 + 13 + 4 // signature, IHDR length+type, IHDR data, CRC
 	if len(data) < ihdrEnd || string(data[12:16]) != "IHDR" {
 		return fmt.Errorf("internal error: encoder output is not a PNG")
@@ -129,8 +184,8 @@ func insertText(w io.Writer, data []byte, texts [][2]string) error {
 	if _, err := w.Write(data[:ihdrEnd]); err != nil {
 		return err
 	}
-	for _, kv := range texts {
-		if err := writeChunk(w, "tEXt", append(append([]byte(kv[0]), 0), latin1(kv[1])...)); err != nil {
+	for _, c := range chunks {
+		if err := writeChunk(w, c.typ, c.payload); err != nil {
 			return err
 		}
 	}

@@ -720,19 +720,12 @@ func (s *Server) writeFigure(w http.ResponseWriter, m *zoo.Model, req *request, 
 	if cols <= 0 {
 		cols = min(req.n, 8)
 	}
-	var rows [][]figure.Cell
-	for i := 0; i < len(samples); i += cols {
-		var row []figure.Cell
-		for _, smp := range samples[i:min(i+cols, len(samples))] {
-			row = append(row, figure.Cell(smp.Outputs))
-		}
-		rows = append(rows, row)
-	}
+	rows, labels := figure.Grid(figure.Rows(samples, cols))
 	what := fmt.Sprintf("samples %d-%d", req.index, req.index+req.n-1)
 	if req.hasLatentOp {
 		what += fmt.Sprintf(", latent moved by groups %v and shift %g", req.offsets, req.shift)
 	}
-	png, _, err := origin(m, req).Figure(rows, req.index, what)
+	png, _, err := origin(m, req).Figure(rows, labels, req.index, what)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return

@@ -26,16 +26,9 @@ func writeGrid(ctx context.Context, gen *loader.Generator, seed uint64, path str
 		return err
 	}
 	const cols = 4
-	var rows [][]figure.Cell
-	for i := 0; i < len(samples); i += cols {
-		var row []figure.Cell
-		for _, s := range samples[i:min(i+cols, len(samples))] {
-			row = append(row, figure.Cell(s.Outputs))
-		}
-		rows = append(rows, row)
-	}
+	rows, labels := figure.Grid(figure.Rows(samples, cols))
 	what := fmt.Sprintf("zoo validate's sample grid: samples 0-%d of seed %d", len(samples)-1, seed)
-	png, _, err := pipeline.Origin{Model: gen.Model, Seed: seed}.Figure(rows, 0, what)
+	png, _, err := pipeline.Origin{Model: gen.Model, Seed: seed}.Figure(rows, labels, 0, what)
 	if err != nil {
 		return err
 	}

@@ -3,16 +3,23 @@ package main_test
 // End-to-end tests of zoo grid and zoo interpolate.
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"image"
+	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"medzoo/figure"
 	"medzoo/output"
 )
+
+// planes are model 00102's condition values, its grid's row labels.
+var planes = []string{"axial", "coronal", "sagittal"}
 
 func decodeFigure(t *testing.T, path string) (image.Image, map[string]string) {
 	t.Helper()
@@ -46,9 +53,9 @@ func TestGridAndInterpolate(t *testing.T) {
 		what string
 	}{
 		{[]string{"grid", "101", "-n", "4"}, 4 + 2*68, 4 + 2*68, "grid of samples 0-3"},
-		{[]string{"grid", "102", "-n", "2"}, 4 + 2*68, 4 + 3*68, "one row per plane"},          // a row per plane
-		{[]string{"grid", "102", "-n", "2", "-c", "plane=sagittal"}, 4 + 2*68, 4 + 68, "grid"}, // fixed: plain grid
-		{[]string{"grid", "103", "-n", "2"}, 4 + 2*(129+4), 4 + 68, "grid"},                    // image | mask
+		{[]string{"grid", "102", "-n", "2"}, 4 + figure.LabelColumn(planes) + 2*68, 4 + 3*68, "one row per plane"}, // a labelled row per plane
+		{[]string{"grid", "102", "-n", "2", "-c", "plane=sagittal"}, 4 + 2*68, 4 + 68, "grid"},                     // fixed: plain grid
+		{[]string{"grid", "103", "-n", "2"}, 4 + 2*(129+4), 4 + 68, "grid"},                                        // image | mask
 		{[]string{"grid", "104", "--input", filepath.Join("..", "..", "docs", "models", "00104_inputs"), "-n", "3"}, 4 + 2*68, 4 + 3*68, "inputs"},
 		{[]string{"interpolate", "101", "--from", "1", "--to", "2", "--steps", "5"}, 4 + 5*68, 4 + 68, "latent walk"},
 	}
@@ -82,6 +89,16 @@ func TestGridAndInterpolate(t *testing.T) {
 		if diffs > 0 {
 			t.Errorf("walk panel %d differs from generate --seed %s in %d pixels", k, seed, diffs)
 		}
+	}
+	// A sample's PNG says its declared spacing (00101: 3.390625 mm, 295
+	// pixels per metre); a figure, a layout with gaps, says none.
+	sample, _ := os.ReadFile(filepath.Join(dir, "gen1", "00000.png"))
+	if got, want := pngChunk(t, sample, "pHYs"), []byte{0, 0, 1, 39, 0, 0, 1, 39, 1}; !bytes.Equal(got, want) {
+		t.Errorf("generate 101's PNG: pHYs % x, want % x", got, want)
+	}
+	walkBytes, _ := os.ReadFile(filepath.Join(dir, "interpolate_101f.png"))
+	if got := pngChunk(t, walkBytes, "pHYs"); got != nil {
+		t.Errorf("a figure has a pHYs: % x", got)
 	}
 	// Between the endpoints the images change.
 	if cellGray(walk, 1, 32, 32) == cellGray(walk, 3, 32, 32) && cellGray(walk, 1, 20, 40) == cellGray(walk, 3, 20, 40) {
@@ -155,5 +172,71 @@ func TestFigureJSON(t *testing.T) {
 		if !strings.Contains(r.stderr, "wrote "+out) {
 			t.Errorf("%v: stderr %q", c.args, r.stderr)
 		}
+	}
+}
+
+// pngChunk returns the payload of the first chunk of type typ in a PNG
+// file, nil when there is none.
+func pngChunk(t *testing.T, data []byte, typ string) []byte {
+	t.Helper()
+	for pos := 8; pos+12 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[pos:]))
+		if pos+12+n > len(data) {
+			t.Fatalf("truncated %s chunk", data[pos+4:pos+8])
+		}
+		if string(data[pos+4:pos+8]) == typ {
+			return data[pos+8 : pos+8+n]
+		}
+		pos += 12 + n
+	}
+	return nil
+}
+
+// zoo grid of a conditional model labels its rows, one per condition
+// value, in a column at the left; the panels are those of the grid with
+// the condition fixed, moved right by the column. A grid whose rows are
+// not per condition has no column.
+func TestGridRowLabels(t *testing.T) {
+	dir := t.TempDir()
+	labelled := filepath.Join(dir, "planes.png")
+	axial := filepath.Join(dir, "axial.png")
+	mustOK(t, zoo(t, nil, "grid", "102", "-n", "3", "-o", labelled))
+	mustOK(t, zoo(t, nil, "grid", "102", "-n", "3", "-c", "plane=axial", "--cols", "3", "-o", axial))
+	im, _ := decodeFigure(t, labelled)
+	plain, _ := decodeFigure(t, axial)
+	lw := figure.LabelColumn(planes)
+	if lw <= figure.Gap {
+		t.Fatalf("label column %d pixels", lw)
+	}
+	if b := im.Bounds(); b.Dx() != 4+lw+3*68 || b.Dy() != 4+3*68 {
+		t.Fatalf("labelled grid %dx%d, want %dx%d", b.Dx(), b.Dy(), 4+lw+3*68, 4+3*68)
+	}
+	if b := plain.Bounds(); b.Dx() != 4+3*68 || b.Dy() != 4+68 {
+		t.Fatalf("grid with the plane fixed %dx%d, want %dx%d: no label column", b.Dx(), b.Dy(), 4+3*68, 4+68)
+	}
+	background := color.NRGBAModel.Convert(im.At(0, 0))
+	for r, plane := range planes {
+		text := 0
+		for y := 4 + r*68; y < 4+r*68+64; y++ {
+			for x := 4; x < 4+lw-4; x++ {
+				if color.NRGBAModel.Convert(im.At(x, y)) != background {
+					text++
+				}
+			}
+		}
+		if text < 6*len(plane) {
+			t.Errorf("row %d (%s): %d pixels of the label column are not background", r, plane, text)
+		}
+	}
+	diffs := 0
+	for y := 0; y < plain.Bounds().Dy(); y++ {
+		for x := 0; x < plain.Bounds().Dx(); x++ {
+			if plain.At(x, y) != im.At(x+lw, y) {
+				diffs++
+			}
+		}
+	}
+	if diffs > 0 {
+		t.Errorf("the axial row differs from zoo grid -c plane=axial in %d pixels", diffs)
 	}
 }

@@ -119,11 +119,12 @@ func SampleImage(o loader.Output, conditions map[string]string) output.Image {
 		Range: spec.Range, Label: spec.Kind == zoo.KindLabel, Mask: spec.Kind == zoo.KindMask, Physical: phys}
 }
 
-// Figure composes rows of cells into one PNG whose provenance describes
-// the figure as what ("grid of samples 0-15"), its first sample being
-// index, and returns the PNG and its size in pixels.
-func (o Origin) Figure(rows [][]figure.Cell, index int, what string) ([]byte, image.Point, error) {
-	canvas, err := figure.Compose(rows)
+// Figure composes rows of cells into one PNG, each row labelled with its
+// entry of labels (nil: none; figure.Grid gives a grid's), whose provenance
+// describes the figure as what ("grid of samples 0-15"), its first sample
+// being index, and returns the PNG and its size in pixels.
+func (o Origin) Figure(rows [][]figure.Cell, labels []string, index int, what string) ([]byte, image.Point, error) {
+	canvas, err := figure.Compose(rows, labels)
 	if err != nil {
 		return nil, image.Point{}, err
 	}

@@ -91,7 +91,7 @@ func TestFigureProvenance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	png, size, err := Origin{Model: m, Seed: 1}.Figure([][]figure.Cell{{figure.Cell(samples[0].Outputs), figure.Cell(samples[1].Outputs)}}, 0, "grid of samples 0-1")
+	png, size, err := Origin{Model: m, Seed: 1}.Figure([][]figure.Cell{{figure.Cell(samples[0].Outputs), figure.Cell(samples[1].Outputs)}}, nil, 0, "grid of samples 0-1")
 	if err != nil {
 		t.Fatal(err)
 	}
