@@ -49,6 +49,14 @@ const (
 	EnvZenodoToken   = "ZENODO_TOKEN"
 	EnvOMPNumThreads = "OMP_NUM_THREADS"
 	EnvOMPWaitPolicy = "OMP_WAIT_POLICY"
+	// The shard a cluster engine gives a task (zoo generate/evaluate
+	// --shard's default): Slurm job arrays, Kubernetes Indexed Jobs.
+	EnvSlurmTaskID    = "SLURM_ARRAY_TASK_ID"
+	EnvSlurmTaskMin   = "SLURM_ARRAY_TASK_MIN"
+	EnvSlurmTaskMax   = "SLURM_ARRAY_TASK_MAX"
+	EnvSlurmTaskCount = "SLURM_ARRAY_TASK_COUNT"
+	EnvJobIndex       = "JOB_COMPLETION_INDEX"
+	EnvShardCount     = "ZOO_SHARD_COUNT"
 )
 
 // Not listed in Vars: ZOO_THREADS, which zoo import sets for its own
@@ -155,6 +163,24 @@ var vars = []Var{
 			}
 			return "", nil
 		}},
+	{Name: EnvSlurmTaskID, Kind: Int, Default: "unset (not a Slurm array task)", Flag: "--shard", ReadBy: "Slurm",
+		Usage: "a Slurm array task's index: with SLURM_ARRAY_TASK_MIN/MAX (or _COUNT) it is zoo generate/evaluate's default shard",
+		value: func() (string, error) { return engineShardText(EnvSlurmTaskID) }},
+	{Name: EnvSlurmTaskMin, Kind: Int, Default: "unset", ReadBy: "Slurm",
+		Usage: "the lowest index of the task's Slurm array (shard = SLURM_ARRAY_TASK_ID - MIN)",
+		value: func() (string, error) { return get(EnvSlurmTaskMin), nil }},
+	{Name: EnvSlurmTaskMax, Kind: Int, Default: "unset", ReadBy: "Slurm",
+		Usage: "the highest index of the task's Slurm array (shards = MAX - MIN + 1)",
+		value: func() (string, error) { return get(EnvSlurmTaskMax), nil }},
+	{Name: EnvSlurmTaskCount, Kind: Int, Default: "unset", ReadBy: "Slurm",
+		Usage: "the number of tasks in the Slurm array, used when MIN/MAX are not set",
+		value: func() (string, error) { return get(EnvSlurmTaskCount), nil }},
+	{Name: EnvJobIndex, Kind: Int, Default: "unset (not a Kubernetes Indexed Job pod)", Flag: "--shard", ReadBy: "Kubernetes",
+		Usage: "an Indexed Job pod's completion index: with ZOO_SHARD_COUNT it is zoo generate/evaluate's default shard",
+		value: func() (string, error) { return engineShardText(EnvJobIndex) }},
+	{Name: EnvShardCount, Kind: Int, Default: "unset", Flag: "--shard",
+		Usage: "the number of shards of a Kubernetes Indexed Job (its completions; zoo k8s sets it)",
+		value: func() (string, error) { return get(EnvShardCount), nil }},
 	{Name: EnvOMPWaitPolicy, Kind: Text, Default: "OpenMP's; PASSIVE for zoo serve's runners", ReadBy: "OpenMP",
 		Usage: "whether idle OpenMP threads spin (ACTIVE) or sleep (PASSIVE)",
 		value: func() (string, error) { return OMPWaitPolicy(), nil }},
@@ -388,6 +414,75 @@ const hidden = "(set, hidden)"
 func OMPNumThreads() (int, bool) {
 	n, err := strconv.Atoi(strings.TrimSpace(get(EnvOMPNumThreads)))
 	return n, err == nil && n > 0
+}
+
+// EngineShard returns the shard (0-based k of m) that a cluster engine's
+// variables give this process, and which variables gave it: a Slurm array
+// task (SLURM_ARRAY_TASK_ID - MIN of MAX - MIN + 1, or of
+// SLURM_ARRAY_TASK_COUNT), else a Kubernetes Indexed Job pod
+// (JOB_COMPLETION_INDEX of ZOO_SHARD_COUNT). ok is false when neither is
+// set; a set but unusable value is an error naming it.
+func EngineShard() (k, m int, source string, ok bool, err error) {
+	whole := func(name string) (int, bool, error) {
+		v := strings.TrimSpace(get(name))
+		if v == "" {
+			return 0, false, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, false, &Error{name, v, "is not a whole number: it is set by the cluster engine; unset it, or give --shard K/M"}
+		}
+		return n, true, nil
+	}
+	id, set, err := whole(EnvSlurmTaskID)
+	if err != nil {
+		return 0, 0, "", false, err
+	}
+	if set {
+		lo, hasMin, err1 := whole(EnvSlurmTaskMin)
+		hi, hasMax, err2 := whole(EnvSlurmTaskMax)
+		count, hasCount, err3 := whole(EnvSlurmTaskCount)
+		for _, e := range []error{err1, err2, err3} {
+			if e != nil {
+				return 0, 0, "", false, e
+			}
+		}
+		switch {
+		case hasMin && hasMax && lo <= id && id <= hi:
+			return id - lo, hi - lo + 1, EnvSlurmTaskID + " with " + EnvSlurmTaskMin + "/" + EnvSlurmTaskMax, true, nil
+		case hasCount && !hasMin && id < count:
+			return id, count, EnvSlurmTaskID + " with " + EnvSlurmTaskCount, true, nil
+		}
+		return 0, 0, "", false, &Error{EnvSlurmTaskID, get(EnvSlurmTaskID),
+			"does not lie in its array (SLURM_ARRAY_TASK_MIN/MAX or _COUNT missing or inconsistent); give --shard K/M"}
+	}
+	index, set, err := whole(EnvJobIndex)
+	if err != nil || !set {
+		return 0, 0, "", false, err
+	}
+	count, hasCount, err := whole(EnvShardCount)
+	if err != nil {
+		return 0, 0, "", false, err
+	}
+	if !hasCount || index >= count {
+		return 0, 0, "", false, &Error{EnvJobIndex, get(EnvJobIndex),
+			"needs ZOO_SHARD_COUNT, the Job's completions, above it (zoo k8s sets both); set it, or give --shard K/M"}
+	}
+	return index, count, EnvJobIndex + " with " + EnvShardCount, true, nil
+}
+
+// engineShardText is what zoo env shows for a shard variable: its value
+// and, when it is the one in effect, the shard it gives.
+func engineShardText(name string) (string, error) {
+	v := get(name)
+	if v == "" {
+		return "", nil
+	}
+	k, m, source, ok, err := EngineShard()
+	if ok && strings.HasPrefix(source, name) {
+		return fmt.Sprintf("%s (shard %d/%d)", v, k, m), nil
+	}
+	return v, err
 }
 
 // OMPWaitPolicy returns $OMP_WAIT_POLICY as it is.
