@@ -49,7 +49,7 @@ build: $(BIN) $(TORCH_BIN)
 # Tests also need the extractor exports (torchvision), the DICOM/NIfTI
 # readers that check our files, a browser for the web explorer, and what
 # the medigan reference packages import (cv2, matplotlib) for zoo import.
-TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torchvision python3-pydicom python3-nibabel chromium python3-opencv python3-matplotlib docker-registry dcmtk dicom3tools nifti-bin
+TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torchvision python3-pydicom python3-nibabel chromium python3-opencv python3-matplotlib docker-registry dcmtk dicom3tools nifti-bin slurm-wlm munge
 
 # deps installs the Debian packages only when one is missing, so repeated
 # builds never touch apt.

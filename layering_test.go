@@ -24,6 +24,10 @@ func TestLayering(t *testing.T) {
 		"medzoo/validate":   {"medzoo/zoo/search", "medzoo/server", "medzoo/cli"},
 		"medzoo/oci":        {"medzoo/zoo", "medzoo/zoo/store", "medzoo/share", "medzoo/torch", "medzoo/loader", "medzoo/cli"},
 		"medzoo/zenodo":     {"medzoo/torch", "medzoo/loader", "medzoo/share", "medzoo/cli"},
+		// slurm runs Slurm's commands for any command line; testslurm runs
+		// the daemons. Neither knows zoo.
+		"medzoo/slurm":              {"medzoo/zoo", "medzoo/torch", "medzoo/loader", "medzoo/output", "medzoo/cli"},
+		"medzoo/internal/testslurm": {"medzoo/slurm", "medzoo/zoo", "medzoo/torch", "medzoo/cli"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()

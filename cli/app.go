@@ -181,6 +181,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			packCommand(),
 			pushCommand(),
 			publishCommand(),
+			slurmCommand(),
 			completionCommand(),
 			runnerCommand(),
 			envCommand(),

@@ -1,0 +1,111 @@
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"medzoo/internal/testslurm"
+)
+
+// zoo slurm generate on a real one-node cluster: 4 array tasks fill one
+// run directory (a path with a space) with their shards, the merge job
+// runs after them, zoo slurm status follows it to the end, and the run is
+// the one a single process makes, byte for byte.
+//
+// It needs zoo generate --shard and zoo manifest merge (issue 14's CLI
+// contract).
+func TestSlurmGenerateSharded(t *testing.T) {
+	testslurm.Start(t) // sets SLURM_CONF, which zoo and its tasks inherit
+	base := t.TempDir()
+	env := []string{"ZOO_OFFLINE=1", "ZOO_CACHE=" + filepath.Join(base, "cache")}
+	single, sharded := filepath.Join(base, "single"), filepath.Join(base, "sharded run")
+	mustOK(t, zoo(t, env, "generate", "101", "-n", "40", "-o", single, "--seed", "5"))
+
+	r := mustOK(t, zoo(t, env, "slurm", "generate", "101", "-n", "40", "-o", sharded, "--seed", "5", "--tasks", "4", "--cpus-per-task", "1", "--json"))
+	var jobs struct {
+		ArrayJob string `json:"array_job"`
+		MergeJob string `json:"merge_job"`
+		Tasks    int    `json:"tasks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &jobs); err != nil || jobs.ArrayJob == "" || jobs.MergeJob == "" || jobs.Tasks != 4 {
+		t.Fatalf("zoo slurm generate --json: %v %s", err, r.stdout)
+	}
+	for _, f := range []string{"generate.sbatch", "merge.sbatch", "jobs.json"} {
+		if _, err := os.Stat(filepath.Join(sharded, "slurm", f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	type status struct {
+		Array struct {
+			States map[string]int `json:"states"`
+			Done   bool           `json:"done"`
+		} `json:"array"`
+		Merge *struct {
+			State string `json:"state"`
+		} `json:"merge"`
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	var st status
+	for {
+		r := mustOK(t, zoo(t, env, "slurm", "status", sharded, "--json"))
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+			t.Fatalf("zoo slurm status --json: %v %s", err, r.stdout)
+		}
+		if st.Array.Done && st.Merge != nil && st.Merge.State != "PENDING" && st.Merge.State != "RUNNING" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not done after 3 minutes: %+v", st)
+		}
+		time.Sleep(time.Second)
+	}
+	if st.Array.States["COMPLETED"] != 4 || st.Merge.State != "COMPLETED" {
+		logs, _ := filepath.Glob(filepath.Join(sharded, "slurm", "logs", "*"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			t.Logf("%s:\n%s", filepath.Base(l), b)
+		}
+		t.Fatalf("status: %+v, merge %+v", st.Array, st.Merge)
+	}
+	text := mustOK(t, zoo(t, env, "slurm", "status", jobs.ArrayJob)).stdout
+	if !strings.Contains(text, "4 tasks: 4 COMPLETED") {
+		t.Errorf("zoo slurm status %s: %s", jobs.ArrayJob, text)
+	}
+
+	for _, f := range []string{"manifest.jsonl", "zoo-run.json"} {
+		if a, b := sha256File(t, filepath.Join(single, f)), sha256File(t, filepath.Join(sharded, f)); a != b {
+			t.Errorf("%s differs from the single-process run's", f)
+		}
+	}
+	for _, rec := range readManifest(t, single) {
+		for _, f := range rec.Files {
+			if sha256File(t, filepath.Join(single, f)) != sha256File(t, filepath.Join(sharded, f)) {
+				t.Errorf("%s differs from the single-process run's", f)
+			}
+		}
+	}
+}
+
+// Mistakes are usage errors that name the fix, and nothing is submitted.
+func TestSlurmUsage(t *testing.T) {
+	dir := t.TempDir()
+	wantFail(t, zoo(t, nil, "slurm", "generate", "101", "-o", dir), 2, "--tasks M")
+	wantFail(t, zoo(t, nil, "slurm", "generate", "101", "--tasks", "4"), 2, "-o DIR")
+	wantFail(t, zoo(t, nil, "slurm", "generate", "101", "-o", dir, "--tasks", "4", "--time", "2 hours", "--dry-run"), 2, "time limit")
+	wantFail(t, zoo(t, nil, "slurm", "evaluate", "-o", dir, "--tasks", "2", "--", "real", "fake", "--shard", "0/2"), 2, "leave it out")
+	wantFail(t, zoo(t, nil, "slurm", "evaluate", "-o", dir, "--tasks", "2", "--", "real"), 2, "REAL FAKE")
+	wantFail(t, zoo(t, nil, "slurm", "status", filepath.Join(dir, "nothing")), 1, "neither a job id")
+	wantFail(t, zoo(t, nil, "slurm", "launch"), 2, `no subcommand "launch"`)
+	r := mustOK(t, zoo(t, nil, "slurm", "generate", "101", "-n", "8", "-o", filepath.Join(dir, "a b"), "--tasks", "3", "--dry-run"))
+	if !strings.Contains(r.stdout, "#SBATCH --array=0-2") || !strings.Contains(r.stdout, `--shard "$SLURM_ARRAY_TASK_ID"/3`) {
+		t.Errorf("dry run:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a b")); err == nil {
+		t.Error("--dry-run wrote the run directory")
+	}
+}
