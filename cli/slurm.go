@@ -293,6 +293,10 @@ func runSlurmStatus(c *cli.Context, args []string) error {
 			fmt.Fprintf(c.App.Writer, " (%s)", merge.Reason)
 		}
 		fmt.Fprintln(c.App.Writer)
+		if merge.Reason == "DependencyNeverSatisfied" {
+			fmt.Fprintf(c.App.Writer, "a task did not complete, so the merge job will never run: read its log in DIR/slurm/logs/, "+
+				"scancel %s, and submit the same zoo slurm command again (finished shards are kept)\n", merge.ID)
+		}
 	}
 	return nil
 }
