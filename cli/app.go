@@ -169,6 +169,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cacheCommand(),
 			importCommand(),
 			generateCommand(),
+			manifestCommand(),
 			benchCommand(),
 			searchCommand(),
 			evaluateCommand(),

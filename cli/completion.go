@@ -150,6 +150,10 @@ func completions(c *cli.Context, words []string) []string {
 		if len(positional) == 0 {
 			return withPrefix(verbNames(catalogVerbs()), cur)
 		}
+	case "manifest":
+		if len(positional) == 0 {
+			return withPrefix(verbNames(manifestVerbs()), cur)
+		}
 	case "evaluate":
 		// REAL and FAKE are folders more often than model ids: offer ids
 		// once cur starts like one, folders otherwise.

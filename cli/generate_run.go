@@ -17,6 +17,7 @@ import (
 	"medzoo/internal/files"
 	"medzoo/internal/pipeline"
 	"medzoo/internal/progress"
+	"medzoo/internal/shard"
 	"medzoo/internal/version"
 	"medzoo/loader"
 	"medzoo/output"
@@ -49,6 +50,13 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	}
 	if c.Bool("gzip") {
 		enc = output.NIfTIGzip()
+	}
+	sh, err := shardFromFlagOrEnv(c)
+	if err != nil {
+		return err
+	}
+	if !sh.None() && c.Bool("stack") {
+		return usagef("--stack writes one volume per output, which shards cannot fill at the same time: drop --stack, or --shard (and unset the cluster's array variables)")
 	}
 	conds, err := parseConditions(c.StringSlice("condition"))
 	if err != nil {
@@ -119,13 +127,27 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	} else if c.Bool("force") {
 		mode = output.Force
 	}
-	run, err := output.Open(dir, output.RunInfo{
+	info := output.RunInfo{
 		Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256, Seed: c.Uint64("seed"), N: n,
 		Format: format, Outputs: outNames, Conditions: conds, Generator: version.Generator(),
 		Input: inputDir, InputsDigest: digest, Stack: c.Bool("stack"), Gzip: c.Bool("gzip"),
-	}, mode)
+	}
+	var run *output.Run
+	if sh.None() {
+		run, err = output.Open(dir, info, mode)
+	} else {
+		// Shards split the compute blocks, so no block is computed twice.
+		run, err = output.OpenShard(c.Context, dir, info, output.NewShardPart(sh, n, gen.Block()), mode)
+		if errors.Is(err, output.ErrMerged) {
+			return generateMerged(c, m, dir, sh, n)
+		}
+	}
 	if err != nil {
 		return err
+	}
+	if run.Part != nil && run.Start == run.End {
+		fmt.Fprintf(c.App.ErrWriter, "note: shard %s has no samples: %d samples are %d compute blocks of %d, fewer than %d shards; it writes its empty part\n",
+			sh, n, (n+gen.Block()-1)/gen.Block(), gen.Block(), sh.M)
 	}
 	defer run.Close()
 	var stack *output.Stack
@@ -141,7 +163,8 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 		defer stack.Close()
 	}
 
-	bar := progress.New(c.App.ErrWriter, "generate "+m.ID, "images", int64(n), int64(run.Done), c.Bool("quiet"))
+	size := run.End - run.Start // the run, or this shard's part of it
+	bar := progress.New(c.App.ErrWriter, "generate "+m.ID, "images", int64(size), int64(run.Done), c.Bool("quiet"))
 	origin := pipeline.Origin{Model: m, Seed: c.Uint64("seed"), Conditions: conds, InputsDigest: digest}
 	w := &pipeline.Writer{Run: run, Enc: enc, Origin: origin, Stack: stack, Written: func() { bar.Add(1) }}
 	if p := c.String("latents"); p != "" {
@@ -152,7 +175,7 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 		w.Origin.Latents = filepath.Base(p) + " sha256 " + sum
 	}
 	genErr := w.Write(c.Context, func(ctx context.Context) iter.Seq2[loader.Sample, error] {
-		return gen.Samples(ctx, run.Done, n-run.Done, c.Int("batch-size"), opt)
+		return gen.Samples(ctx, run.Start+run.Done, size-run.Done, c.Int("batch-size"), opt)
 	})
 	bar.Finish()
 	if cerr := run.Close(); genErr == nil {
@@ -161,6 +184,10 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 	if stack != nil && genErr == nil {
 		// Every sample is committed: the volumes get their final names.
 		genErr = stack.Finish()
+	}
+	var merged *output.MergeReport
+	if run.Part != nil && genErr == nil {
+		merged, genErr = run.FinishShard(c.Context)
 	}
 	done := run.Committed()
 	if genErr != nil && done == 0 {
@@ -185,10 +212,13 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 					in += " --" + flag
 				}
 			}
+			if !sh.None() {
+				in += " --shard " + sh.String()
+			}
 			return fmt.Errorf("interrupted after %d of %d samples; continue with: zoo generate %s -n %d -o %s --seed %d%s --resume",
-				done, n, m.ID, n, dir, c.Uint64("seed"), in)
+				done, size, m.ID, n, dir, c.Uint64("seed"), in)
 		}
-		return fmt.Errorf("%w (%d of %d samples written; --resume continues)", genErr, done, n)
+		return fmt.Errorf("%w (%d of %d samples written; --resume continues)", genErr, done, size)
 	}
 	secs := time.Since(started).Seconds()
 	sum := generateSummary{
@@ -197,13 +227,43 @@ func runGenerate(c *cli.Context, n int, pick func(*env) (*zoo.Model, error)) err
 		Generated: done - run.Done, Resumed: run.Done, Seconds: secs, ImagesPerSec: float64(done-run.Done) / secs,
 		Manifest: filepath.Join(dir, output.ManifestFile), Input: inputDir,
 	}
+	if run.Part != nil {
+		sum.Shard, sum.Start, sum.End, sum.Merged = sh.String(), &run.Start, &run.End, merged != nil
+		if merged == nil {
+			sum.Manifest = filepath.Join(dir, output.ShardManifestFile(sh.K, sh.M))
+		}
+	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, sum)
+	}
+	if run.Part != nil {
+		fmt.Fprintf(c.App.Writer, "shard %s: wrote %d samples of %s (%s) to %s (%.1f images/s on %s)\n",
+			sh, sum.Generated, m.ID, run.Part.Indices(), dir, sum.ImagesPerSec, gen.Device)
+		if merged != nil {
+			fmt.Fprintf(c.App.Writer, "every shard is done: merged %d shards into %s (shards recorded in %s)\n", sh.M, sum.Manifest, filepath.Join(dir, output.ShardsFile))
+		} else {
+			fmt.Fprintf(c.App.Writer, "other shards are not done yet: the last one to finish merges them (or zoo manifest merge %s)\n", dir)
+		}
+		return nil
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %d samples of %s to %s (%.1f images/s on %s; manifest %s)\n",
 		sum.Generated, m.ID, dir, sum.ImagesPerSec, gen.Device, sum.Manifest)
 	if m.Demo {
 		fmt.Fprintln(c.App.Writer, "note: this is a demonstration model; its images are synthetic and not for clinical use")
+	}
+	return nil
+}
+
+// generateMerged answers a shard rerun with --resume whose run is merged
+// already (a requeued array task): nothing left to make.
+func generateMerged(c *cli.Context, m *zoo.Model, dir string, sh shard.Shard, n int) error {
+	fmt.Fprintf(c.App.ErrWriter, "note: %s already holds the run merged from its shards (%s); shard %s has nothing left to do\n", dir, output.ShardsFile, sh)
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, generateSummary{
+			Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256, Dir: dir, Format: strings.ToLower(c.String("format")),
+			Seed: c.Uint64("seed"), Requested: n, Manifest: filepath.Join(dir, output.ManifestFile), Input: c.String("input"),
+			Shard: sh.String(), Merged: true,
+		})
 	}
 	return nil
 }

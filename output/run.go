@@ -93,6 +93,12 @@ type Run struct {
 	Info RunInfo
 	// Done is the number of samples already committed when the run opened.
 	Done int
+	// Start and End are the indices [Start, End) this process makes: the
+	// whole run (0, N), or one shard's range (OpenShard).
+	Start, End int
+	// Part is the shard this run makes, nil for a single-process run; its
+	// run and manifest files are then the shard's own (ShardRunFile).
+	Part *ShardPart
 
 	// fresh is true when the directory was empty: a run that then fails
 	// before its first sample leaves it empty again (Abandon).
@@ -134,7 +140,16 @@ func Open(dir string, info RunInfo, mode Mode) (*Run, error) {
 		kept = append(kept, e)
 	}
 	entries = kept
-	r := &Run{Dir: dir, Info: info, pending: map[int]Record{}, fresh: len(entries) == 0}
+	if mode != Fresh {
+		// A fresh run refuses the shards' files as it refuses any; a
+		// resume or force would mix with them or leave them behind.
+		for _, e := range entries {
+			if _, _, ok := parseShardFile(e.Name()); ok {
+				return nil, fmt.Errorf("output directory %s holds shards of a run (%s): finish them (zoo generate --shard K/M --resume, then zoo manifest merge %s), or choose another directory", dir, e.Name(), dir)
+			}
+		}
+	}
+	r := &Run{Dir: dir, Info: info, pending: map[int]Record{}, fresh: len(entries) == 0, End: info.N}
 	switch {
 	case len(entries) == 0 || mode == Force:
 		if err := r.start(); err != nil {
@@ -151,11 +166,27 @@ func Open(dir string, info RunInfo, mode Mode) (*Run, error) {
 	return r, nil
 }
 
+// runFile and manifestFile are the names of this process's run and
+// manifest files: the run's, or its shard's.
+func (r *Run) runFile() string {
+	if r.Part != nil {
+		return ShardRunFile(r.Part.K, r.Part.M)
+	}
+	return RunFile
+}
+
+func (r *Run) manifestFile() string {
+	if r.Part != nil {
+		return ShardManifestFile(r.Part.K, r.Part.M)
+	}
+	return ManifestFile
+}
+
 func (r *Run) start() error {
-	if err := files.WriteAtomicBytes(filepath.Join(r.Dir, RunFile), r.infoJSON()); err != nil {
+	if err := files.WriteAtomicBytes(filepath.Join(r.Dir, r.runFile()), r.infoJSON()); err != nil {
 		return err
 	}
-	f, err := files.OpenAppend(filepath.Join(r.Dir, ManifestFile))
+	f, err := files.OpenAppend(filepath.Join(r.Dir, r.manifestFile()))
 	if err == nil {
 		err = f.Truncate(0)
 	}
@@ -170,7 +201,14 @@ func (r *Run) start() error {
 }
 
 func (r *Run) infoJSON() []byte {
-	b, _ := json.MarshalIndent(r.Info, "", "  ")
+	if r.Part != nil {
+		return indentJSON(shardRunInfo{r.Info, *r.Part})
+	}
+	return indentJSON(r.Info)
+}
+
+func indentJSON(v any) []byte {
+	b, _ := json.MarshalIndent(v, "", "  ")
 	return append(b, '\n')
 }
 
@@ -241,7 +279,7 @@ func (r *Run) validPrefix(f *os.File) (int64, error) {
 			return 0, fmt.Errorf("manifest: %w", err)
 		}
 		var rec Record
-		if json.Unmarshal(line, &rec) != nil || rec.Index != r.Done {
+		if json.Unmarshal(line, &rec) != nil || rec.Index != r.Start+r.Done || rec.Index >= r.End && r.Part != nil {
 			return valid, nil
 		}
 		for _, name := range rec.Files {
@@ -356,7 +394,7 @@ func (r *Run) Commit(rec Record) error {
 func (r *Run) Committed() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.next
+	return r.next - r.Start
 }
 
 // Close flushes the manifest to disk.
@@ -389,6 +427,13 @@ func readSmall(path string, limit int64) ([]byte, error) {
 func (r *Run) Abandon() {
 	r.Close()
 	if !r.fresh || r.Committed() > 0 {
+		return
+	}
+	if r.Part != nil {
+		// Other shards' files are no reason to keep this shard's: it
+		// wrote nothing, and its rerun starts it afresh.
+		os.Remove(filepath.Join(r.Dir, r.runFile()))
+		os.Remove(filepath.Join(r.Dir, r.manifestFile()))
 		return
 	}
 	entries, err := os.ReadDir(r.Dir)
