@@ -24,6 +24,7 @@ func TestLayering(t *testing.T) {
 		"medzoo/validate":   {"medzoo/zoo/search", "medzoo/server", "medzoo/cli"},
 		"medzoo/oci":        {"medzoo/zoo", "medzoo/zoo/store", "medzoo/share", "medzoo/torch", "medzoo/loader", "medzoo/cli"},
 		"medzoo/zenodo":     {"medzoo/torch", "medzoo/loader", "medzoo/share", "medzoo/cli"},
+		"medzoo/k8sjob":     {"medzoo/zoo", "medzoo/torch", "medzoo/loader", "medzoo/cli"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
