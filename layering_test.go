@@ -28,6 +28,7 @@ func TestLayering(t *testing.T) {
 		// the daemons. Neither knows zoo.
 		"medzoo/slurm":              {"medzoo/zoo", "medzoo/torch", "medzoo/loader", "medzoo/output", "medzoo/cli"},
 		"medzoo/internal/testslurm": {"medzoo/slurm", "medzoo/zoo", "medzoo/torch", "medzoo/cli"},
+		"medzoo/k8sjob":             {"medzoo/zoo", "medzoo/torch", "medzoo/loader", "medzoo/cli"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()

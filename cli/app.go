@@ -186,6 +186,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			completionCommand(),
 			runnerCommand(),
 			envCommand(),
+			k8sCommand(),
 			completeCommand(),
 		},
 		// Without a command zoo shows its help; with one it does not know

@@ -10,7 +10,7 @@ import (
 )
 
 func TestCompleteCandidates(t *testing.T) {
-	all := strings.Fields("bench cache catalog completion env evaluate generate grid help import info init interpolate list manifest pack publish pull push search serve slurm validate")
+	all := strings.Fields("bench cache catalog completion env evaluate generate grid help import info init interpolate k8s list manifest pack publish pull push search serve slurm validate")
 	for _, tc := range []struct {
 		words []string // after zoo, the last one being completed
 		want  []string // exactly these, in order; nil: none (file names)
