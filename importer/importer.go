@@ -171,6 +171,9 @@ func Run(ctx context.Context, o Options) (*Capture, error) {
 		"PYTHONHASHSEED=0",
 		"ZOO_THREADS=" + strconv.Itoa(threads),
 		"OMP_NUM_THREADS=" + strconv.Itoa(threads),
+		// One BLAS thread, as zoo's own process pins it (torch.go's init):
+		// OpenBLAS's products differ in the last bits between thread counts.
+		"OPENBLAS_NUM_THREADS=1",
 		"CUDA_VISIBLE_DEVICES=", // the import runs on CPU: the equality figures must not depend on a GPU
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)

@@ -11,6 +11,8 @@
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <ATen/Parallel.h>
 
+#include <dlfcn.h>
+
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -380,6 +382,21 @@ char *zt_linalg_ftcf(const double *c, const double *f, int64_t d, int64_t r,
 
 char *zt_set_num_threads(int n) {
   return run([&] { at::set_num_threads(n); });
+}
+
+int zt_pin_blas_threads(void) {
+  // Looked up, not linked: the BLAS behind libblas.so.3 is whatever the
+  // system's alternatives chose (OpenBLAS here, the reference BLAS
+  // elsewhere), and a missing symbol must not stop zoo from loading.
+  typedef void (*setter)(int);
+  int found = 0;
+  for (const char *name : {"openblas_set_num_threads", "bli_thread_set_num_threads"}) {
+    if (setter set = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, name))) {
+      set(1);
+      found++;
+    }
+  }
+  return found;
 }
 
 char *zt_get_num_threads(int *n) {

@@ -92,6 +92,10 @@ char *zt_linalg_cov(const float *rows, int64_t n, int64_t d, double *mean,
 // Runtime. zt_set_num_threads sets LibTorch's intra-op thread count (an
 // error for n < 1); the others write their answer to the out parameter.
 char *zt_set_num_threads(int n);
+// zt_pin_blas_threads sets the BLAS library's own thread pool (OpenBLAS,
+// BLIS), looked up at run time, to one thread and returns how many such
+// setters it found. See torch.go's init for why.
+int zt_pin_blas_threads(void);
 char *zt_get_num_threads(int *n);
 char *zt_cuda_available(int *available);
 char *zt_cuda_device_count(int *count);

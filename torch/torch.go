@@ -57,7 +57,23 @@ func init() {
 	// cannot return an error: should LibTorch refuse, it keeps gotorch's
 	// count, which works, and commands given --threads report the error.
 	_ = SetThreads(0)
+	// OpenBLAS splits a matrix product differently for different numbers of
+	// its own threads, which it takes from OPENBLAS_NUM_THREADS or
+	// OMP_NUM_THREADS, else the machine's core count: the same sample then
+	// differs in a few pixels between a laptop and a 64-core node, or between
+	// a Slurm task that exports OMP_NUM_THREADS=1 and a process that does
+	// not. One BLAS thread is the only count every machine can have, and it
+	// costs nothing here: LibTorch's own intra-op threads (SetThreads, which
+	// do not change results) parallelise around the products, and nested
+	// BLAS threads only oversubscribed the cores (zoo generate 101 -n 640:
+	// 3.6 s pinned, 4.8 s unpinned on 2 cores).
+	BLASThreadsPinned = int(C.zt_pin_blas_threads()) > 0
 }
+
+// BLASThreadsPinned says whether the BLAS library's own thread pool was
+// found and pinned to one thread (init), which makes results independent
+// of OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and the core count.
+var BLASThreadsPinned bool
 
 // SetThreads sets LibTorch's intra-op thread count; n <= 0 means one per CPU
 // core (or OMP_NUM_THREADS when the user set it). Counts above

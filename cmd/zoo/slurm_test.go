@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,4 +111,151 @@ func TestSlurmUsage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "a b")); err == nil {
 		t.Error("--dry-run wrote the run directory")
 	}
+}
+
+// A task cancelled with scancel while it runs leaves its shard part-done
+// and the merge job waiting for ever; submitting the same zoo slurm
+// command again reruns every task, the finished shards return at once,
+// the cancelled one continues its own range only (no file written before
+// the cancel is written again), and the merged run is the single-process
+// one, byte for byte.
+func TestSlurmCancelledTaskResumes(t *testing.T) {
+	testslurm.Start(t)
+	base := t.TempDir()
+	env := []string{"ZOO_OFFLINE=1", "ZOO_CACHE=" + filepath.Join(base, "cache")}
+	single, sharded := filepath.Join(base, "single"), filepath.Join(base, "sharded")
+	const n = "640" // 40 blocks of 16: 160 samples a shard, several seconds on one thread
+	mustOK(t, zoo(t, env, "generate", "101", "-n", n, "-o", single, "--seed", "9", "-q"))
+	submit := func() (array, merge string) {
+		r := mustOK(t, zoo(t, env, "slurm", "generate", "101", "-n", n, "-o", sharded, "--seed", "9", "--tasks", "4", "--cpus-per-task", "1", "--json"))
+		var jobs struct {
+			ArrayJob string `json:"array_job"`
+			MergeJob string `json:"merge_job"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &jobs); err != nil || jobs.ArrayJob == "" {
+			t.Fatalf("zoo slurm generate --json: %v %s", err, r.stdout)
+		}
+		return jobs.ArrayJob, jobs.MergeJob
+	}
+	type status struct {
+		Array struct {
+			States map[string]int `json:"states"`
+			Done   bool           `json:"done"`
+		} `json:"array"`
+		Merge *struct {
+			State  string `json:"state"`
+			Reason string `json:"reason"`
+		} `json:"merge"`
+	}
+	waitFor := func(what string, ok func(status) bool) status {
+		deadline := time.Now().Add(4 * time.Minute)
+		for {
+			var st status
+			r := mustOK(t, zoo(t, env, "slurm", "status", sharded, "--json"))
+			if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+				t.Fatalf("zoo slurm status --json: %v %s", err, r.stdout)
+			}
+			if ok(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 4 minutes: %+v %+v", what, st.Array, st.Merge)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	part := filepath.Join(sharded, "manifest.shard-1-of-4.jsonl")
+	lines := func() int {
+		b, _ := os.ReadFile(part)
+		return strings.Count(string(b), "\n")
+	}
+
+	array, merge := submit()
+	deadline := time.Now().Add(4 * time.Minute)
+	for lines() < 16 {
+		if time.Now().After(deadline) {
+			t.Fatal("shard 1 never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := exec.Command("scancel", array+"_1").CombinedOutput(); err != nil {
+		t.Fatalf("scancel: %v %s", err, out)
+	}
+	st := waitFor("the other tasks", func(st status) bool { return st.Array.Done })
+	if st.Array.States["CANCELLED"] != 1 || st.Array.States["COMPLETED"] != 3 {
+		t.Fatalf("after scancel: %+v", st.Array.States)
+	}
+	if st.Merge == nil || st.Merge.State != "PENDING" {
+		t.Fatalf("the merge job should wait for the cancelled task: %+v", st.Merge)
+	}
+	done := lines()
+	if done >= 160 {
+		t.Fatalf("shard 1 finished (%d samples) before it was cancelled: nothing to resume", done)
+	}
+	if _, err := os.Stat(filepath.Join(sharded, "manifest.jsonl")); err == nil {
+		t.Fatal("merged with a shard missing")
+	}
+	// The files before the rerun, and when they were written.
+	before := map[string]time.Time{}
+	entries, _ := os.ReadDir(sharded)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && strings.HasSuffix(e.Name(), ".png") {
+			before[e.Name()] = fi.ModTime()
+		}
+	}
+	if out, err := exec.Command("scancel", merge).CombinedOutput(); err != nil {
+		t.Fatalf("scancel the waiting merge job: %v %s", err, out)
+	}
+
+	submit()
+	st = waitFor("the rerun", func(st status) bool {
+		return st.Array.Done && st.Merge != nil && st.Merge.State != "PENDING" && st.Merge.State != "RUNNING"
+	})
+	if st.Array.States["COMPLETED"] != 4 || st.Merge.State != "COMPLETED" {
+		t.Fatalf("rerun: %+v, merge %+v", st.Array.States, st.Merge)
+	}
+	for name, mod := range before {
+		fi, err := os.Stat(filepath.Join(sharded, name))
+		if err != nil || !fi.ModTime().Equal(mod) {
+			t.Errorf("%s was written again by the rerun (%v)", name, err)
+		}
+	}
+	plain := withoutSlurm(t, sharded)
+	a, b := dirDigest(t, single), dirDigest(t, plain)
+	for name, sum := range a {
+		if b[name] != sum {
+			t.Errorf("%s differs from the single-process run's", name)
+		}
+	}
+	if len(a) != len(b) {
+		t.Errorf("%d files, the single-process run has %d", len(b), len(a))
+	}
+}
+
+// withoutSlurm is a copy of a run directory without what zoo slurm and the
+// shards' merge add beside the run (DIR/slurm/, zoo-shards.json), for
+// comparing with a single-process run.
+func withoutSlurm(t *testing.T, dir string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "run")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "zoo-shards.json" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
