@@ -11,7 +11,9 @@ func evaluateCommand() *cli.Command {
 		UsageText: "zoo evaluate REAL FAKE [--metrics fid,kid,prdc,ratio,memorization|all] [--features NAME|FILE.pt] [--allow-unpinned]\n" +
 			"   [--normalize none|minmax|window:C,W] [--resize bilinear|nearest|none] [--skip-unreadable] [--no-cache]\n" +
 			"   [--batch-size B] [--device auto|cpu|cuda:N] [--threads T] [--seed S] [--record] [--json]\n" +
-			"   with a model id for REAL or FAKE: [-n N] [--condition NAME=VALUE]... [--output NAME]",
+			"   with a model id for REAL or FAKE: [-n N] [--condition NAME=VALUE]... [--output NAME]\n" +
+			"   one shard of a cluster run: [--shard K/M] --partial PART\n" +
+			"zoo evaluate merge PART... [--card FILE] [--json]",
 		Description: "REAL and FAKE are folders of images (PNG 8/16-bit, JPEG, NPY, DICOM) or model ids: a model's\n" +
 			"images are generated on the fly (-n, --seed, --condition) and never written to disk.\n" +
 			"Features come from a TorchScript extractor run through LibTorch: a built-in name (inception-v3,\n" +
@@ -21,7 +23,12 @@ func evaluateCommand() *cli.Command {
 			"Examples:\n" +
 			"   zoo evaluate real/ fake/ --features extractors/inception-v3-random.pt\n" +
 			"   zoo evaluate real/ 101 -n 2000 --metrics fid,kid --features x.pt --record\n" +
-			"   zoo evaluate ct_real/ ct_fake/ --normalize window:40,400 --json",
+			"   zoo evaluate ct_real/ ct_fake/ --normalize window:40,400 --json\n\n" +
+			"On a cluster, each of M jobs evaluates its shard of both sets and writes a partial file;\n" +
+			"zoo evaluate merge joins them into the card one process would give (docs/scale.md):\n" +
+			"   zoo evaluate real/ fake/ --features x.pt --shard 2/4 --partial parts/2.part\n" +
+			"   zoo evaluate merge parts/*.part --card card.json\n" +
+			"Without --shard, --partial takes the shard from a Slurm array or Kubernetes Indexed Job.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "metrics", Value: "fid,kid,prdc", Usage: "comma-separated: fid, kid, prdc, ratio, memorization (or all)"},
 			&cli.StringFlag{Name: "features", Value: "inception-v3", Usage: "feature extractor: a built-in `NAME` or a TorchScript FILE.pt (with FILE.toml)"},
@@ -38,6 +45,9 @@ func evaluateCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-cache", Usage: "neither read nor write the feature cache"},
 			&cli.BoolFlag{Name: "allow-unpinned", Usage: "fetch a built-in extractor that has no published sha256, pinning it on first use"},
 			&cli.BoolFlag{Name: "record", Usage: "record the results as measured metrics of the model (FAKE must be a model id), for zoo search --rank-by"},
+			&cli.StringFlag{Name: "shard", Usage: "with --partial: evaluate shard `K/M` (0-based) of both sets (default from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)"},
+			&cli.StringFlag{Name: "partial", Usage: "write this shard's features and exact statistics to `PART` for zoo evaluate merge, instead of a card"},
+			&cli.StringFlag{Name: "card", Usage: "zoo evaluate merge: also write the card as JSON to `FILE`"},
 			&cli.BoolFlag{Name: "json", Usage: "print the metric card as JSON"},
 		},
 		Action: runTorch,

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -12,8 +13,10 @@ import (
 
 	"medzoo/evaluate"
 	"medzoo/features"
+	"medzoo/internal/bytesize"
 	"medzoo/internal/files"
 	"medzoo/internal/progress"
+	"medzoo/internal/shard"
 	"medzoo/loader"
 	"medzoo/torch"
 	"medzoo/zoo"
@@ -21,6 +24,16 @@ import (
 )
 
 func runEvaluate(c *cli.Context) error {
+	if c.Args().First() == "merge" {
+		return runEvaluateMerge(c, c.Args().Tail())
+	}
+	if c.IsSet("card") {
+		return usagef("--card is for zoo evaluate merge; a single evaluation prints its card (--json for JSON)")
+	}
+	sh, partial, err := evaluateShard(c)
+	if err != nil {
+		return err
+	}
 	if c.NArg() != 2 {
 		return usagef("evaluate takes REAL and FAKE (folders of images or model ids), got %d arguments", c.NArg())
 	}
@@ -109,7 +122,7 @@ func runEvaluate(c *cli.Context) error {
 		bar *progress.Bar
 		cur string
 	)
-	card, err := evaluate.Run(c.Context, evaluate.Options{
+	opt := evaluate.Options{
 		Real: real, Fake: fake, Extractor: ex, Prep: prep, Metrics: mets,
 		Batch: c.Int("batch-size"), Skip: c.Bool("skip-unreadable"), CacheDir: cacheDir, Seed: c.Uint64("seed"),
 		Progress: func(set string, done, total int) {
@@ -124,7 +137,23 @@ func runEvaluate(c *cli.Context) error {
 			}
 			bar.Set(int64(done))
 		},
-	})
+	}
+	if partial != "" {
+		res, err := evaluate.RunPartial(c.Context, opt, sh, partial, commandWithoutShard(c))
+		if bar != nil {
+			bar.Finish()
+		}
+		if err != nil {
+			return err
+		}
+		if c.Bool("json") {
+			return printJSON(c.App.Writer, res)
+		}
+		fmt.Fprintf(c.App.Writer, "shard %s: real images %d..%d, fake images %d..%d: %d+%d feature rows in %s (%s)\n",
+			res.Shard, res.Real[0], res.Real[1], res.Fake[0], res.Fake[1], res.Rows[0], res.Rows[1], res.File, bytesize.Human(res.Bytes))
+		return nil
+	}
+	card, err := evaluate.Run(c.Context, opt)
 	if bar != nil {
 		bar.Finish()
 	}
@@ -141,6 +170,94 @@ func runEvaluate(c *cli.Context) error {
 			return err
 		}
 		fmt.Fprintf(c.App.ErrWriter, "recorded %d metrics of %s in %s (zoo search --rank-by FID uses them)\n", len(card.CatalogMetrics()), fakeModel.ID, path)
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, card)
+	}
+	card.WriteText(c.App.Writer)
+	return nil
+}
+
+// evaluateShard reads --shard and --partial: a shard is only evaluated
+// into a partial file, and --partial without --shard takes the shard a
+// cluster engine gives (Slurm array, Kubernetes Indexed Job).
+func evaluateShard(c *cli.Context) (shard.Shard, string, error) {
+	partial := c.String("partial")
+	if c.IsSet("shard") && partial == "" {
+		return shard.Shard{}, "", usagef("--shard needs --partial PART: a shard's results are a part of the card, written for zoo evaluate merge")
+	}
+	if partial == "" {
+		return shard.Shard{}, "", nil
+	}
+	if c.Bool("record") {
+		return shard.Shard{}, "", usagef("--record needs the whole card: record from a single zoo evaluate, not from a shard")
+	}
+	if c.IsSet("shard") {
+		sh, err := shard.Parse(c.String("shard"))
+		return sh, partial, usageErr(err)
+	}
+	sh, _, ok, err := shard.FromEnv()
+	if err != nil {
+		return sh, "", usageError{err}
+	}
+	if !ok {
+		return sh, "", usagef("--partial needs --shard K/M (or a Slurm array task or Kubernetes Indexed Job, which give it)")
+	}
+	return sh, partial, nil
+}
+
+// commandWithoutShard is the evaluation's command line without --shard and
+// --partial, for a merge to say how to make a missing shard.
+func commandWithoutShard(c *cli.Context) string {
+	args := os.Args[1:]
+	out := []string{"zoo"}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		if strings.HasPrefix(a, "-") && (name == "shard" || name == "partial") {
+			i++ // its value
+			continue
+		}
+		if strings.HasPrefix(a, "-") && (strings.HasPrefix(name, "shard=") || strings.HasPrefix(name, "partial=")) {
+			continue
+		}
+		out = append(out, shellQuote(a))
+	}
+	return strings.Join(out, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// runEvaluateMerge is zoo evaluate merge PART...: the card of the shards'
+// partial files. Options of the evaluation come from the parts; giving
+// them again would only invite a mismatch.
+func runEvaluateMerge(c *cli.Context, parts []string) error {
+	if len(parts) == 0 {
+		return usagef("evaluate merge takes the partial files of every shard: zoo evaluate merge PART... [--card FILE] [--json]")
+	}
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if name != "card" && name != "json" && c.IsSet(name) {
+			return usagef("evaluate merge takes no --%s: the parts say how they were evaluated", name)
+		}
+	}
+	card, err := evaluate.Merge(parts)
+	if err != nil {
+		return err
+	}
+	if path := c.String("card"); path != "" {
+		data, err := json.MarshalIndent(card, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := files.WriteAtomicBytes(path, append(data, '\n')); err != nil {
+			return fmt.Errorf("--card %s: %w", path, err)
+		}
 	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, card)

@@ -26,7 +26,25 @@ type Card struct {
 	// Memorization lists the synthetic images closest to a real one.
 	Memorization *MemorizationInfo `json:"memorization,omitempty"`
 	Warnings     []string          `json:"warnings,omitempty"`
-	Seconds      float64           `json:"seconds"`
+	// Shards, on a card merged from zoo evaluate --partial files, lists
+	// them; Seconds is then the merge's own time.
+	Shards  *ShardsInfo `json:"shards,omitempty"`
+	Seconds float64     `json:"seconds"`
+}
+
+// ShardsInfo says which partial files a merged card was made from.
+type ShardsInfo struct {
+	Count int        `json:"count"`
+	Parts []PartInfo `json:"parts"`
+}
+
+// PartInfo is one shard's part: its file and the images it holds.
+type PartInfo struct {
+	Shard string `json:"shard"` // "K/M"
+	File  string `json:"file"`
+	Real  [2]int `json:"real"` // image range [start, end)
+	Fake  [2]int `json:"fake"`
+	Date  string `json:"date"`
 }
 
 // ExtractorInfo identifies the feature extractor.
@@ -84,11 +102,11 @@ func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 	dim := opt.Extractor.Spec.Dim
 	switch m {
 	case FID:
-		sr, err := statsOf(real.rows, real.n, dim)
+		sr, err := real.stats(dim)
 		if err != nil {
 			return fmt.Errorf("FID: real features: %w", err)
 		}
-		sf, err := statsOf(fake.rows, fake.n, dim)
+		sf, err := fake.stats(dim)
 		if err != nil {
 			return fmt.Errorf("FID: fake features: %w", err)
 		}
@@ -160,7 +178,11 @@ func (c *Card) ratio(real, fake *featureSet, opt Options) error {
 		for _, r := range rows {
 			flat = append(flat, r...)
 		}
-		return statsOf(flat, len(rows), dim)
+		m, err := momentsOf(flat, dim)
+		if err != nil {
+			return nil, err
+		}
+		return m.Stats()
 	}
 	sa, err := stats(a)
 	if err != nil {
@@ -226,6 +248,9 @@ func (c *Card) WriteText(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "zoo:           %s, %s, seed %d, %.1f s\n", c.Zoo, c.Date, c.Seed, c.Seconds)
+	if c.Shards != nil {
+		fmt.Fprintf(w, "shards:        merged from %d shards (zoo evaluate --shard K/%d --partial)\n", c.Shards.Count, c.Shards.Count)
+	}
 	if m := c.Memorization; m != nil {
 		fmt.Fprintf(w, "\nmemorization: %d near-copies (cosine distance ≤ %.4g, the %g quantile of real-to-real nearest-neighbour distances; median %.4g)\n",
 			m.NearCopies, m.Threshold, m.Quantile, m.RealNNMed)

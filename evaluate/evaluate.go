@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"medzoo/features"
+	"medzoo/imagein"
 	"medzoo/internal/version"
 	"medzoo/metrics"
-	"medzoo/torch"
 )
 
 // Metric names.
@@ -72,6 +72,32 @@ type Options struct {
 // requested metrics.
 func Run(ctx context.Context, opt Options) (*Card, error) {
 	t0 := time.Now()
+	opt = opt.withDefaults()
+	card := newCard(opt, t0)
+	cache := featureCache{dir: opt.CacheDir}
+	real, err := setFeatures(ctx, opt, cache, opt.Real, "real", &card.Real, 0, opt.Real.Len())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSet("real", real, &card.Real, opt.Extractor.Spec.Dim); err != nil {
+		return nil, err
+	}
+	fake, err := setFeatures(ctx, opt, cache, opt.Fake, "fake", &card.Fake, 0, opt.Fake.Len())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSet("fake", fake, &card.Fake, opt.Extractor.Spec.Dim); err != nil {
+		return nil, err
+	}
+	if err := card.computeAll(real, fake, opt); err != nil {
+		return nil, err
+	}
+	card.Seconds = time.Since(t0).Seconds()
+	return card, nil
+}
+
+// withDefaults fills the options left zero.
+func (opt Options) withDefaults() Options {
 	if len(opt.Metrics) == 0 {
 		opt.Metrics = []string{FID}
 	}
@@ -87,8 +113,12 @@ func Run(ctx context.Context, opt Options) (*Card, error) {
 	if opt.NearCopyQuantile <= 0 {
 		opt.NearCopyQuantile = 0.01
 	}
+	return opt
+}
+
+func newCard(opt Options, t0 time.Time) *Card {
 	ex := opt.Extractor
-	card := &Card{
+	return &Card{
 		Zoo:  version.Generator(),
 		Date: t0.UTC().Format(time.RFC3339),
 		Extractor: ExtractorInfo{Name: ex.Spec.Name, Title: ex.Spec.Title, SHA256: ex.SHA256, Path: ex.Path,
@@ -98,22 +128,18 @@ func Run(ctx context.Context, opt Options) (*Card, error) {
 		Seed:          opt.Seed,
 		Warnings:      slices.Clone(ex.Notes),
 	}
-	cache := featureCache{dir: opt.CacheDir}
-	real, err := setFeatures(ctx, opt, cache, opt.Real, "real", &card.Real)
-	if err != nil {
-		return nil, err
-	}
-	fake, err := setFeatures(ctx, opt, cache, opt.Fake, "fake", &card.Fake)
-	if err != nil {
-		return nil, err
-	}
+}
+
+// computeAll computes opt.Metrics from both sets' features, in the order
+// asked. A merged evaluation calls it with the shards' features joined in
+// index order, so its results are those of one process.
+func (c *Card) computeAll(real, fake *featureSet, opt Options) error {
 	for _, m := range opt.Metrics {
-		if err := card.compute(m, real, fake, opt); err != nil {
-			return nil, err
+		if err := c.compute(m, real, fake, opt); err != nil {
+			return err
 		}
 	}
-	card.Seconds = time.Since(t0).Seconds()
-	return card, nil
+	return nil
 }
 
 // featureSet is one set's features.
@@ -121,6 +147,9 @@ type featureSet struct {
 	rows  []float32 // n×dim
 	n     int
 	names []string
+	// moments, when set, are the rows' exact sums (a merged evaluation
+	// sums the shards'); stats computes them from rows otherwise.
+	moments *metrics.Moments
 }
 
 func (f *featureSet) matrix(dim int) [][]float32 {
@@ -131,35 +160,69 @@ func (f *featureSet) matrix(dim int) [][]float32 {
 	return out
 }
 
-func setFeatures(ctx context.Context, opt Options, cache featureCache, set Set, role string, info *SetInfo) (*featureSet, error) {
+// stats is the set's mean and covariance, from its exact moments: the one
+// code path of single-process and merged FID.
+func (f *featureSet) stats(dim int) (*metrics.Stats, error) {
+	if f.moments == nil {
+		m, err := momentsOf(f.rows, dim)
+		if err != nil {
+			return nil, err
+		}
+		f.moments = m
+	}
+	return f.moments.Stats()
+}
+
+func momentsOf(rows []float32, dim int) (*metrics.Moments, error) {
+	m, err := metrics.NewMoments(dim)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Add(rows); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// setFeatures extracts the features of images [start, end) of set (all of
+// it, or one shard's part), in index order.
+func setFeatures(ctx context.Context, opt Options, cache featureCache, set Set, role string, info *SetInfo, start, end int) (*featureSet, error) {
 	ex := opt.Extractor
 	dim := ex.Spec.Dim
-	key := digest(strings.Join([]string{set.Fingerprint(), ex.SHA256, opt.Prep.Describe(), fmt.Sprint(opt.Skip)}, "\x00"))
+	parts := []string{set.Fingerprint(), ex.SHA256, opt.Prep.Describe(), fmt.Sprint(opt.Skip)}
+	if start != 0 || end != set.Len() {
+		parts = append(parts, fmt.Sprintf("images %d-%d", start, end))
+	}
+	key := digest(strings.Join(parts, "\x00"))
 	info.Describe = set.Describe()
 	info.Fingerprint = set.Fingerprint()
+	part := &subset{Set: set, start: start, n: end - start}
 	fs := &featureSet{}
-	if rows, ok := cache.load(key, set.Len(), dim); ok {
-		fs.rows, fs.n = rows, set.Len()
+	if rows, ok := cache.load(key, part.Len(), dim); ok {
+		fs.rows, fs.n = rows, part.Len()
 		info.Cached = true
-		for i := 0; i < set.Len(); i++ {
-			fs.names = append(fs.names, set.Name(i))
+		for i := 0; i < part.Len(); i++ {
+			fs.names = append(fs.names, part.Name(i))
 		}
 	} else {
-		rows := make([]float32, 0, set.Len()*dim)
+		rows := make([]float32, 0, part.Len()*dim)
 		var progress func(int)
 		if opt.Progress != nil {
-			progress = func(done int) { opt.Progress(role, done, set.Len()) }
+			progress = func(done int) { opt.Progress(role, done, part.Len()) }
 		}
-		skipped, err := ex.Extract(ctx, set, opt.Prep, features.Options{Batch: opt.Batch, Skip: opt.Skip, Progress: progress},
+		skipped, err := ex.Extract(ctx, part, opt.Prep, features.Options{Batch: opt.Batch, Skip: opt.Skip, Progress: progress},
 			func(idx []int, r []float32) error {
 				rows = append(rows, r...)
 				for _, i := range idx {
-					fs.names = append(fs.names, set.Name(i))
+					fs.names = append(fs.names, part.Name(i))
 				}
 				return nil
 			})
 		if err != nil {
 			return nil, fmt.Errorf("%s images: %w", role, err)
+		}
+		for i := range skipped {
+			skipped[i].Index += start // the set's index, not the part's
 		}
 		fs.rows, fs.n = rows, len(rows)/dim
 		info.Skipped = skipped
@@ -172,21 +235,29 @@ func setFeatures(ctx context.Context, opt Options, cache featureCache, set Set, 
 		}
 	}
 	info.Images = fs.n
+	return fs, nil
+}
+
+// checkSet refuses a set too small for any metric and warns of one too
+// small for a full-rank covariance.
+func checkSet(role string, fs *featureSet, info *SetInfo, dim int) error {
 	if fs.n < 2 {
-		return nil, fmt.Errorf("%s set: %d usable images; metrics need at least 2", role, fs.n)
+		return fmt.Errorf("%s set: %d usable images; metrics need at least 2", role, fs.n)
 	}
 	if fs.n < dim {
 		info.Warnings = append(info.Warnings, fmt.Sprintf("%d images for %d feature dimensions: the covariance is rank-deficient and FID is biased upwards; use at least %d images (KID is unbiased at small sizes)", fs.n, dim, dim))
 	}
-	return fs, nil
+	return nil
 }
 
-// statsOf is the float64 mean and covariance of n rows (n×dim values),
-// computed by LibTorch's BLAS.
-func statsOf(rows []float32, n, dim int) (*metrics.Stats, error) {
-	mean, cov, err := torch.Linalg{}.Cov(rows, n, dim)
-	if err != nil {
-		return nil, err
-	}
-	return metrics.StatsFromMoments(n, mean, cov)
+// subset is images [start, start+n) of a set, numbered from 0.
+type subset struct {
+	Set
+	start, n int
+}
+
+func (s *subset) Len() int          { return s.n }
+func (s *subset) Name(i int) string { return s.Set.Name(s.start + i) }
+func (s *subset) Image(i int) (imagein.Image, imagein.Units, error) {
+	return s.Set.Image(s.start + i)
 }
