@@ -111,6 +111,9 @@ bench: build
 	$(PYTHON) scripts/bench_serve.py --zoo $(BIN) --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_import.py --zoo $(BIN) --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_oci.py --zoo $(BIN) --out docs/benchmarks.md
+	# docs/scale.md: Slurm throughput and per-task cost (a real one-node cluster), merge, PNG encoding
+	go test -run '^$$' -bench 'SlurmThroughput|Merge100k' -benchtime 1x ./cmd/zoo ./output
+	go test -run '^$$' -bench EncodePNG128 ./output
 
 clean:
 	rm -rf bin lib build out

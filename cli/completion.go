@@ -154,6 +154,17 @@ func completions(c *cli.Context, words []string) []string {
 		if len(positional) == 0 {
 			return withPrefix(verbNames(manifestVerbs()), cur)
 		}
+	case "slurm", "k8s":
+		verbs := slurmVerbs()
+		if cmd.Name == "k8s" {
+			verbs = k8sVerbs()
+		}
+		switch {
+		case len(positional) == 0:
+			return withPrefix(verbNames(verbs), cur)
+		case len(positional) == 1 && positional[0] == "generate":
+			return modelIDs(c, catalogs, cur)
+		}
 	case "evaluate":
 		// REAL and FAKE are folders more often than model ids: offer ids
 		// once cur starts like one, folders otherwise.

@@ -33,6 +33,11 @@ func TestCompleteCandidates(t *testing.T) {
 		{words: []string{"generate", "101", "--format", "=", "n"}, want: []string{"nifti", "npy"}},
 		{words: []string{"catalog", ""}, want: []string{"add", "diff", "list", "validate"}},
 		{words: []string{"catalog", "validate", ""}, want: nil},
+		{words: []string{"manifest", ""}, want: []string{"merge"}},
+		{words: []string{"slurm", ""}, want: []string{"evaluate", "generate", "status"}},
+		{words: []string{"k8s", ""}, want: []string{"evaluate", "generate"}},
+		{words: []string{"slurm", "generate", "105"}, want: []string{"00105_WGANGP_CT_HEAD_DEMO"}},
+		{words: []string{"k8s", "generate", "105"}, want: []string{"00105_WGANGP_CT_HEAD_DEMO"}},
 		{words: []string{"completion", ""}, want: []string{"bash", "fish", "zsh"}},
 		{words: []string{"help", "gr"}, want: []string{"grid"}},
 		{words: []string{"evaluate", ""}, want: nil}, // folders, until it looks like an id

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -258,4 +259,77 @@ func withoutSlurm(t *testing.T, dir string) string {
 		}
 	}
 	return out
+}
+
+// zoo slurm evaluate on the real cluster: 3 array tasks evaluate their
+// shards of a folder pair, the dependent merge job writes the card, and
+// it equals one process's card (FID within 1e-9, the others exactly).
+func TestSlurmEvaluateSharded(t *testing.T) {
+	testslurm.Start(t)
+	ex := resnetExtractor(t)
+	work := t.TempDir()
+	env := []string{"ZOO_OFFLINE=1", "ZOO_CACHE=" + filepath.Join(work, "cache"), "ZOO_CONFIG_DIR=" + filepath.Join(work, "config")}
+	real, fake := filepath.Join(work, "real"), filepath.Join(work, "fake")
+	mustOK(t, zoo(t, env, "generate", "101", "-n", "10", "--seed", "1", "-o", real, "-q"))
+	mustOK(t, zoo(t, env, "generate", "101", "-n", "8", "--seed", "2", "-o", fake, "-q"))
+	eval := []string{real, fake, "--features", ex, "--metrics", "fid,kid,prdc,memorization", "--no-cache"}
+	var whole cardJSON
+	r := mustOK(t, zoo(t, env, append(append([]string{"evaluate"}, eval...), "--json")...))
+	if err := json.Unmarshal([]byte(r.stdout), &whole); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(work, "sharded eval")
+	mustOK(t, zoo(t, env, append([]string{"slurm", "evaluate", "-o", out, "--tasks", "3", "--cpus-per-task", "1", "--json", "--"}, eval...)...))
+	deadline := time.Now().Add(4 * time.Minute)
+	var st struct {
+		Array struct {
+			States map[string]int `json:"states"`
+			Done   bool           `json:"done"`
+		} `json:"array"`
+		Merge *struct {
+			State string `json:"state"`
+		} `json:"merge"`
+	}
+	for {
+		r := mustOK(t, zoo(t, env, "slurm", "status", out, "--json"))
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+			t.Fatalf("zoo slurm status --json: %v %s", err, r.stdout)
+		}
+		if st.Array.Done && st.Merge != nil && st.Merge.State != "PENDING" && st.Merge.State != "RUNNING" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not done after 4 minutes: %+v %+v", st.Array, st.Merge)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "card.json"))
+	if st.Array.States["COMPLETED"] != 3 || st.Merge.State != "COMPLETED" || err != nil {
+		logs, _ := filepath.Glob(filepath.Join(out, "slurm", "logs", "*"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			t.Logf("%s:\n%s", filepath.Base(l), b)
+		}
+		t.Fatalf("status %+v, merge %+v, card: %v", st.Array.States, st.Merge, err)
+	}
+	var merged cardJSON
+	if err := json.Unmarshal(data, &merged); err != nil {
+		t.Fatal(err)
+	}
+	if len(merged.Results) != len(whole.Results) || len(whole.Results) == 0 {
+		t.Fatalf("merged results %+v, one process %+v", merged.Results, whole.Results)
+	}
+	for i, m := range merged.Results {
+		w := whole.Results[i]
+		if m.Metric != w.Metric {
+			t.Fatalf("result %d: %s, one process %s", i, m.Metric, w.Metric)
+		}
+		if m.Metric == "FID" && math.Abs(m.Value-w.Value) <= 1e-9*math.Abs(w.Value) {
+			continue
+		}
+		if m.Value != w.Value {
+			t.Errorf("%s: merged on Slurm %v, one process %v", m.Metric, m.Value, w.Value)
+		}
+	}
 }
