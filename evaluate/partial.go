@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"time"
 
 	"medzoo/features"
@@ -145,6 +147,12 @@ func writePart(out string, h partHeader, sets [2]*featureSet) (int64, error) {
 		return 0, err
 	}
 	dim := h.Extractor.Dim
+	// The folder of the parts may be new: an Indexed Job's pods write
+	// DIR/part-K.zev on a fresh volume, and their image has no shell to
+	// make DIR first.
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return 0, err
+	}
 	err = files.WriteAtomic(out, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<20)
 		bw.WriteString(partialMagic)

@@ -119,7 +119,8 @@ func (c *Card) extractorForTest() *features.Extractor {
 func TestPartRoundTrip(t *testing.T) {
 	real, rn := testRows(7, 0, 5)
 	fake, fn := testRows(5, 0, 6)
-	paths := writeTestParts(t, t.TempDir(), 2, real, fake, rn, fn)
+	// Into a folder that does not exist yet, as a pod's first write is.
+	paths := writeTestParts(t, filepath.Join(t.TempDir(), "eval", "parts"), 2, real, fake, rn, fn)
 	p, err := readPartHeader(paths[1])
 	if err != nil {
 		t.Fatal(err)
