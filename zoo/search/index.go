@@ -26,7 +26,7 @@ import (
 
 // indexFormat changes whenever what the index holds or how words are cut
 // changes; an index of another format is rebuilt.
-const indexFormat = 1
+const indexFormat = 2
 
 const indexMagic = "ZOOSIDX\x00"
 
@@ -47,18 +47,23 @@ const (
 	fLicense
 	fDescription
 	fPublication // authors, publication, doi, year
-	fMetricNames
+	// fKeys are an entry's key names, not its values: its metric names
+	// (CLF, FID) and the names of the fields it fills in (modality,
+	// organ, dataset). medigan's search matches keys too ("dcgan mmg clf
+	// modality" is one of its selector tests); they weigh less than any
+	// value, so a word found as a value still ranks first.
+	fKeys
 	fSignature // conditions and outputs
 	fOther     // dataset_type, version, upstream, training
 	numFields
 )
 
 var fieldNames = [numFields]string{"id", "title", "modality", "organ", "generates", "architecture", "dataset", "tags",
-	"use_cases", "function", "license", "description", "publication", "metrics", "signature", "other"}
+	"use_cases", "function", "license", "description", "publication", "keys (metric and field names)", "signature", "other"}
 
 // fieldWeights rank where a word was found: what a model is (id, title,
 // modality, organ, what it generates) above what its prose mentions.
-var fieldWeights = [numFields]float32{3.5, 3, 3, 3, 3, 2, 2, 1.5, 1.2, 1.2, 1, 0.6, 0.5, 0.5, 1, 0.4}
+var fieldWeights = [numFields]float32{3.5, 3, 3, 3, 3, 2, 2, 1.5, 1.2, 1.2, 1, 0.6, 0.5, 0.3, 1, 0.4}
 
 // Prefixes that keep the three kinds of terms apart in one sorted
 // vocabulary. Plain words start with a letter or digit (they sort after).
@@ -303,7 +308,7 @@ func (b *indexBuilder) add(m *zoo.Model) {
 	b.texts(fPublication, m.DOI)
 	b.text(fPublication, m.Year)
 	for name := range m.Metrics {
-		b.text(fMetricNames, name)
+		b.text(fKeys, name)
 	}
 	if s := m.Signature; s != nil {
 		for _, c := range s.Conditions {
@@ -330,9 +335,16 @@ func (b *indexBuilder) add(m *zoo.Model) {
 		b.text(fOther, t.DataSource)
 	}
 
+	keys := map[string]bool{}
 	flattenKV(reflect.ValueOf(m).Elem(), "", func(path, value string) {
 		if !b.paths[path] {
 			b.paths[strings.Clone(path)] = true
+		}
+		if value != "" && !keys[path] {
+			// The field names along the path (metrics.NAME.source gives
+			// metrics, the metric's name and source).
+			keys[path] = true
+			b.text(fKeys, strings.ReplaceAll(path, ".", " "))
 		}
 		v := normValue(value)
 		if v == "" || len(v) > 200 {

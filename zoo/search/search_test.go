@@ -695,3 +695,56 @@ func search0(t *testing.T) *Index {
 	search(t, Query{})
 	return embeddedIndex
 }
+
+// TestKeysMatchLikeMedigan: medigan's selector tests search with
+// are_keys_also_matched, so catalog key names count: "clf" (a metric key)
+// and "modality" (a field name). zoo matches them in the keys field, weighted
+// below every value, and the explanation says so. medigan's four cases:
+// three find models, and "modalities", no key or value, finds none.
+func TestKeysMatchLikeMedigan(t *testing.T) {
+	for _, tc := range []struct {
+		terms []string
+		want  []string // at least these, when set
+		none  bool
+	}{
+		{terms: []string{"dcgan", "mMg", "ClF", "modality"}, want: []string{"00001_DCGAN_MMG_CALC_ROI", "00002_DCGAN_MMG_MASS_ROI", "00005_DCGAN_MMG_MASS_ROI"}},
+		{terms: []string{"dcgan", "mMg", "ClF", "modality", "inbreast"}, want: []string{"00001_DCGAN_MMG_CALC_ROI"}},
+		{terms: []string{"dcgan", "mMg", "ClF", "modality", "optimam"}, want: []string{"00002_DCGAN_MMG_MASS_ROI"}},
+		{terms: []string{"dcgan", "mMg", "ClF", "modalities"}, none: true},
+	} {
+		r := search(t, Query{Terms: tc.terms})
+		got := hitIDs(r)
+		if tc.none {
+			if len(got) != 0 {
+				t.Errorf("%v: %v, want no model (medigan finds none)", tc.terms, got)
+			}
+			continue
+		}
+		for _, id := range tc.want {
+			if !slices.Contains(got, id) {
+				t.Errorf("%v: %v lacks %s", tc.terms, got, id)
+			}
+		}
+		if len(r.Hits) > 0 && !strings.Contains(strings.Join(r.Hits[0].Matched, "; "), "modality in keys (metric and field names)") {
+			t.Errorf("%v: the explanation %q does not say modality matched a key", tc.terms, r.Hits[0].Matched)
+		}
+	}
+	// A word found as a value outranks the same word found only as a key:
+	// "dataset" is a field name of every model and a word of some
+	// descriptions.
+	r := search(t, Query{Terms: []string{"dataset"}})
+	keyOnly, valueHits := 0, 0
+	for _, h := range r.Hits {
+		if strings.Contains(strings.Join(h.Matched, "; "), "in keys") {
+			keyOnly++
+			continue
+		}
+		valueHits++
+		if keyOnly > 0 {
+			t.Errorf("%s matches dataset as a value but ranks below a model matching it only as a key", h.ID)
+		}
+	}
+	if keyOnly == 0 || valueHits == 0 {
+		t.Errorf(`"dataset": %d hits as a key, %d as a value; want both (the test needs them)`, keyOnly, valueHits)
+	}
+}
