@@ -11,6 +11,7 @@ func evaluateCommand() *cli.Command {
 		UsageText: "zoo evaluate REAL FAKE [--metrics fid,kid,prdc,ratio,memorization|all] [--features NAME|FILE.pt] [--allow-unpinned]\n" +
 			"   [--normalize none|minmax|window:C,W] [--resize bilinear|nearest|none] [--skip-unreadable] [--no-cache]\n" +
 			"   [--batch-size B] [--device auto|cpu|cuda:N] [--threads T] [--seed S] [--record] [--json]\n" +
+			"   [--kid-subsets S] [--kid-subset-size N] [--prdc-k K]\n" +
 			"   with a model id for REAL or FAKE: [-n N] [--condition NAME=VALUE]... [--output NAME]\n" +
 			"   one shard of a cluster run: [--shard K/M] --partial PART\n" +
 			"zoo evaluate merge PART... [--card FILE] [--json]",
@@ -39,6 +40,9 @@ func evaluateCommand() *cli.Command {
 			threadsFlag(),
 			&cli.IntFlag{Name: "n", Value: 1000, Usage: "images to generate when REAL or FAKE is a model id"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of generated images, KID subsets and the FID-ratio split"},
+			&cli.IntFlag{Name: "kid-subsets", Value: 100, Usage: "KID: number of random subsets (mean ± std over them)", Action: intBetween("--kid-subsets", 1, 100000, "KID subsets")},
+			&cli.IntFlag{Name: "kid-subset-size", Value: 1000, Usage: "KID: images per subset (each set's size when smaller)", Action: intBetween("--kid-subset-size", 2, 1<<20, "images per KID subset")},
+			&cli.IntFlag{Name: "prdc-k", Value: 5, Usage: "PRDC: nearest neighbours k of the manifolds (each set needs more than k images)", Action: intBetween("--prdc-k", 1, 1000, "PRDC's k")},
 			&cli.StringSliceFlag{Name: "condition", Aliases: []string{"c"}, Usage: "`NAME=VALUE` for a conditional model (repeatable; default a balanced mix)"},
 			&cli.StringFlag{Name: "output", Usage: "which output of a multi-output model to evaluate (default the first image output)"},
 			&cli.BoolFlag{Name: "skip-unreadable", Usage: "leave out unreadable images (listed on the card) instead of failing"},

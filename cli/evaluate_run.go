@@ -125,6 +125,7 @@ func runEvaluate(c *cli.Context) error {
 	opt := evaluate.Options{
 		Real: real, Fake: fake, Extractor: ex, Prep: prep, Metrics: mets,
 		Batch: c.Int("batch-size"), Skip: c.Bool("skip-unreadable"), CacheDir: cacheDir, Seed: c.Uint64("seed"),
+		KIDSubsets: c.Int("kid-subsets"), KIDSubsetSize: c.Int("kid-subset-size"), PRDCK: c.Int("prdc-k"),
 		Progress: func(set string, done, total int) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -73,6 +73,9 @@ type Options struct {
 func Run(ctx context.Context, opt Options) (*Card, error) {
 	t0 := time.Now()
 	opt = opt.withDefaults()
+	if err := CheckPreconditions(opt); err != nil {
+		return nil, err
+	}
 	card := newCard(opt, t0)
 	cache := featureCache{dir: opt.CacheDir}
 	real, err := setFeatures(ctx, opt, cache, opt.Real, "real", &card.Real, 0, opt.Real.Len())

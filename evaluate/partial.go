@@ -105,6 +105,10 @@ func RunPartial(ctx context.Context, opt Options, sh shard.Shard, out, command s
 		return nil, errors.New("evaluate: RunPartial needs a shard")
 	}
 	opt = opt.withDefaults()
+	// On the whole sets: the merge computes the metrics on all of them.
+	if err := CheckPreconditions(opt); err != nil {
+		return nil, err
+	}
 	card := newCard(opt, time.Now())
 	cache := featureCache{dir: opt.CacheDir}
 	dim := opt.Extractor.Spec.Dim

@@ -1,0 +1,50 @@
+package evaluate
+
+import (
+	"fmt"
+	"strings"
+)
+
+// CheckPreconditions refuses, before any feature is extracted, metrics that
+// the sets' sizes cannot give: extraction is nearly all of an evaluation's
+// time (a minute for a few hundred images on CPU), so a PRDC k or a KID
+// subset that cannot work must not be found after it. The rules are the
+// metrics' own (metrics.PRDC, metrics.KID, the covariance of FID, the
+// FID ratio's real split). With --skip-unreadable a set may still shrink
+// below them during extraction; the metric then fails as before.
+func CheckPreconditions(opt Options) error {
+	opt = opt.withDefaults()
+	nr, nf := opt.Real.Len(), opt.Fake.Len()
+	var problems []string
+	need := func(metric string, min int, fix string) {
+		for _, s := range []struct {
+			role string
+			n    int
+		}{{"REAL", nr}, {"FAKE", nf}} {
+			if s.n < min {
+				problems = append(problems, fmt.Sprintf("%s needs at least %d images in each set, %s has %d: %s", metric, min, s.role, s.n, fix))
+				return
+			}
+		}
+	}
+	for _, m := range opt.Metrics {
+		switch m {
+		case FID:
+			need("FID", 2, "a covariance needs two images; add images")
+		case KID:
+			need("KID", 2, "add images")
+		case PRDC:
+			need(fmt.Sprintf("PRDC with k=%d", opt.PRDCK), opt.PRDCK+1, "add images, lower --prdc-k, or leave prdc out of --metrics")
+		case Ratio:
+			if nr < 4 {
+				problems = append(problems, fmt.Sprintf("the FID ratio splits REAL in two halves of at least 2, REAL has %d: add images or leave ratio out of --metrics", nr))
+			}
+		case Memorization:
+			need("memorization", 2, "a real nearest-neighbour distance needs two real images; add images")
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s (nothing was extracted)", strings.Join(problems, "; "))
+	}
+	return nil
+}
