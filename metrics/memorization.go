@@ -115,6 +115,15 @@ func Memorization(real, fake [][]float32, realNames, fakeNames []string, quantil
 	if rep.Threshold == 0 {
 		rep.Warnings = append(rep.Warnings, "the real set contains duplicates (real-to-real distance quantile is 0): only exact copies are flagged")
 	}
+	// The quantile of fewer than 1/quantile distances is an interpolation
+	// between the smallest ones (with 2 real images both distances are the
+	// same, and any synthetic image as close is flagged): say so rather
+	// than report flags that mean little.
+	if need := int(math.Ceil(1 / max(quantile, 1e-9))); quantile > 0 && len(rn) < need {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"the near-copy threshold is the %g%% quantile of only %d real nearest-neighbour distances: it rests on too few of them, so the near-copy flags are not reliable; use at least %d real images",
+			100*quantile, len(rn), need))
+	}
 	return rep, nil
 }
 

@@ -475,3 +475,22 @@ func TestMemorization(t *testing.T) {
 		t.Fatal("wrong name count accepted")
 	}
 }
+
+// TestMemorizationWarnsOnFewDistances: the 1% threshold of 40 (or 2) real
+// nearest-neighbour distances is no quantile worth the name, and the report
+// says so; 100 real images are enough for it.
+func TestMemorizationWarnsOnFewDistances(t *testing.T) {
+	for _, tc := range []struct {
+		real int
+		warn bool
+	}{{2, true}, {40, true}, {100, false}} {
+		rep, err := Memorization(features(tc.real, 12, 12, 10, 0.2), features(2, 12, 12, 11, 0.2), nil, nil, 0.01)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(strings.Join(rep.Warnings, "\n"), "rests on too few")
+		if got != tc.warn {
+			t.Errorf("%d real images: warning %v, want %v (%q)", tc.real, got, tc.warn, rep.Warnings)
+		}
+	}
+}
