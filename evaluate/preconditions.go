@@ -40,7 +40,9 @@ func CheckPreconditions(opt Options) error {
 				problems = append(problems, fmt.Sprintf("the FID ratio splits REAL in two halves of at least 2, REAL has %d: add images or leave ratio out of --metrics", nr))
 			}
 		case Memorization:
-			need("memorization", 2, "a real nearest-neighbour distance needs two real images; add images")
+			if nr < 2 || nf < 1 {
+				problems = append(problems, fmt.Sprintf("memorization needs at least 2 real images (a real nearest-neighbour distance) and 1 synthetic one, REAL has %d and FAKE %d: add images", nr, nf))
+			}
 		}
 	}
 	if len(problems) > 0 {
