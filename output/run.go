@@ -249,9 +249,18 @@ func (r *Run) resume() error {
 		// asked for but not fewer than it holds.
 		err = files.WriteAtomicBytes(filepath.Join(r.Dir, RunFile), r.infoJSON())
 	}
-	if err == nil {
-		err = f.Truncate(valid)
+	if err != nil {
+		f.Close()
+		return err
 	}
+	return r.keepPrefix(f, valid)
+}
+
+// keepPrefix cuts the opened manifest f to its valid prefix of valid bytes
+// and keeps it as the run's manifest, positioned to append after it; on an
+// error f is closed. A resumed run and a resumed shard both end here.
+func (r *Run) keepPrefix(f *os.File, valid int64) error {
+	err := f.Truncate(valid)
 	if err == nil {
 		_, err = f.Seek(valid, io.SeekStart)
 	}

@@ -268,18 +268,11 @@ func (r *Run) resumeShard() error {
 		return fmt.Errorf("manifest: %w", err)
 	}
 	valid, err := r.validPrefix(f)
-	if err == nil {
-		err = f.Truncate(valid)
-	}
-	if err == nil {
-		_, err = f.Seek(valid, io.SeekStart)
-	}
 	if err != nil {
 		f.Close()
 		return err
 	}
-	r.manifest = f
-	return nil
+	return r.keepPrefix(f, valid)
 }
 
 // ShardRecord is one shard in ShardsFile and in merge reports.
