@@ -42,23 +42,10 @@ func TestSlurmGenerateSharded(t *testing.T) {
 		}
 	}
 
-	type status struct {
-		Array struct {
-			States map[string]int `json:"states"`
-			Done   bool           `json:"done"`
-		} `json:"array"`
-		Merge *struct {
-			State  string `json:"state"`
-			Reason string `json:"reason"`
-		} `json:"merge"`
-	}
 	deadline := time.Now().Add(3 * time.Minute)
-	var st status
+	var st slurmStatus
 	for {
-		r := mustOK(t, zoo(t, env, "slurm", "status", sharded, "--json"))
-		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-			t.Fatalf("zoo slurm status --json: %v %s", err, r.stdout)
-		}
+		st = readSlurmStatus(t, env, sharded)
 		// A failed task leaves the merge job pending for ever.
 		if st.Array.Done && st.Merge != nil && (st.Merge.State != "PENDING" && st.Merge.State != "RUNNING" || st.Merge.Reason == "DependencyNeverSatisfied") {
 			break
@@ -138,24 +125,10 @@ func TestSlurmCancelledTaskResumes(t *testing.T) {
 		}
 		return jobs.ArrayJob, jobs.MergeJob
 	}
-	type status struct {
-		Array struct {
-			States map[string]int `json:"states"`
-			Done   bool           `json:"done"`
-		} `json:"array"`
-		Merge *struct {
-			State  string `json:"state"`
-			Reason string `json:"reason"`
-		} `json:"merge"`
-	}
-	waitFor := func(what string, ok func(status) bool) status {
+	waitFor := func(what string, ok func(slurmStatus) bool) slurmStatus {
 		deadline := time.Now().Add(4 * time.Minute)
 		for {
-			var st status
-			r := mustOK(t, zoo(t, env, "slurm", "status", sharded, "--json"))
-			if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-				t.Fatalf("zoo slurm status --json: %v %s", err, r.stdout)
-			}
+			st := readSlurmStatus(t, env, sharded)
 			if ok(st) {
 				return st
 			}
@@ -182,7 +155,7 @@ func TestSlurmCancelledTaskResumes(t *testing.T) {
 	if out, err := exec.Command("scancel", array+"_1").CombinedOutput(); err != nil {
 		t.Fatalf("scancel: %v %s", err, out)
 	}
-	st := waitFor("the other tasks", func(st status) bool { return st.Array.Done })
+	st := waitFor("the other tasks", func(st slurmStatus) bool { return st.Array.Done })
 	if st.Array.States["CANCELLED"] != 1 || st.Array.States["COMPLETED"] != 3 {
 		t.Fatalf("after scancel: %+v", st.Array.States)
 	}
@@ -209,7 +182,7 @@ func TestSlurmCancelledTaskResumes(t *testing.T) {
 	}
 
 	submit()
-	st = waitFor("the rerun", func(st status) bool {
+	st = waitFor("the rerun", func(st slurmStatus) bool {
 		return st.Array.Done && st.Merge != nil && st.Merge.State != "PENDING" && st.Merge.State != "RUNNING"
 	})
 	if st.Array.States["COMPLETED"] != 4 || st.Merge.State != "COMPLETED" {
@@ -282,20 +255,9 @@ func TestSlurmEvaluateSharded(t *testing.T) {
 	out := filepath.Join(work, "sharded eval")
 	mustOK(t, zoo(t, env, append([]string{"slurm", "evaluate", "-o", out, "--tasks", "3", "--cpus-per-task", "1", "--json", "--"}, eval...)...))
 	deadline := time.Now().Add(4 * time.Minute)
-	var st struct {
-		Array struct {
-			States map[string]int `json:"states"`
-			Done   bool           `json:"done"`
-		} `json:"array"`
-		Merge *struct {
-			State string `json:"state"`
-		} `json:"merge"`
-	}
+	var st slurmStatus
 	for {
-		r := mustOK(t, zoo(t, env, "slurm", "status", out, "--json"))
-		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-			t.Fatalf("zoo slurm status --json: %v %s", err, r.stdout)
-		}
+		st = readSlurmStatus(t, env, out)
 		if st.Array.Done && st.Merge != nil && st.Merge.State != "PENDING" && st.Merge.State != "RUNNING" {
 			break
 		}
@@ -332,4 +294,27 @@ func TestSlurmEvaluateSharded(t *testing.T) {
 			t.Errorf("%s: merged on Slurm %v, one process %v", m.Metric, m.Value, w.Value)
 		}
 	}
+}
+
+// slurmStatus is what the tests read of zoo slurm status --json.
+type slurmStatus struct {
+	Array struct {
+		States map[string]int `json:"states"`
+		Done   bool           `json:"done"`
+	} `json:"array"`
+	Merge *struct {
+		State  string `json:"state"`
+		Reason string `json:"reason"`
+	} `json:"merge"`
+}
+
+// readSlurmStatus runs zoo slurm status DIR --json once.
+func readSlurmStatus(t *testing.T, env []string, dir string) slurmStatus {
+	t.Helper()
+	var st slurmStatus
+	r := mustOK(t, zoo(t, env, "slurm", "status", dir, "--json"))
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("zoo slurm status --json: %v %s", err, r.stdout)
+	}
+	return st
 }
