@@ -158,6 +158,12 @@ func runEvaluate(c *cli.Context) error {
 	if bar != nil {
 		bar.Finish()
 	}
+	if card != nil && err != nil {
+		// Every asked metric failed after extraction: the card says why
+		// for each one, and the command fails.
+		printCard(c, card)
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -172,6 +178,11 @@ func runEvaluate(c *cli.Context) error {
 		}
 		fmt.Fprintf(c.App.ErrWriter, "recorded %d metrics of %s in %s (zoo search --rank-by FID uses them)\n", len(card.CatalogMetrics()), fakeModel.ID, path)
 	}
+	return printCard(c, card)
+}
+
+// printCard prints the card as --json asks.
+func printCard(c *cli.Context, card *evaluate.Card) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, card)
 	}
@@ -248,7 +259,7 @@ func runEvaluateMerge(c *cli.Context, parts []string) error {
 		}
 	}
 	card, err := evaluate.Merge(parts)
-	if err != nil {
+	if card == nil {
 		return err
 	}
 	if path := c.String("card"); path != "" {
@@ -260,11 +271,10 @@ func runEvaluateMerge(c *cli.Context, parts []string) error {
 			return fmt.Errorf("--card %s: %w", path, err)
 		}
 	}
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, card)
+	if perr := printCard(c, card); perr != nil {
+		return perr
 	}
-	card.WriteText(c.App.Writer)
-	return nil
+	return err // every metric failed: after the card, which says why
 }
 
 func usageErr(err error) error {

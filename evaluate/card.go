@@ -22,7 +22,11 @@ type Card struct {
 	Real          SetInfo       `json:"real"`
 	Fake          SetInfo       `json:"fake"`
 	Seed          uint64        `json:"seed"`
-	Results       []Result      `json:"results"`
+	// Metrics are the metrics asked; each has results or is on Failed.
+	Metrics []string `json:"metrics"`
+	Results []Result `json:"results"`
+	// Failed lists the asked metrics without a value, each with its reason.
+	Failed []Failure `json:"failed,omitempty"`
 	// Memorization lists the synthetic images closest to a real one.
 	Memorization *MemorizationInfo `json:"memorization,omitempty"`
 	Warnings     []string          `json:"warnings,omitempty"`
@@ -223,6 +227,9 @@ func (c *Card) WriteText(w io.Writer) {
 			v += fmt.Sprintf(" ± %.2g", r.Std)
 		}
 		fmt.Fprintf(w, "%-12s %12s  %s\n", r.Metric, v, r.Direction)
+	}
+	for _, f := range c.Failed {
+		fmt.Fprintf(w, "%-12s %12s  %s\n", f.Metric, "—", "not computed: "+f.Reason)
 	}
 	fmt.Fprintln(w)
 	out := c.Extractor.Output

@@ -73,10 +73,12 @@ type Options struct {
 func Run(ctx context.Context, opt Options) (*Card, error) {
 	t0 := time.Now()
 	opt = opt.withDefaults()
-	if err := CheckPreconditions(opt); err != nil {
+	failed, err := CheckPreconditions(opt)
+	if err != nil {
 		return nil, err
 	}
 	card := newCard(opt, t0)
+	card.Failed = failed
 	cache := featureCache{dir: opt.CacheDir}
 	real, err := setFeatures(ctx, opt, cache, opt.Real, "real", &card.Real, 0, opt.Real.Len())
 	if err != nil {
@@ -92,11 +94,9 @@ func Run(ctx context.Context, opt Options) (*Card, error) {
 	if err := checkSet("fake", fake, &card.Fake, opt.Extractor.Spec.Dim); err != nil {
 		return nil, err
 	}
-	if err := card.computeAll(real, fake, opt); err != nil {
-		return nil, err
-	}
+	card.computeAll(real, fake, opt)
 	card.Seconds = time.Since(t0).Seconds()
-	return card, nil
+	return card, card.Err()
 }
 
 // withDefaults fills the options left zero.
@@ -129,18 +129,33 @@ func newCard(opt Options, t0 time.Time) *Card {
 		Normalize:     opt.Prep.Normalize.String(),
 		Preprocessing: opt.Prep.Describe(),
 		Seed:          opt.Seed,
+		Metrics:       slices.Clone(opt.Metrics),
 		Warnings:      slices.Clone(ex.Notes),
 	}
 }
 
 // computeAll computes opt.Metrics from both sets' features, in the order
-// asked. A merged evaluation calls it with the shards' features joined in
-// index order, so its results are those of one process.
-func (c *Card) computeAll(real, fake *featureSet, opt Options) error {
-	for _, m := range opt.Metrics {
+// asked, except those already on c.Failed; a metric that fails is added
+// there with its reason, and the others go on. A merged evaluation calls
+// it with the shards' features joined in index order, so its results are
+// those of one process.
+func (c *Card) computeAll(real, fake *featureSet, opt Options) {
+	for _, m := range without(opt.Metrics, c.Failed) {
 		if err := c.compute(m, real, fake, opt); err != nil {
-			return err
+			c.Failed = append(c.Failed, Failure{Metric: m, Reason: err.Error()})
 		}
+	}
+	// In the order asked, whether a precondition or the computation failed.
+	slices.SortStableFunc(c.Failed, func(a, b Failure) int {
+		return slices.Index(opt.Metrics, a.Metric) - slices.Index(opt.Metrics, b.Metric)
+	})
+}
+
+// Err is an *AllFailedError when no asked metric has a value (the command
+// then exits non-zero, after printing the card with the reasons), else nil.
+func (c *Card) Err() error {
+	if len(c.Results) == 0 && len(c.Failed) > 0 {
+		return &AllFailedError{c.Failed}
 	}
 	return nil
 }

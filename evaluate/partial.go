@@ -106,7 +106,9 @@ func RunPartial(ctx context.Context, opt Options, sh shard.Shard, out, command s
 	}
 	opt = opt.withDefaults()
 	// On the whole sets: the merge computes the metrics on all of them.
-	if err := CheckPreconditions(opt); err != nil {
+	// A metric failing there is left to the merge, which lists it with its
+	// reason; only when all fail is nothing extracted.
+	if _, err := CheckPreconditions(opt); err != nil {
 		return nil, err
 	}
 	card := newCard(opt, time.Now())

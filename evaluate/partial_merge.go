@@ -108,11 +108,10 @@ func Merge(paths []string) (*Card, error) {
 	opt := Options{Extractor: &features.Extractor{Spec: features.Spec{Name: h.Extractor.Name, Dim: dim}},
 		Metrics: h.Metrics, Seed: h.Seed, KIDSubsets: h.KIDSubsets, KIDSubsetSize: h.KIDSubsetSize,
 		PRDCK: h.PRDCK, NearCopyQuantile: h.NearCopyQuantile}.withDefaults()
-	if err := card.computeAll(sets[0], sets[1], opt); err != nil {
-		return nil, err
-	}
+	card.Metrics = slices.Clone(opt.Metrics)
+	card.computeAll(sets[0], sets[1], opt)
 	card.Seconds = time.Since(t0).Seconds()
-	return card, nil
+	return card, card.Err()
 }
 
 // sameEvaluation says how p differs from first, if it does, in anything

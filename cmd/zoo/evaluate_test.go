@@ -34,6 +34,9 @@ type cardJSON struct {
 		Direction string
 		Details   map[string]any
 	} `json:"results"`
+	Failed []struct {
+		Metric, Reason string
+	} `json:"failed"`
 	Memorization *struct {
 		Closest []struct {
 			FakeName string `json:"fake_name"`
