@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"medzoo/internal/envconfig"
 	"medzoo/internal/files"
 	"medzoo/internal/shard"
 )
@@ -57,6 +58,9 @@ type ShardPart struct {
 	End   int    `json:"end"`
 	Block int    `json:"block"`
 	Host  string `json:"host,omitempty"`
+	// Job is the cluster job that started the shard (envconfig.ClusterJob:
+	// "slurm:4242_3"), "" outside one.
+	Job string `json:"job,omitempty"`
 }
 
 // NewShardPart is the part of a run of n samples that shard s makes, for a
@@ -64,7 +68,7 @@ type ShardPart struct {
 func NewShardPart(s shard.Shard, n, block int) ShardPart {
 	start, end := s.Range(n, block)
 	host, _ := os.Hostname()
-	return ShardPart{K: s.K, M: s.M, Start: start, End: end, Block: block, Host: host}
+	return ShardPart{K: s.K, M: s.M, Start: start, End: end, Block: block, Host: host, Job: envconfig.ClusterJob()}
 }
 
 func (p ShardPart) String() string { return fmt.Sprintf("%d/%d", p.K, p.M) }
@@ -193,7 +197,7 @@ func OpenShard(ctx context.Context, dir string, info RunInfo, part ShardPart, mo
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
-	unlock, err := lockDir(ctx, dir)
+	unlock, err := files.LockDir(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("locking output directory %s: %w", dir, err)
 	}
@@ -244,7 +248,8 @@ func OpenShard(ctx context.Context, dir string, info RunInfo, part ShardPart, mo
 	}
 	r := &Run{Dir: dir, Info: info, pending: map[int]Record{}, Part: &part, Start: part.Start, End: part.End, fresh: !mine || mode == Force}
 	if mine && mode == Resume {
-		part.Host = st.parts[part.K].Shard.Host // the host that started it
+		// The host and job that started it.
+		part.Host, part.Job = st.parts[part.K].Shard.Host, st.parts[part.K].Shard.Job
 		err = r.resumeShard()
 	} else {
 		err = r.start()
@@ -284,6 +289,7 @@ type ShardRecord struct {
 	End     int    `json:"end"`
 	Samples int    `json:"samples"`
 	Host    string `json:"host,omitempty"`
+	Job     string `json:"job,omitempty"` // the cluster job that started it
 }
 
 // shardsFile is ShardsFile.
@@ -327,7 +333,7 @@ func Merge(ctx context.Context, dir string) (*MergeReport, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory (%s); give the -o DIR the shards wrote into", dir, files.Describe(dir, fi.Mode()))
 	}
-	unlock, err := lockDir(ctx, dir)
+	unlock, err := files.LockDir(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("locking output directory %s: %w", dir, err)
 	}
@@ -347,7 +353,7 @@ func (r *Run) FinishShard(ctx context.Context) (*MergeReport, error) {
 	if err := r.Close(); err != nil {
 		return nil, err
 	}
-	unlock, err := lockDir(ctx, r.Dir)
+	unlock, err := files.LockDir(ctx, r.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("locking output directory %s: %w", r.Dir, err)
 	}
@@ -398,7 +404,7 @@ func mergeLocked(dir string) (*MergeReport, error) {
 	var missing []string
 	for k := 0; k < st.m; k++ {
 		want := first.Shard
-		want.K, want.Start, want.End, want.Host = k, 0, 0, ""
+		want.K, want.Start, want.End, want.Host, want.Job = k, 0, 0, "", ""
 		want.Start, want.End = shard.Shard{K: k, M: st.m}.Range(info.N, want.Block)
 		rerun := rerunCommand(info, dir, k, st.m)
 		p, ok := st.parts[k]
@@ -425,7 +431,7 @@ func mergeLocked(dir string) (*MergeReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("shard %s: %w", p.Shard, err)
 		}
-		status[k] = partStatus{ShardRecord{Shard: p.Shard.String(), K: k, M: st.m, Start: p.Shard.Start, End: p.Shard.End, Samples: r.Done, Host: p.Shard.Host}, n}
+		status[k] = partStatus{ShardRecord{Shard: p.Shard.String(), K: k, M: st.m, Start: p.Shard.Start, End: p.Shard.End, Samples: r.Done, Host: p.Shard.Host, Job: p.Shard.Job}, n}
 		if size := p.Shard.End - p.Shard.Start; r.Done < size {
 			missing = append(missing, fmt.Sprintf("shard %s (%s) has %d of %d samples: rerun it with %s --resume", p.Shard, p.Shard.Indices(), r.Done, size, rerun))
 		}

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -68,6 +69,22 @@ func TestSlurmGenerateSharded(t *testing.T) {
 		t.Errorf("zoo slurm status %s: %s", jobs.ArrayJob, text)
 	}
 
+	// zoo-shards.json says which array task made each shard.
+	var recorded struct {
+		Shards []struct {
+			K    int
+			Host string
+			Job  string
+		} `json:"shards"`
+	}
+	if b, err := os.ReadFile(filepath.Join(sharded, "zoo-shards.json")); err != nil || json.Unmarshal(b, &recorded) != nil || len(recorded.Shards) != 4 {
+		t.Fatalf("zoo-shards.json: %v %s", err, b)
+	}
+	for _, s := range recorded.Shards {
+		if want := fmt.Sprintf("slurm:%s_%d", jobs.ArrayJob, s.K); s.Job != want || s.Host == "" {
+			t.Errorf("zoo-shards.json: shard %d was made by job %q on host %q; want job %s and a host", s.K, s.Job, s.Host, want)
+		}
+	}
 	for _, f := range []string{"manifest.jsonl", "zoo-run.json"} {
 		if a, b := sha256File(t, filepath.Join(single, f)), sha256File(t, filepath.Join(sharded, f)); a != b {
 			t.Errorf("%s differs from the single-process run's", f)

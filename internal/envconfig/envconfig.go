@@ -56,6 +56,8 @@ const (
 	EnvSlurmTaskMax   = "SLURM_ARRAY_TASK_MAX"
 	EnvSlurmTaskCount = "SLURM_ARRAY_TASK_COUNT"
 	EnvJobIndex       = "JOB_COMPLETION_INDEX"
+	EnvSlurmJobID     = "SLURM_JOB_ID"
+	EnvSlurmArrayJob  = "SLURM_ARRAY_JOB_ID"
 	EnvShardCount     = "ZOO_SHARD_COUNT"
 )
 
@@ -175,6 +177,12 @@ var vars = []Var{
 	{Name: EnvSlurmTaskCount, Kind: Int, Default: "unset", ReadBy: "Slurm",
 		Usage: "the number of tasks in the Slurm array, used when MIN/MAX are not set",
 		value: func() (string, error) { return get(EnvSlurmTaskCount), nil }},
+	{Name: EnvSlurmJobID, Kind: Text, Default: "unset (not a Slurm job)", ReadBy: "Slurm",
+		Usage: "the Slurm job a shard runs in: zoo-shards.json records it (as ARRAY_TASK with SLURM_ARRAY_JOB_ID) beside the host",
+		value: func() (string, error) { return get(EnvSlurmJobID), nil }},
+	{Name: EnvSlurmArrayJob, Kind: Text, Default: "unset", ReadBy: "Slurm",
+		Usage: "the Slurm array a task belongs to: with SLURM_ARRAY_TASK_ID, the job zoo-shards.json records (e.g. 4242_3)",
+		value: func() (string, error) { return get(EnvSlurmArrayJob), nil }},
 	{Name: EnvJobIndex, Kind: Int, Default: "unset (not a Kubernetes Indexed Job pod)", Flag: "--shard", ReadBy: "Kubernetes",
 		Usage: "an Indexed Job pod's completion index: with ZOO_SHARD_COUNT it is zoo generate/evaluate's default shard",
 		value: func() (string, error) { return engineShardText(EnvJobIndex) }},
@@ -414,6 +422,21 @@ const hidden = "(set, hidden)"
 func OMPNumThreads() (int, bool) {
 	n, err := strconv.Atoi(strings.TrimSpace(get(EnvOMPNumThreads)))
 	return n, err == nil && n > 0
+}
+
+// ClusterJob names the cluster job this process runs in, for records of
+// who made what: "slurm:ARRAY_TASK" in a Slurm array task (what squeue
+// and sacct show), "slurm:JOBID" in another Slurm job, "" elsewhere. A
+// Kubernetes pod needs none: its host name is the pod's name.
+func ClusterJob() string {
+	array, task, job := strings.TrimSpace(get(EnvSlurmArrayJob)), strings.TrimSpace(get(EnvSlurmTaskID)), strings.TrimSpace(get(EnvSlurmJobID))
+	switch {
+	case array != "" && task != "":
+		return "slurm:" + array + "_" + task
+	case job != "":
+		return "slurm:" + job
+	}
+	return ""
 }
 
 // EngineShard returns the shard (0-based k of m) that a cluster engine's

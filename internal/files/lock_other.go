@@ -4,6 +4,7 @@ package files
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 )
 
@@ -39,6 +40,16 @@ func Lock(ctx context.Context, path string) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// LockDir takes the in-process lock for the directory dir (by its
+// absolute path), waiting until it is free or ctx ends.
+func LockDir(ctx context.Context, dir string) (func(), error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Lock(ctx, abs)
 }
 
 // TryLock takes the lock for path only if it is free right now.

@@ -62,3 +62,35 @@ func TestLockRefusesLink(t *testing.T) {
 		t.Error("TryLock through a link succeeded")
 	}
 }
+
+// TestLockDir: a held directory lock makes another taker wait until its
+// context ends, leaves nothing in the directory, and is free again after
+// unlock; a file is not a directory.
+func TestLockDir(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := LockDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := LockDir(ctx, dir); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("LockDir of a held directory: %v, want the context's deadline", err)
+	}
+	unlock()
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 && LocksAcrossProcesses {
+		t.Errorf("LockDir left %d entries in the directory", len(entries))
+	}
+	again, err := LockDir(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("LockDir after unlock: %v", err)
+	}
+	again()
+	file := filepath.Join(dir, "f")
+	os.WriteFile(file, nil, 0o644)
+	if LocksAcrossProcesses {
+		if _, err := LockDir(context.Background(), file); err == nil {
+			t.Error("LockDir locked a regular file")
+		}
+	}
+}

@@ -27,6 +27,25 @@ func Lock(ctx context.Context, path string) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	return lockOpen(ctx, f)
+}
+
+// LockDir takes an exclusive flock on the directory dir itself, waiting
+// until it is free or ctx ends. Locking the directory, not a lock file in
+// it, leaves nothing behind in it (a sharded run's directory then holds
+// exactly what a single process's does); the kernel drops the lock of a
+// killed process.
+func LockDir(ctx context.Context, dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	return lockOpen(ctx, f)
+}
+
+// lockOpen flocks f exclusively, polling with LOCK_NB so that ctx can stop
+// the wait; it owns f from then on (closed on failure and by unlock).
+func lockOpen(ctx context.Context, f *os.File) (unlock func(), err error) {
 	delay := 5 * time.Millisecond
 	for {
 		err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
