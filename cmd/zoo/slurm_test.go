@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"medzoo/internal/testslurm"
+	"medzoo/slurm"
 )
 
 // zoo slurm generate on a real one-node cluster: 4 array tasks fill one
@@ -48,7 +49,7 @@ func TestSlurmGenerateSharded(t *testing.T) {
 	for {
 		st = readSlurmStatus(t, env, sharded)
 		// A failed task leaves the merge job pending for ever.
-		if st.Array.Done && st.Merge != nil && (st.Merge.State != "PENDING" && st.Merge.State != "RUNNING" || st.Merge.Reason == "DependencyNeverSatisfied") {
+		if st.Array.Done && st.Merge != nil && (slurm.Terminal(st.Merge.State) || st.Merge.Reason == "DependencyNeverSatisfied") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -200,7 +201,9 @@ func TestSlurmCancelledTaskResumes(t *testing.T) {
 
 	submit()
 	st = waitFor("the rerun", func(st slurmStatus) bool {
-		return st.Array.Done && st.Merge != nil && st.Merge.State != "PENDING" && st.Merge.State != "RUNNING"
+		// Terminal, not merely past RUNNING: a job is COMPLETING for a
+		// moment after its script exits.
+		return st.Array.Done && st.Merge != nil && slurm.Terminal(st.Merge.State)
 	})
 	if st.Array.States["COMPLETED"] != 4 || st.Merge.State != "COMPLETED" {
 		t.Fatalf("rerun: %+v, merge %+v", st.Array.States, st.Merge)
@@ -275,7 +278,7 @@ func TestSlurmEvaluateSharded(t *testing.T) {
 	var st slurmStatus
 	for {
 		st = readSlurmStatus(t, env, out)
-		if st.Array.Done && st.Merge != nil && st.Merge.State != "PENDING" && st.Merge.State != "RUNNING" {
+		if st.Array.Done && st.Merge != nil && slurm.Terminal(st.Merge.State) {
 			break
 		}
 		if time.Now().After(deadline) {
