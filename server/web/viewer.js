@@ -132,6 +132,7 @@ window.zooViewer = (function () {
       for (let i = 0; i < values.length; i++) units[i] = scale.of(values[i]);
       const first = !shown || shown.scale.units !== scale.units || shown.scale.lo !== scale.lo || shown.scale.hi !== scale.hi;
       shown = {meta, values, scale, units};
+      el.hidden = false;
       canvas.width = meta.width;
       canvas.height = meta.height;
       canvas.setAttribute('aria-label', `${meta.output} of ${meta.model}, sample ${meta.index}: ${scale.label}`);
@@ -156,6 +157,7 @@ window.zooViewer = (function () {
           h('label', {for: 'wl-width'}, 'Width'), width),
         h('p', {}, unitsLabel),
         h('p', {class: 'muted small'}, 'Gray level = 255 × (value − (center − width/2)) / width, clamped to 0…255.')));
+    el.hidden = true; // until a sample is shown
     return {el, show};
   }
 
@@ -223,10 +225,25 @@ window.zooViewer = (function () {
     const file = h('input', {id: 'input-file', type: 'file', accept: '.png,.jpg,.jpeg,.npy,.dcm,.dicom'});
     const example = h('select', {id: 'example', 'aria-label': 'example input'},
       h('option', {value: ''}, 'choose an example input…'));
+    const input = h('img', {id: 'i2i-input', class: 'i2i-result', alt: 'the chosen input', hidden: true});
+    const inputFigure = h('figure', {class: 'explorer-figure', hidden: true}, input,
+      h('figcaption', {class: 'muted small'}, 'input'));
     const result = h('img', {id: 'i2i-result', class: 'i2i-result', alt: `the output of ${m.id} for the chosen input`});
     const caption = h('figcaption', {id: 'i2i-caption', class: 'muted small'});
-    const figure = h('figure', {class: 'explorer-figure'}, result, caption);
-    page.onLeave(() => { if (result.dataset.blob) URL.revokeObjectURL(result.dataset.blob); });
+    const figure = h('figure', {class: 'explorer-figure', hidden: true}, result, caption);
+    page.onLeave(() => {
+      for (const img of [input, result]) if (img.dataset.blob) URL.revokeObjectURL(img.dataset.blob);
+    });
+
+    // showInput shows the input beside the result where the browser can
+    // (PNG, JPEG); NPY and DICOM are shown by their output only.
+    function showInput(src, isBlob) {
+      if (input.dataset.blob) URL.revokeObjectURL(input.dataset.blob);
+      delete input.dataset.blob;
+      if (isBlob) input.dataset.blob = src;
+      input.hidden = inputFigure.hidden = !src;
+      if (src) input.src = src;
+    }
     const pv = grayOutputs(m).length > 0 ? pixelView(tools) : null;
 
     let seq = 0;
@@ -253,6 +270,7 @@ window.zooViewer = (function () {
         await result.decode();
         if (!current()) return;
         result.width = result.naturalWidth * 4;
+        figure.hidden = false;
         result.dataset.input = what;
         caption.textContent = `${m.id} on ${what}`;
         tools.clearError();
@@ -273,6 +291,7 @@ window.zooViewer = (function () {
       const f = file.files && file.files[0];
       if (!f) return;
       example.value = '';
+      showInput(/\.(png|jpe?g)$/i.test(f.name) ? URL.createObjectURL(f) : '', true);
       const base = `/api/models/${encodeURIComponent(m.id)}/generate?name=${encodeURIComponent(f.name)}`;
       run(f.name, (format) => [format === 'png' ? base : `${base}&format=${format}`,
         {method: 'POST', body: f, headers: {[UPLOAD_HEADER]: '1'}}]);
@@ -281,6 +300,7 @@ window.zooViewer = (function () {
       const name = example.value;
       if (!name) return;
       file.value = '';
+      showInput(`/api/models/${encodeURIComponent(m.id)}/examples/${encodeURIComponent(name)}`, false);
       const base = `/api/models/${encodeURIComponent(m.id)}/image?example=${encodeURIComponent(name)}`;
       run(name, (format) => [format === 'png' ? base : `${base}&format=${format}`, {}]);
     });
@@ -295,6 +315,11 @@ window.zooViewer = (function () {
         for (const e of list.examples || []) example.append(h('option', {value: e.name}, e.name));
         example.disabled = (list.examples || []).length === 0;
         example.dataset.loaded = String((list.examples || []).length);
+        // Show the first example's output until the user picks an input.
+        if (seq === 0 && example.options.length > 1) {
+          example.value = example.options[1].value;
+          example.dispatchEvent(new Event('change'));
+        }
       })
       .catch((err) => { if (!page.left) tools.report(err); });
 
@@ -306,7 +331,7 @@ window.zooViewer = (function () {
       h('div', {class: 'control-row'},
         h('label', {for: 'input-file'}, 'Input image'), file,
         h('label', {for: 'example'}, 'or example'), example),
-      figure,
+      h('div', {class: 'explorer-body'}, inputFigure, figure),
       pv ? [h('h3', {}, 'Pixel values of the output'), pv.el] : null);
   }
 
