@@ -178,6 +178,19 @@ func TestUpload(t *testing.T) {
 	copy(big, mask)
 	code, h, body = post(t, ts, "/api/models/104/generate", big, nil)
 	wantJSONError(t, "too large (Content-Length)", code, h, body, 413, "16 MiB")
+	// Chunked, with no length declared: cut at the limit.
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/models/104/generate", io.MultiReader(bytes.NewReader(big)))
+	req.Header.Set(UploadHeader, "1")
+	if req.ContentLength != 0 {
+		t.Fatalf("the request declares %d bytes; want none (chunked)", req.ContentLength)
+	}
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Errorf("a chunked upload over the limit: %v", err)
+	} else {
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantJSONError(t, "too large (chunked)", resp.StatusCode, resp.Header, data, 413, "more than the 16 MiB")
+	}
 	code, h, body = post(t, ts, "/api/models/104/generate?name=m.png", grayPNG(t, 32, 48), nil)
 	wantJSONError(t, "32x48", code, h, body, 422, "expects 64x64 with 1 channel")
 	code, h, body = post(t, ts, "/api/models/104/generate?name=m.png", rgbPNG(t, 64, 64), nil)
@@ -221,7 +234,7 @@ func TestUpload(t *testing.T) {
 		resp.Body.Close()
 		wantJSONError(t, "GET with a body "+path, resp.StatusCode, resp.Header, data, 413, "takes no body")
 	}
-	req, _ := http.NewRequest(http.MethodPut, ts.URL+"/api/models/104/generate", bytes.NewReader(mask))
+	req, _ = http.NewRequest(http.MethodPut, ts.URL+"/api/models/104/generate", bytes.NewReader(mask))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 405 {
 		t.Errorf("PUT /generate: %v %v", err, resp)
 	}
