@@ -75,7 +75,7 @@ func answer(gen *loader.Generator, req Request) Reply {
 	if err := gen.ValidateConditions(req.Conditions); err != nil {
 		return Reply{Err: err.Error(), BadRequest: true}
 	}
-	opt := loader.Options{Seed: req.Seed, Conditions: req.Conditions}
+	opt := loader.Options{Seed: req.Seed, Conditions: req.Conditions, Inputs: req.Inputs}
 	if req.MoveLatent {
 		if gen.LatentSize() == 0 {
 			return Reply{Err: fmt.Sprintf("model %s has no latent to move", gen.Model.ID), BadRequest: true}

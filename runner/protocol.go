@@ -43,6 +43,10 @@ type Request struct {
 	Groups     int
 	Offsets    []float64
 	Shift      float64
+	// Inputs are the input image files of an image-to-image model, sample
+	// i reading Inputs[i] (loader.Options.Inputs): files the parent wrote
+	// and checked, on this machine, since the child runs beside it.
+	Inputs []string
 }
 
 // Reply answers a Request: the samples, or the error that stopped them.
@@ -60,6 +64,7 @@ type Reply struct {
 type Sample struct {
 	Index      int
 	Conditions map[string]string
+	Input      string // an image-to-image sample's input file name
 	Outputs    []Output
 }
 
@@ -72,7 +77,7 @@ type Output struct {
 func toWire(samples []loader.Sample) []Sample {
 	out := make([]Sample, len(samples))
 	for i, s := range samples {
-		out[i] = Sample{Index: s.Index, Conditions: s.Conditions, Outputs: make([]Output, len(s.Outputs))}
+		out[i] = Sample{Index: s.Index, Conditions: s.Conditions, Input: s.Input, Outputs: make([]Output, len(s.Outputs))}
 		for j, o := range s.Outputs {
 			b := make([]byte, 4*len(o.Data))
 			for k, v := range o.Data {
@@ -87,7 +92,7 @@ func toWire(samples []loader.Sample) []Sample {
 func fromWire(samples []Sample) []loader.Sample {
 	out := make([]loader.Sample, len(samples))
 	for i, s := range samples {
-		out[i] = loader.Sample{Index: s.Index, Conditions: s.Conditions, Outputs: make([]loader.Output, len(s.Outputs))}
+		out[i] = loader.Sample{Index: s.Index, Conditions: s.Conditions, Input: s.Input, Outputs: make([]loader.Output, len(s.Outputs))}
 		for j, o := range s.Outputs {
 			v := make([]float32, len(o.Data)/4)
 			for k := range v {

@@ -206,6 +206,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/models", s.search)
 	mux.HandleFunc("GET /api/models/{id}", s.details)
 	mux.HandleFunc("GET /api/models/{id}/image", s.image)
+	mux.HandleFunc("GET /api/models/{id}/values", s.values)
+	mux.HandleFunc("GET /api/models/{id}/examples", s.examples)
+	mux.HandleFunc("GET /api/models/{id}/examples/{name}", s.exampleFile)
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such API endpoint %s; see /api/models", r.URL.Path)
 	})
@@ -213,7 +216,12 @@ func (s *Server) Handler() http.Handler {
 	// http.FileServerFS serves only what is embedded; cleaned paths cannot
 	// leave it.
 	mux.Handle("GET /", http.FileServerFS(web))
-	return securityHeaders(onlyGET(mux))
+	// The one route that takes a body (upload.go); every other keeps
+	// onlyGET's rules.
+	top := http.NewServeMux()
+	top.HandleFunc("POST /api/models/{id}/generate", s.upload)
+	top.Handle("/", onlyGET(mux))
+	return securityHeaders(top)
 }
 
 // onlyGET refuses what the API never takes, with a JSON reason instead of
@@ -362,8 +370,12 @@ type request struct {
 	groups      int
 	offsets     []float64
 	shift       float64
-	format      string // png or zip
+	format      string // png or zip (values: pixels.go)
 	hasLatentOp bool
+	// inputs are the input files of an image-to-image request (upload.go),
+	// inputName the name its provenance gives the one input.
+	inputs    []string
+	inputName string
 }
 
 // parseRequest reads ?n=&cols=&seed=&index=&condition=NAME=VALUE&groups=&offsets=a,b,..&shift=&format=
@@ -426,10 +438,10 @@ func (s *Server) parseRequest(r *http.Request) (*request, error) {
 	}
 	switch f := v.Get("format"); f {
 	case "", "png":
-	case "zip":
-		req.format = "zip"
+	case "zip", "values":
+		req.format = f
 	default:
-		return nil, fmt.Errorf("format=%q: want png or zip", f)
+		return nil, fmt.Errorf("format=%q: want png or zip, or values for one sample's raw values", f)
 	}
 	return req, nil
 }
@@ -446,19 +458,37 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusUnprocessableEntity, "%v", loader.NotRunnableError(m))
 		return
 	}
-	if len(m.Signature.ImageInputs()) > 0 {
-		httpError(w, http.StatusUnprocessableEntity, "model %s is image-to-image: it needs input images, which this API does not take; use zoo generate --input", m.ID)
-		return
-	}
 	req, err := s.parseRequest(r)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if len(m.Signature.ImageInputs()) > 0 {
+		s.exampleRun(w, r, m) // upload.go: ?example=NAME
+		return
+	}
+	if req.format == "values" {
+		httpError(w, http.StatusBadRequest, "format=values: one sample's values come from /api/models/%s/values?seed=&index=&output=", m.ID)
 		return
 	}
 	if status, err := checkSize(m, req.n); err != nil {
 		httpError(w, status, "%v", err)
 		return
 	}
+	samples, ok := s.run(w, r, m, req)
+	if !ok {
+		return
+	}
+	if req.format == "zip" {
+		s.writeZip(w, m, req, samples)
+		return
+	}
+	s.writeFigure(w, m, req, samples)
+}
+
+// run generates req's samples in m's runner, or answers the failure and
+// returns false.
+func (s *Server) run(w http.ResponseWriter, r *http.Request, m *zoo.Model, req *request) ([]loader.Sample, bool) {
 	// Waiting ends at the timeout or when the client leaves, and costs
 	// nothing. The run then gets a timeout of its own, counted from when it
 	// starts: ending a forward means killing the runner, so it must not
@@ -475,27 +505,23 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-slot.turn }()
 	case <-wait.Done():
 		httpError(w, http.StatusServiceUnavailable, "busy: model %s was busy with other requests for %s; retry later", m.ID, s.opt.Timeout)
-		return
+		return nil, false
 	}
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
 	case <-wait.Done():
 		httpError(w, http.StatusServiceUnavailable, "busy: no generation slot within %s; retry later", s.opt.Timeout)
-		return
+		return nil, false
 	}
 	run, cancelRun := context.WithTimeout(context.WithoutCancel(r.Context()), s.opt.Timeout)
 	defer cancelRun()
 	samples, err := s.generate(run, slot, m, req)
 	if err != nil {
 		s.failed(w, m, err)
-		return
+		return nil, false
 	}
-	if req.format == "zip" {
-		s.writeZip(w, m, req, samples)
-		return
-	}
-	s.writeFigure(w, m, req, samples)
+	return samples, true
 }
 
 // maxRequestValues bounds the float32 values one request may make a runner
@@ -570,7 +596,7 @@ func (s *Server) generate(ctx context.Context, slot *modelSlot, m *zoo.Model, re
 		return nil, err
 	}
 	samples, err := p.Generate(ctx, runner.Request{Start: req.index, Count: req.n, Seed: req.seed, Conditions: req.conditions,
-		MoveLatent: req.hasLatentOp, Groups: req.groups, Offsets: req.offsets, Shift: req.shift})
+		MoveLatent: req.hasLatentOp, Groups: req.groups, Offsets: req.offsets, Shift: req.shift, Inputs: req.inputs})
 	var me *runner.ModelError
 	if err != nil && !errors.As(err, &me) {
 		s.mu.Lock()
@@ -711,6 +737,10 @@ func origin(m *zoo.Model, req *request) pipeline.Origin {
 	o := pipeline.Origin{Model: m, Seed: req.seed}
 	if req.hasLatentOp {
 		o.Latents = fmt.Sprintf("the seed's, moved by groups %v and shift %g (zoo serve)", req.offsets, req.shift)
+	}
+	if req.inputName != "" {
+		// As zoo generate --input FILE digests its one input's name.
+		o.InputsDigest = output.InputsDigest([]string{req.inputName})
 	}
 	return o
 }

@@ -287,12 +287,17 @@
       h('p', {class: 'model-id'}, h('code', {}, m.id), ' ', badges(m)),
       m.description ? h('p', {class: 'description'}, m.description) : null);
 
+    // viewer.js: image-to-image inputs and the pixel viewer.
+    const viewer = window.zooViewer;
+    const tools = {h, report, clearError, failure};
     if (m.runnable && !imageToImage) {
       view.append(explorer(page, m), sampleGrid(page, m));
+      if (viewer) append(view, [viewer.pixels(page, m, tools)]);
     } else if (m.runnable && imageToImage) {
       view.append(h('p', {class: 'note', id: 'explorer-note'},
-        'This model is image-to-image: it needs input images: ',
+        'This model is image-to-image: it needs input images. Give it one below, or from the command line: ',
         h('code', {}, `zoo generate ${m.id} --input DIR`), '.'));
+      if (viewer) view.append(viewer.imageToImage(page, m, tools));
     } else {
       view.append(h('p', {class: 'note', id: 'explorer-note'},
         'Metadata and metrics only: ' + (m.runnable_reason || 'this model does not run in zoo.')));
