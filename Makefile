@@ -38,7 +38,9 @@ TORCH_BIN := bin/zoo-torch
 # $ORIGIN/../lib lets bin/zoo find lib/libcgotorch.so wherever the tree is
 # moved; the torch package's own rpath (its source dir) serves go test.
 export CGO_LDFLAGS := -Wl,-rpath,$$ORIGIN/../lib $(TORCH_LDFLAGS) $(EXTRA_LDFLAGS)
-GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum zoo.toml $(wildcard bundled/*.pt) torch/shim.cc torch/shim.h
+# The files go:embed puts into the binaries count as sources too.
+GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum zoo.toml $(wildcard bundled/*.pt) torch/shim.cc torch/shim.h \
+	$(shell find server/web server/examples -type f) features/extractors.toml scripts/zoo_capture.py
 
 .PHONY: all build deps test-deps apt-install demo test bench vet fmt clean
 
