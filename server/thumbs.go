@@ -284,4 +284,3 @@ func readNoFollow(path string, limit int64) ([]byte, error) {
 type errBusy struct{ what string }
 
 func (e errBusy) Error() string { return "busy: " + e.what + "; retry later" }
-
