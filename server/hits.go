@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 
@@ -23,9 +24,10 @@ var headlineOrder = []string{"FID", "FID_RADIMAGENET", "KID", "SSIM", "PSNR", "M
 // hitInfo is built once from the catalog (a server's catalog does not
 // change while it runs).
 type hitInfo struct {
-	once     sync.Once
-	headline map[string]*rowMetric // by model id; nil entry: no metrics
-	metrics  []metricOption
+	once      sync.Once
+	headline  map[string]*rowMetric // by model id; nil entry: no metrics
+	thumbnail map[string]string     // by model id: its thumbnail's URL, if it has one
+	metrics   []metricOption
 }
 
 // rowMetric is the metric a catalog row shows, with whether the value is
@@ -48,7 +50,7 @@ type metricOption struct {
 
 func (hi *hitInfo) build(c *zoo.Catalog) {
 	hi.once.Do(func() {
-		hi.headline = map[string]*rowMetric{}
+		hi.headline, hi.thumbnail = map[string]*rowMetric{}, map[string]string{}
 		count := map[string]int{}
 		direction := map[string]string{}
 		for i := range c.Models {
@@ -60,6 +62,9 @@ func (hi *hitInfo) build(c *zoo.Catalog) {
 				}
 			}
 			hi.headline[m.ID] = headlineOf(m)
+			if hasThumbnail(m) {
+				hi.thumbnail[m.ID] = "/api/models/" + url.PathEscape(m.ID) + "/thumbnail"
+			}
 		}
 		for name, n := range count {
 			mi := zoo.MetricInfoFor(name, direction[name])
@@ -106,6 +111,9 @@ func headlineOf(m *zoo.Model) *rowMetric {
 type hitOut struct {
 	search.Hit
 	Shown *rowMetric `json:"shown_metric,omitempty"`
+	// Thumbnail is the URL of the model's thumbnail, for models that have
+	// one (thumbs.go): runnable, and not image-to-image.
+	Thumbnail string `json:"thumbnail,omitempty"`
 }
 
 // resultsOut is search.Results with hitOut hits: its results field
@@ -121,6 +129,7 @@ func (s *Server) withHeadlines(res *search.Results) resultsOut {
 	out := resultsOut{Results: res, Hits: make([]hitOut, len(res.Hits))}
 	for i, h := range res.Hits {
 		out.Hits[i].Hit = h
+		out.Hits[i].Thumbnail = s.hits.thumbnail[h.ID]
 		switch {
 		case h.Metric != nil:
 			mi := zoo.MetricInfoFor(h.Metric.Name, h.Metric.Direction)

@@ -210,7 +210,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/models/{id}", s.details)
 	mux.HandleFunc("GET /api/models/{id}/image", s.image)
 	mux.HandleFunc("GET /api/models/{id}/thumbnail", s.thumbnail)
-	mux.HandleFunc("GET /api/models/{id}/citation", s.citation)
+	mux.HandleFunc("GET /api/models/{id}/links", s.links)
 	mux.HandleFunc("GET /api/metrics", s.metrics)
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such API endpoint %s; see /api/models", r.URL.Path)

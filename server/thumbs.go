@@ -109,6 +109,15 @@ func thumbRequest(m *zoo.Model) *request {
 	return req
 }
 
+// hasThumbnail reports whether the thumbnail endpoint makes one for m.
+func hasThumbnail(m *zoo.Model) bool {
+	if !m.Runnable() || len(m.Signature.ImageInputs()) > 0 || len(m.Signature.Outputs) == 0 {
+		return false
+	}
+	_, err := checkSize(m, 1)
+	return err == nil
+}
+
 // thumbnail: GET /api/models/{id}/thumbnail — the model's first output of
 // sample 0 with seed 0 as a PNG with provenance, at the model's own size.
 // X-Zoo-Thumbnail says where it came from: memory, disk or generated.

@@ -13,7 +13,7 @@ func TestCitationAPI(t *testing.T) {
 	ts := testServer(t, Options{})
 	cite := func(id string) citation {
 		t.Helper()
-		code, _, body := get(t, ts.URL+"/api/models/"+id+"/citation")
+		code, _, body := get(t, ts.URL+"/api/models/"+id+"/links")
 		var c citation
 		if code != 200 || json.Unmarshal(body, &c) != nil {
 			t.Fatalf("citation of %s: %d %s", id, code, body)
@@ -35,6 +35,9 @@ func TestCitationAPI(t *testing.T) {
 		if !strings.Contains(c.BibTeX, want) {
 			t.Errorf("00001's BibTeX lacks %q:\n%s", want, c.BibTeX)
 		}
+	}
+	if c.SampleImages != mediganSamples {
+		t.Errorf("00001's sample images: %q; want medigan's README table", c.SampleImages)
 	}
 	if strings.Count(c.BibTeX, "{") != strings.Count(c.BibTeX, "}") || !strings.HasSuffix(c.BibTeX, "\n}\n") {
 		t.Errorf("00001's BibTeX is not one balanced entry:\n%s", c.BibTeX)
@@ -60,10 +63,10 @@ func TestCitationAPI(t *testing.T) {
 
 	// Authors are in the entry; a bundled model has no Zenodo record.
 	c = cite("00101_DCGAN_MRI_COLIN27_DEMO")
-	if !strings.Contains(c.BibTeX, "author = {{medzoo developers}}") || c.Zenodo != "" {
+	if !strings.Contains(c.BibTeX, "author = {{medzoo developers}}") || c.Zenodo != "" || c.SampleImages != "" {
 		t.Errorf("00101: Zenodo %q, BibTeX:\n%s\nwant its authors and no Zenodo record", c.Zenodo, c.BibTeX)
 	}
-	wantError(t, ts, "/api/models/nope/citation", 404, "nope")
+	wantError(t, ts, "/api/models/nope/links", 404, "nope")
 }
 
 func TestCiteLinksRefuseOtherSchemes(t *testing.T) {
@@ -88,8 +91,9 @@ func TestCiteLinksRefuseOtherSchemes(t *testing.T) {
 func TestRowMetricsAPI(t *testing.T) {
 	ts := testServer(t, Options{})
 	type hit struct {
-		ID    string
-		Shown *rowMetric `json:"shown_metric"`
+		ID        string
+		Shown     *rowMetric `json:"shown_metric"`
+		Thumbnail string
 	}
 	search := func(q string) []hit {
 		t.Helper()
@@ -109,6 +113,13 @@ func TestRowMetricsAPI(t *testing.T) {
 	}
 	if s := byID["00101_DCGAN_MRI_COLIN27_DEMO"].Shown; s == nil || s.Name != "FID" || s.Source != "measured by zoo" {
 		t.Errorf("00101's row metric: %+v; want its FID measured by zoo", s)
+	}
+
+	for id, want := range map[string]bool{"00101_DCGAN_MRI_COLIN27_DEMO": true, "00103_DCGAN_MRI_COLIN27_IMAGE_MASK_DEMO": true,
+		"00104_PIX2PIX_MRI_MASK_TO_T1_DEMO": false, "00001_DCGAN_MMG_CALC_ROI": false} {
+		if got := byID[id].Thumbnail; (got != "") != want || (want && got != "/api/models/"+id+"/thumbnail") {
+			t.Errorf("%s's thumbnail URL: %q; want one: %v", id, got, want)
+		}
 	}
 
 	ranked := search("rank_by=KID")

@@ -16,7 +16,7 @@ import (
 // http(s) URLs ever become links (a catalog cannot smuggle a javascript:
 // URL into an href).
 
-// citation is what /api/models/{id}/citation answers.
+// citation is what /api/models/{id}/links answers.
 type citation struct {
 	// Publication is the entry's publication: a link when it is a URL,
 	// else only its text (a venue such as "IWBI2022").
@@ -25,8 +25,16 @@ type citation struct {
 	// Zenodo is the Zenodo record the artifact comes from (or, failing
 	// that, the record a Zenodo DOI names).
 	Zenodo string `json:"zenodo,omitempty"`
-	BibTeX string `json:"bibtex"`
+	// SampleImages is where medigan shows a sample of a medigan model: the
+	// table of its README, on GitHub. The explorer links it rather than
+	// showing the image: its policy loads nothing from other sites (img-src
+	// 'self'), and it works offline.
+	SampleImages string `json:"sample_images,omitempty"`
+	BibTeX       string `json:"bibtex"`
 }
+
+// mediganSamples is medigan's table of models, each with a sample image.
+const mediganSamples = "https://github.com/RichardObi/medigan#available-models"
 
 // citeLink is a text and, when there is one, its http(s) URL.
 type citeLink struct {
@@ -34,8 +42,8 @@ type citeLink struct {
 	URL  string `json:"url,omitempty"`
 }
 
-// citation: GET /api/models/{id}/citation
-func (s *Server) citation(w http.ResponseWriter, r *http.Request) {
+// links: GET /api/models/{id}/links
+func (s *Server) links(w http.ResponseWriter, r *http.Request) {
 	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
 	if err != nil {
 		httpError(w, http.StatusNotFound, "%v", err)
@@ -59,6 +67,9 @@ func citeModel(m *zoo.Model) citation {
 		if c.Zenodo == "" {
 			c.Zenodo = zenodoFromDOI(d.Text)
 		}
+	}
+	if m.Upstream != nil {
+		c.SampleImages = mediganSamples
 	}
 	c.BibTeX = bibtex(m, c)
 	return c
