@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"medzoo/internal/files"
 	"medzoo/loader"
@@ -219,8 +220,18 @@ func (s *Server) thumbBytes(ctx context.Context, m *zoo.Model, key string, onDis
 	}
 	run, cancelRun := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Timeout)
 	defer cancelRun()
+	// A runner started only for a thumbnail is stopped after it: the
+	// catalog page asks for the thumbnail of every runnable model in view,
+	// and keeping a LibTorch process per model it lists would hold memory
+	// for models nobody opens. A model already running stays so.
+	s.mu.Lock()
+	running := slot.proc != nil && !slot.proc.Exited()
+	s.mu.Unlock()
 	req := thumbRequest(m)
 	samples, err := s.generate(run, slot, m, req)
+	if !running {
+		s.stopRunner(slot)
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -245,6 +256,19 @@ func (s *Server) thumbBytes(ctx context.Context, m *zoo.Model, key string, onDis
 		}
 	}
 	return data, "generated", nil
+}
+
+// stopRunner stops the slot's runner, if any. The caller holds slot.turn,
+// so no request is using it.
+func (s *Server) stopRunner(slot *modelSlot) {
+	s.mu.Lock()
+	p := slot.proc
+	slot.proc = nil
+	s.mu.Unlock()
+	if p != nil {
+		p.Kill()
+		p.Wait(2 * time.Second)
+	}
 }
 
 // readThumb reads a thumbnail written earlier, trusting it only if it is a

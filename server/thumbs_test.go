@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"medzoo/bundled"
@@ -18,14 +19,14 @@ import (
 
 // storeServer is testServer over a given cache directory, so that two
 // servers (one after the other, like two runs of zoo serve) share a store.
-func storeServer(t *testing.T, dir string) *httptest.Server {
+func storeServer(t *testing.T, dir string) (*httptest.Server, *Server) {
 	t.Helper()
 	st := store.NewStore(dir)
 	st.Bundled = bundled.FS
 	srv := New(Options{Catalog: mustEmbedded(t), Store: st, Device: "cpu", Runner: testRunner(t), Log: io.Discard})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); srv.Close() })
-	return ts
+	return ts, srv
 }
 
 type thumbResponse struct {
@@ -72,7 +73,7 @@ func decodePNG(t *testing.T, what string, b []byte) image.Image {
 // thumbnail get a 4xx with a JSON reason.
 func TestThumbnailAPI(t *testing.T) {
 	dir := t.TempDir()
-	ts := storeServer(t, dir)
+	ts, srv := storeServer(t, dir)
 	const url101 = "/api/models/00101_DCGAN_MRI_COLIN27_DEMO/thumbnail"
 
 	first := getThumb(t, ts.URL+url101, "")
@@ -81,6 +82,9 @@ func TestThumbnailAPI(t *testing.T) {
 	}
 	if first.cache == "" || first.etag == "" {
 		t.Errorf("thumbnail headers: Cache-Control %q, ETag %q; want both", first.cache, first.etag)
+	}
+	if pids := srv.Runners(); len(pids) != 0 {
+		t.Errorf("runners %v alive after a thumbnail; want the one started for it stopped", pids)
 	}
 	img := decodePNG(t, "the thumbnail", first.body)
 	if b := img.Bounds(); b.Dx() != 64 || b.Dy() != 64 {
@@ -111,7 +115,7 @@ func TestThumbnailAPI(t *testing.T) {
 
 	// Another server over the same store: the thumbnail comes from disk,
 	// no runner started.
-	ts2 := storeServer(t, dir)
+	ts2, _ := storeServer(t, dir)
 	third := getThumb(t, ts2.URL+url101, "")
 	if third.status != 200 || third.from != "disk" || !bytes.Equal(third.body, first.body) {
 		t.Errorf("after a restart: %d from %q, same bytes %v; want the disk cache's", third.status, third.from, bytes.Equal(third.body, first.body))
@@ -132,7 +136,7 @@ func TestThumbnailAPI(t *testing.T) {
 	if err := os.Symlink(other, disk[0]); err != nil {
 		t.Fatal(err)
 	}
-	ts3 := storeServer(t, dir)
+	ts3, _ := storeServer(t, dir)
 	fourth := getThumb(t, ts3.URL+url101, "")
 	if fourth.status != 200 || fourth.from != "generated" || !bytes.Equal(fourth.body, first.body) {
 		t.Errorf("with a link in the cache: %d from %q; want a thumbnail generated again", fourth.status, fourth.from)
@@ -142,8 +146,19 @@ func TestThumbnailAPI(t *testing.T) {
 	}
 
 	// A conditional model: its thumbnail uses the condition's first value.
-	if r := getThumb(t, ts.URL+"/api/models/102/thumbnail", ""); r.status != 200 {
-		t.Errorf("00102's thumbnail: %d %s", r.status, r.body)
+	// Its runner, started by an image request, outlives the thumbnail.
+	if code, _, body := get(t, ts.URL+"/api/models/102/image?n=1"); code != 200 {
+		t.Fatalf("00102's image: %d %s", code, body)
+	}
+	running := srv.Runners()
+	slices.Sort(running)
+	if r := getThumb(t, ts.URL+"/api/models/102/thumbnail", ""); r.status != 200 || r.from != "generated" {
+		t.Errorf("00102's thumbnail: %d from %q: %s", r.status, r.from, r.body)
+	}
+	after := srv.Runners()
+	slices.Sort(after)
+	if len(running) == 0 || !slices.Equal(running, after) {
+		t.Errorf("runners %v before 00102's thumbnail, %v after; want the same ones (00102's kept)", running, after)
 	}
 
 	wantError(t, ts, "/api/models/00104_PIX2PIX_MRI_MASK_TO_T1_DEMO/thumbnail", 422, "image-to-image")
