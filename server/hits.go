@@ -26,9 +26,12 @@ var headlineOrder = []string{"FID", "FID_RADIMAGENET", "KID", "SSIM", "PSNR", "M
 type hitInfo struct {
 	once      sync.Once
 	headline  map[string]*rowMetric // by model id; nil entry: no metrics
-	thumbnail map[string]string     // by model id: its thumbnail's URL, if it has one
+	thumbnail map[string]thumbInfo  // by model id
 	metrics   []metricOption
 }
+
+// thumbInfo is a model's thumbnail URL, or why it has none.
+type thumbInfo struct{ url, why string }
 
 // rowMetric is the metric a catalog row shows, with whether the value is
 // self-reported or measured (the catalog's source) and which way is better.
@@ -50,7 +53,7 @@ type metricOption struct {
 
 func (hi *hitInfo) build(c *zoo.Catalog) {
 	hi.once.Do(func() {
-		hi.headline, hi.thumbnail = map[string]*rowMetric{}, map[string]string{}
+		hi.headline, hi.thumbnail = map[string]*rowMetric{}, map[string]thumbInfo{}
 		count := map[string]int{}
 		direction := map[string]string{}
 		for i := range c.Models {
@@ -62,8 +65,10 @@ func (hi *hitInfo) build(c *zoo.Catalog) {
 				}
 			}
 			hi.headline[m.ID] = headlineOf(m)
-			if hasThumbnail(m) {
-				hi.thumbnail[m.ID] = "/api/models/" + url.PathEscape(m.ID) + "/thumbnail"
+			if err := noThumbnail(m); err != nil {
+				hi.thumbnail[m.ID] = thumbInfo{why: err.Error()}
+			} else {
+				hi.thumbnail[m.ID] = thumbInfo{url: "/api/models/" + url.PathEscape(m.ID) + "/thumbnail"}
 			}
 		}
 		for name, n := range count {
@@ -112,8 +117,10 @@ type hitOut struct {
 	search.Hit
 	Shown *rowMetric `json:"shown_metric,omitempty"`
 	// Thumbnail is the URL of the model's thumbnail, for models that have
-	// one (thumbs.go): runnable, and not image-to-image.
-	Thumbnail string `json:"thumbnail,omitempty"`
+	// one (thumbs.go): runnable, and not image-to-image; NoThumbnail says
+	// why the others have none.
+	Thumbnail   string `json:"thumbnail,omitempty"`
+	NoThumbnail string `json:"no_thumbnail,omitempty"`
 }
 
 // resultsOut is search.Results with hitOut hits: its results field
@@ -129,7 +136,8 @@ func (s *Server) withHeadlines(res *search.Results) resultsOut {
 	out := resultsOut{Results: res, Hits: make([]hitOut, len(res.Hits))}
 	for i, h := range res.Hits {
 		out.Hits[i].Hit = h
-		out.Hits[i].Thumbnail = s.hits.thumbnail[h.ID]
+		t := s.hits.thumbnail[h.ID]
+		out.Hits[i].Thumbnail, out.Hits[i].NoThumbnail = t.url, t.why
 		switch {
 		case h.Metric != nil:
 			mi := zoo.MetricInfoFor(h.Metric.Name, h.Metric.Direction)

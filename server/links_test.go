@@ -91,9 +91,10 @@ func TestCiteLinksRefuseOtherSchemes(t *testing.T) {
 func TestRowMetricsAPI(t *testing.T) {
 	ts := testServer(t, Options{})
 	type hit struct {
-		ID        string
-		Shown     *rowMetric `json:"shown_metric"`
-		Thumbnail string
+		ID          string
+		Shown       *rowMetric `json:"shown_metric"`
+		Thumbnail   string
+		NoThumbnail string `json:"no_thumbnail"`
 	}
 	search := func(q string) []hit {
 		t.Helper()
@@ -120,6 +121,13 @@ func TestRowMetricsAPI(t *testing.T) {
 		if got := byID[id].Thumbnail; (got != "") != want || (want && got != "/api/models/"+id+"/thumbnail") {
 			t.Errorf("%s's thumbnail URL: %q; want one: %v", id, got, want)
 		}
+		if why := byID[id].NoThumbnail; (why == "") != want {
+			t.Errorf("%s's no_thumbnail: %q; want a reason only when it has no thumbnail", id, why)
+		}
+	}
+
+	if why := byID["00104_PIX2PIX_MRI_MASK_TO_T1_DEMO"].NoThumbnail; !strings.Contains(why, "image-to-image") {
+		t.Errorf("00104's no_thumbnail: %q; want it to say image-to-image", why)
 	}
 
 	ranked := search("rank_by=KID")

@@ -110,13 +110,22 @@ func thumbRequest(m *zoo.Model) *request {
 	return req
 }
 
-// hasThumbnail reports whether the thumbnail endpoint makes one for m.
-func hasThumbnail(m *zoo.Model) bool {
-	if !m.Runnable() || len(m.Signature.ImageInputs()) > 0 || len(m.Signature.Outputs) == 0 {
-		return false
+// noThumbnail says why the thumbnail endpoint makes none for m (nil: it
+// makes one): the endpoint's 422 and the catalog row's placeholder both
+// come from here.
+func noThumbnail(m *zoo.Model) error {
+	switch {
+	case !m.Runnable():
+		return fmt.Errorf("no thumbnail: %w", loader.NotRunnableError(m))
+	case len(m.Signature.ImageInputs()) > 0:
+		return fmt.Errorf("no thumbnail: model %s is image-to-image, so a sample needs an input image; its page shows how to run it", m.ID)
+	case len(m.Signature.Outputs) == 0:
+		return fmt.Errorf("no thumbnail: model %s declares no outputs", m.ID)
 	}
-	_, err := checkSize(m, 1)
-	return err == nil
+	if _, err := checkSize(m, 1); err != nil {
+		return fmt.Errorf("no thumbnail: %w", err)
+	}
+	return nil
 }
 
 // thumbnail: GET /api/models/{id}/thumbnail — the model's first output of
@@ -128,20 +137,8 @@ func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "%v", err)
 		return
 	}
-	if !m.Runnable() {
-		httpError(w, http.StatusUnprocessableEntity, "no thumbnail: %v", loader.NotRunnableError(m))
-		return
-	}
-	if len(m.Signature.ImageInputs()) > 0 {
-		httpError(w, http.StatusUnprocessableEntity, "no thumbnail: model %s is image-to-image, so a sample needs an input image; its page shows how to run it", m.ID)
-		return
-	}
-	if len(m.Signature.Outputs) == 0 {
-		httpError(w, http.StatusUnprocessableEntity, "no thumbnail: model %s declares no outputs", m.ID)
-		return
-	}
-	if status, err := checkSize(m, 1); err != nil {
-		httpError(w, status, "no thumbnail: %v", err)
+	if err := noThumbnail(m); err != nil {
+		httpError(w, http.StatusUnprocessableEntity, "%v", err)
 		return
 	}
 	key, onDisk := thumbKey(m)

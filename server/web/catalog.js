@@ -110,10 +110,8 @@
   // placeholder that says why there is none.
   function thumbnail(m) {
     if (!m.thumbnail) {
-      return h('span', {class: 'thumb none', title: m.runnable
-        ? 'image-to-image: a sample needs an input image'
-        : 'not runnable here, so no sample is made; medigan models link their sample image on the model page'},
-      m.runnable ? 'needs input' : 'no preview');
+      const why = m.no_thumbnail || 'no thumbnail';
+      return h('span', {class: 'thumb none', title: why}, /image-to-image/.test(why) ? 'needs input' : 'no preview');
     }
     const img = h('img', {class: 'thumb', src: m.thumbnail, alt: `a sample of ${m.id} (seed 0)`,
       width: THUMB_PX, height: THUMB_PX, loading: 'lazy', decoding: 'async'});
