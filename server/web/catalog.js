@@ -72,7 +72,7 @@
       compare.disabled = picked.size < 2;
       compare.textContent = picked.size ? `Compare ${picked.size}` : 'Compare';
       hint.textContent = picked.size < 2 ? 'tick two or more models to compare them'
-        : [...picked].join(', ');
+        : [...picked].join(', ') + (picked.size >= MAX_COMPARE ? ` (at most ${MAX_COMPARE})` : '');
     }
     compare.addEventListener('click', () => {
       if (picked.size >= 2) location.hash = '#/compare?' + new URLSearchParams({ids: [...picked].join(','), seed: '0'});
