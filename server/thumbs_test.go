@@ -145,6 +145,21 @@ func TestThumbnailAPI(t *testing.T) {
 		t.Errorf("the link's target was written: %q", b)
 	}
 
+	// A damaged cached file is made again and replaced.
+	if err := os.Remove(disk[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(disk[0], []byte("\x89PNG damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts4, _ := storeServer(t, dir)
+	if r := getThumb(t, ts4.URL+url101, ""); r.status != 200 || r.from != "generated" || !bytes.Equal(r.body, first.body) {
+		t.Errorf("with a damaged cached file: %d from %q; want the thumbnail generated again", r.status, r.from)
+	}
+	if b, err := os.ReadFile(disk[0]); err != nil || !bytes.Equal(b, first.body) {
+		t.Errorf("the damaged cached file was not replaced by the thumbnail (%v)", err)
+	}
+
 	// A conditional model: its thumbnail uses the condition's first value.
 	// Its runner, started by an image request, outlives the thumbnail.
 	if code, _, body := get(t, ts.URL+"/api/models/102/image?n=1"); code != 200 {
