@@ -12,7 +12,7 @@
 // hooks, before the first route.
 //
 // The Content-Security-Policy allows no inline code or styles, so all
-// behaviour lives here and all looks in style.css.
+// behaviour lives in the scripts and all looks in the style sheets.
 'use strict';
 
 (function () {
@@ -592,7 +592,10 @@
     h, append, getJSON, getBlob, loadInto, report, showError, clearError, isAbort,
     formatNumber, list, sizeOf, badges, debounce, row, link, hooks,
   });
-  for (const plugin of window.zooPlugins || []) plugin(api);
+  // A broken extension costs its own features, not the explorer.
+  for (const plugin of window.zooPlugins || []) {
+    try { plugin(api); } catch (err) { showError('an explorer extension failed: ' + (err.message || err)); }
+  }
 
   window.addEventListener('hashchange', route);
   route();
