@@ -18,7 +18,10 @@ func serveCommand() *cli.Command {
 			"   GET /api/models/ID                                                  the catalog entry\n" +
 			"   GET /api/models/ID/image?n=16&seed=S&cols=C&condition=NAME=VALUE     a PNG figure of n samples\n" +
 			"       &index=I&groups=K&offsets=o1,...,oK&shift=G                      explorer: latent moved by groups\n" +
-			"       &format=zip                                                      one PNG per output, zipped\n\n" +
+			"       &format=zip                                                      one PNG per output, zipped\n" +
+			"   GET /api/models/ID/thumbnail                                        sample 0 of seed 0, cached (ETag)\n" +
+			"   GET /api/models/ID/links                                            publication, DOI, Zenodo, BibTeX\n" +
+			"   GET /api/metrics                                                    the catalog's metrics, for rank_by\n\n" +
 			"Status codes: 200; 400 a bad parameter; 404 no such model or endpoint; 405 not GET; 413 a request\n" +
 			"body; 422 the model cannot run or failed (raised, non-finite values, wrong shape or count); 431\n" +
 			"headers too large; 502 the model's runner process died, or its artifact could not be fetched;\n" +

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -11,45 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
-
-// openBrowser starts headless Chromium on url, recording CSP violations and
-// uncaught errors in window.__problems from every document's first line.
-func openBrowser(t *testing.T, url string) *browser {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the web explorer test needs Debian's chromium at %s (%v); `make test` installs it (or: apt-get install chromium)", chromiumPath, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	t.Cleanup(cancel)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	b := &browser{t: t, ctx: bctx}
-	_, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
-		window.__problems = [];
-		document.addEventListener('securitypolicyviolation', (e) =>
-			window.__problems.push('CSP blocked ' + e.violatedDirective + ': ' + (e.blockedURI || e.sample)));
-		window.addEventListener('error', (e) => window.__problems.push('error: ' + e.message));
-		window.addEventListener('unhandledrejection', (e) => window.__problems.push('unhandled rejection: ' + e.reason));
-	`})
-	if err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	b.do("open "+url, chromedp.Navigate(url))
-	return b
-}
 
 // canvasGray is the red channel of #pixels (gray: all three are equal).
 const canvasGray = `(() => {
@@ -94,7 +56,7 @@ func wantCanvas(b *browser, what string, units []float64, c, w float64) []int {
 // formula over the raw values the API gives.
 func TestBrowserViewer(t *testing.T) {
 	ts := testServer(t, Options{})
-	b := openBrowser(t, ts.URL+"/#/model/"+id104)
+	b := openBrowser(t, ts.URL+"/#/model/"+id104, 120*time.Second)
 
 	// 1. Upload through the page's file input.
 	upload := filepath.Join(t.TempDir(), "upload_mask.png")

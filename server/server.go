@@ -83,6 +83,9 @@ type Server struct {
 	mu     sync.Mutex
 	models map[string]*modelSlot // by model id
 	closed bool                  // Close was called: refuse new generation
+
+	thumbs thumbCache // thumbnails by artifact (thumbs.go)
+	hits   hitInfo    // what the catalog page shows beside each hit (hits.go)
 }
 
 // modelSlot is one model's runner. turn holds one token: a request takes it
@@ -209,6 +212,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/models/{id}/values", s.values)
 	mux.HandleFunc("GET /api/models/{id}/examples", s.examples)
 	mux.HandleFunc("GET /api/models/{id}/examples/{name}", s.exampleFile)
+	mux.HandleFunc("GET /api/models/{id}/thumbnail", s.thumbnail)
+	mux.HandleFunc("GET /api/models/{id}/links", s.links)
+	mux.HandleFunc("GET /api/metrics", s.metrics)
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such API endpoint %s; see /api/models", r.URL.Path)
 	})
@@ -316,7 +322,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Hits = kept
 	}
-	writeJSON(w, res)
+	writeJSON(w, s.withHeadlines(res))
 }
 
 // queryParamName spells a search parameter as /api/models takes it.

@@ -279,6 +279,11 @@ func TestHostileServeRequests(t *testing.T) {
 		{"model-image-to-image", "104/image", 422, []string{"image-to-image"}},
 		{"n-too-large-for-model", "90012_LARGE/image?n=64", 400, []string{"n=64", "ask for at most"}},
 		{"block-too-large-for-serve", "90013_HUGE_BLOCK/image", 422, []string{"90013_HUGE_BLOCK", "too large to serve"}},
+		{"thumbnail-not-runnable", "8/thumbnail", 422, []string{"no thumbnail", "python-package"}},
+		{"thumbnail-image-to-image", "104/thumbnail", 422, []string{"no thumbnail", "image-to-image"}},
+		{"thumbnail-too-large-for-serve", "90013_HUGE_BLOCK/thumbnail", 422, []string{"90013_HUGE_BLOCK", "too large to serve"}},
+		{"thumbnail-model-unknown", "99999_NOPE/thumbnail", 404, []string{"99999_NOPE"}},
+		{"links-model-unknown", "99999_NOPE/links", 404, []string{"99999_NOPE"}},
 		{"endpoint-unknown", "/api/nothing", 404, []string{"/api/models"}},
 		{"limit-negative", "/api/models?limit=-1", 400, []string{"limit"}},
 	}
@@ -391,6 +396,16 @@ func TestHostileServeModelFailures(t *testing.T) {
 			wantStatus(t, get(s.base+"/api/models/"+c.id+"/image?n=2"), 422, c.fragments...)
 		})
 	}
+	t.Run("thumbnails", func(t *testing.T) {
+		// A thumbnail fails as the model's images do, and no failure is
+		// kept as a thumbnail: asked again, it fails the same way.
+		for _, c := range cases {
+			for range 2 {
+				wantStatus(t, get(s.base+"/api/models/"+c.id+"/thumbnail"), 422, c.fragments...)
+			}
+		}
+		wantStatus(t, get(s.base+"/api/models/90033_BAD_SUM/thumbnail"), 502, "90033_BAD_SUM", "fetching the artifact")
+	})
 	t.Run("checksum-mismatch", func(t *testing.T) {
 		wantStatus(t, get(s.base+"/api/models/90033_BAD_SUM/image"), 502, "90033_BAD_SUM", "fetching the artifact")
 	})

@@ -4,9 +4,15 @@
 //   #/            catalog: search box, filters, results (query kept as #/?q=..)
 //   #/model/ID    one model: description, metadata, metrics and, for models
 //                 that run here, a sample grid and the latent explorer
+//   others        added by the scripts that extend this one (hooks below)
+//
+// Scripts loaded before this one extend it (catalog.js: thumbnails,
+// rank-by, citation, compare): each pushes a function onto
+// window.zooPlugins, which this file calls once with its helpers and the
+// hooks, before the first route.
 //
 // The Content-Security-Policy allows no inline code or styles, so all
-// behaviour lives here and all looks in style.css.
+// behaviour lives in the scripts and all looks in the style sheets.
 'use strict';
 
 (function () {
@@ -131,6 +137,19 @@
       m.demo ? h('span', {class: 'badge demo', title: 'demonstration model: not for clinical or research use'}, 'demo') : null);
   }
 
+  // ---- hooks for other scripts -------------------------------------------
+
+  // routes: {pattern, page(page, match, params)}, tried before the built-in
+  //   ones.
+  // catalog: f({page, params, run}) → {controls, after, query(p), item(li, m),
+  //   rendered(res)}, each optional: controls go in the search form, after
+  //   below it; query adds to the API query (and the address), item
+  //   decorates a result's <li>, rendered runs after each result list.
+  // sampleGrid: f(page, m) → a section replacing the model page's sample
+  //   grid, or null to leave it.
+  // model: f(page, m) → elements appended to the model page.
+  const hooks = {routes: [], catalog: [], sampleGrid: [], model: []};
+
   // ---- routing -------------------------------------------------------
 
   // A page collects what must stop when the route changes: timers,
@@ -165,7 +184,10 @@
     view.replaceChildren();
     const {path, params} = parseHash();
     const m = path.match(/^\/model\/(.+)$/);
-    if (m) {
+    const ext = hooks.routes.find((r) => r.pattern.test(path));
+    if (ext) {
+      ext.page(page, path.match(ext.pattern), params);
+    } else if (m) {
       let id = m[1];
       try { id = decodeURIComponent(id); } catch (_) { /* keep it raw */ }
       modelPage(page, id);
@@ -190,12 +212,14 @@
     const summary = h('p', {id: 'summary', class: 'muted'});
     const notes = h('ul', {id: 'notes', class: 'notes'});
     const results = h('ol', {id: 'results', class: 'results'});
+    const exts = hooks.catalog.map((f) => f({page, params, run: () => run()}));
 
-    view.append(
+    append(view, [
       h('form', {class: 'search', role: 'search', on: {submit: (e) => { e.preventDefault(); run(); }}},
         search, modality,
-        h('label', {class: 'check'}, runnable, ' runnable here')),
-      summary, notes, results);
+        h('label', {class: 'check'}, runnable, ' runnable here'),
+        exts.map((x) => x.controls)),
+      exts.map((x) => x.after), summary, notes, results]);
 
     let seq = 0;
     let inflight = null;
@@ -206,6 +230,7 @@
       if (q) p.set('q', q);
       if (modality.value) p.set('modality', modality.value);
       if (runnable.checked) p.set('runnable', '1');
+      for (const x of exts) if (x.query) x.query(p);
       // Keep the query in the address (no hashchange event: replaceState).
       history.replaceState(null, '', '#/' + (p.toString() ? '?' + p : ''));
       const my = ++seq;
@@ -230,7 +255,12 @@
         ? (q ? `No model matches “${q}”.` : 'No model matches these filters.')
         : `${res.total} model${res.total === 1 ? '' : 's'}` + (q ? ` for “${q}”` : '');
       notes.replaceChildren(...(res.notes || []).map((n) => h('li', {}, n)));
-      results.replaceChildren(...hits.map(resultItem));
+      results.replaceChildren(...hits.map((m) => {
+        const li = resultItem(m);
+        for (const x of exts) if (x.item) x.item(li, m);
+        return li;
+      }));
+      for (const x of exts) if (x.rendered) x.rendered(res);
     }
 
     const later = debounce(run, SEARCH_DEBOUNCE_MS, page);
@@ -241,9 +271,8 @@
     if (!params.get('q')) search.focus();
   }
 
+  // The row's metric (and its source) is catalog.js's.
   function resultItem(m) {
-    const metric = m.metric
-      ? `${m.metric.name} ${formatNumber(m.metric.value)}` : '';
     return h('li', {class: 'result'},
       h('div', {class: 'result-head'},
         h('a', {href: '#/model/' + encodeURIComponent(m.id), class: 'result-title'}, m.title || m.id),
@@ -252,8 +281,7 @@
         h('code', {class: 'id'}, m.id),
         sep(list((m.modality || []).slice(0, 3))),
         sep(sizeOf(m)),
-        sep(list((m.organ || []).slice(0, 2))),
-        sep(metric)));
+        sep(list((m.organ || []).slice(0, 2)))));
   }
 
   function sep(text) {
@@ -291,7 +319,8 @@
     const viewer = window.zooViewer;
     const tools = {h, report, clearError, failure};
     if (m.runnable && !imageToImage) {
-      view.append(explorer(page, m), sampleGrid(page, m));
+      const grid = hooks.sampleGrid.map((f) => f(page, m)).find((e) => e);
+      view.append(explorer(page, m), grid || sampleGrid(page, m));
       if (viewer) append(view, [viewer.pixels(page, m, tools)]);
     } else if (m.runnable && imageToImage) {
       view.append(h('p', {class: 'note', id: 'explorer-note'},
@@ -303,6 +332,7 @@
         'Metadata and metrics only: ' + (m.runnable_reason || 'this model does not run in zoo.')));
     }
     view.append(metadataSection(m), metricsSection(m));
+    append(view, hooks.model.map((f) => f(page, m)));
   }
 
   function row(name, ...value) {
@@ -340,8 +370,7 @@
       row('Dataset', list(m.dataset)),
       row('Version', m.version),
       row('Year', m.year),
-      row('Publication', m.publication),
-      row('DOI', list(m.doi)),
+      // Publication and DOI: catalog.js's links section, as links.
       row('Source catalog', m.source),
       row('Artifact', art.url ? link(art.url) : '', art.format ? ` (${art.format})` : ''),
       row('SHA-256', art.sha256 ? h('code', {class: 'hash'}, art.sha256) : ''),
@@ -562,6 +591,15 @@
       h('p', {class: 'muted small'}, 'One sample, regenerated as you move the controls. ' +
         'The sliders add an offset to runs of latent values; shift adds to all of them.'),
       h('div', {class: 'explorer-body'}, figure, controls));
+  }
+
+  const api = Object.freeze({
+    h, append, getJSON, getBlob, loadInto, report, showError, clearError, isAbort,
+    formatNumber, list, sizeOf, badges, debounce, row, link, hooks,
+  });
+  // A broken extension costs its own features, not the explorer.
+  for (const plugin of window.zooPlugins || []) {
+    try { plugin(api); } catch (err) { showError('an explorer extension failed: ' + (err.message || err)); }
   }
 
   window.addEventListener('hashchange', route);
