@@ -50,6 +50,9 @@ type Options struct {
 	Threads int
 	// MaxN caps the samples of one generate request (default 64).
 	MaxN int
+	// MaxExportN caps the samples of one data-set export, which streams
+	// (default DefaultMaxExportN; see export.go).
+	MaxExportN int
 	// Timeout bounds a generate request's wait for its model and a slot,
 	// and then, separately, its run (default 30 s).
 	Timeout time.Duration
@@ -134,6 +137,9 @@ func New(opt Options) *Server {
 	if opt.MaxN <= 0 {
 		opt.MaxN = 64
 	}
+	if opt.MaxExportN <= 0 {
+		opt.MaxExportN = DefaultMaxExportN
+	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = 30 * time.Second
 	}
@@ -206,6 +212,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/models", s.search)
 	mux.HandleFunc("GET /api/models/{id}", s.details)
 	mux.HandleFunc("GET /api/models/{id}/image", s.image)
+	mux.HandleFunc("GET /api/models/{id}/export", s.export)
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such API endpoint %s; see /api/models", r.URL.Path)
 	})
