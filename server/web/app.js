@@ -289,6 +289,8 @@
 
     if (m.runnable && !imageToImage) {
       view.append(explorer(page, m), sampleGrid(page, m));
+      // export.js: the data-set export form.
+      if (window.zooExport) view.append(window.zooExport.section(page, m, {h, failure, report, clearError, isAbort}));
     } else if (m.runnable && imageToImage) {
       view.append(h('p', {class: 'note', id: 'explorer-note'},
         'This model is image-to-image: it needs input images: ',
