@@ -143,6 +143,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	h.Set(headerExportSamples, strconv.Itoa(req.n))
 	h.Set(headerExportFiles, strconv.Itoa(2+req.n*len(outputs)))
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return // the answer it would be, checked, without making the rest
+	}
 
 	zw := &zipStream{zw: zip.NewWriter(w), rc: http.NewResponseController(w), deadline: 2*s.opt.Timeout + writeSlack}
 	// The run record is zoo generate's: conditions as given (those left

@@ -314,6 +314,16 @@ func TestExportBadInput(t *testing.T) {
 	} {
 		wantError(t, ts, c.path, c.status, c.fragment)
 	}
+	// HEAD checks as GET does and answers the headers only, having
+	// made one block, not the 100 samples asked for.
+	resp, err := http.Head(ts.URL + "/api/models/00102/export?n=100&format=nifti&condition=plane=axial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get(headerExportFiles) != "102" {
+		t.Errorf("HEAD of an export: %d, %s %q", resp.StatusCode, headerExportFiles, resp.Header.Get(headerExportFiles))
+	}
 	// The same model in a format that records any spacing exports.
 	if code, _, body := get(t, ts.URL+"/api/models/00101/export?n=2&format=npy"); code != 200 {
 		t.Errorf("00101 with a wide spacing as NPY: %d %s", code, body)
