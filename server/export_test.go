@@ -329,3 +329,36 @@ func TestExportBadInput(t *testing.T) {
 		t.Errorf("00101 with a wide spacing as NPY: %d %s", code, body)
 	}
 }
+
+// --timeout bounds each block of an export, not the export: one that keeps
+// making progress runs past it (and its runner is never stopped for it).
+func TestExportOutlivesTimeout(t *testing.T) {
+	ts, srv, log := exportServer(t, Options{Timeout: 2 * time.Second}, mustEmbedded(t))
+	id := "00101_DCGAN_MRI_COLIN27_DEMO"
+	// Start the runner first: its start is not bounded by the timeout,
+	// but a request waiting for it is.
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		code, _, body := get(t, ts.URL+"/api/models/"+id+"/export?n=1")
+		if code == 200 {
+			break
+		}
+		if code != 503 || !strings.Contains(string(body), "still loading") || time.Now().After(deadline) {
+			t.Fatalf("first export: %d %s", code, body)
+		}
+	}
+	pids := srv.Runners()
+	start := time.Now()
+	n := 800
+	code, _, body := get(t, ts.URL+"/api/models/"+id+"/export?"+exportQuery(n, 2, "npy"))
+	took := time.Since(start)
+	if code != 200 {
+		t.Fatalf("export of %d samples: %d %s", n, code, body)
+	}
+	if names, _ := readZip(t, body); len(names) != n+2 {
+		t.Errorf("the export holds %d files, want %d", len(names), n+2)
+	}
+	if after := srv.Runners(); len(after) != 1 || after[0] != pids[0] || strings.Contains(log.String(), "ran past") {
+		t.Errorf("runners %v before, %v after; log:\n%s", pids, after, log)
+	}
+	t.Logf("%d samples in %v with --timeout 2s", n, took.Round(time.Millisecond))
+}
