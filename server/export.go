@@ -125,20 +125,25 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		ex.failed(w, err)
 		return
 	}
-	origin := pipeline.Origin{Model: m, Seed: req.seed, Conditions: req.conditions}
-	if err := origin.Encode(req.enc, first[0], func(string, []byte) error { return nil }); err != nil {
+	if err := ex.origin().Encode(req.enc, first[0], func(string, []byte) error { return nil }); err != nil {
 		httpError(w, http.StatusUnprocessableEntity, "format %s cannot hold the outputs of model %s: %v; choose another format (%s)",
 			req.format, m.ID, err, strings.Join(output.FormatNames(), ", "))
 		return
 	}
 
+	ex.stream(w, r, first)
+}
+
+// stream answers with the export's zip, first being its first block.
+func (e *exporter) stream(w http.ResponseWriter, r *http.Request, first []loader.Sample) {
+	m, req := e.m, e.req
 	outputs := make([]string, len(m.Signature.Outputs))
 	for i, o := range m.Signature.Outputs {
 		outputs[i] = o.Name
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/zip")
-	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", exportName(m, req)))
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", fmt.Sprintf("%s_seed%d_n%d_%s.zip", m.ID, req.seed, req.n, req.format)))
 	h.Set("Cache-Control", "no-store")
 	h.Set(headerExportSamples, strconv.Itoa(req.n))
 	h.Set(headerExportFiles, strconv.Itoa(2+req.n*len(outputs)))
@@ -147,19 +152,16 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return // the answer it would be, checked, without making the rest
 	}
 
-	zw := &zipStream{zw: zip.NewWriter(w), rc: http.NewResponseController(w), deadline: 2*s.opt.Timeout + writeSlack}
+	zw := &zipStream{zw: zip.NewWriter(w), rc: http.NewResponseController(w), deadline: 2*e.s.opt.Timeout + writeSlack}
 	// The run record is zoo generate's: conditions as given (those left
 	// out cycle), no input, no --stack or --gzip.
 	info := output.RunInfo{Model: m.ID, Version: m.Version, SHA256: m.Artifact.SHA256, Seed: req.seed, N: req.n,
 		Format: req.format, Outputs: outputs, Conditions: req.conditions, Generator: version.Generator()}
-	if len(info.Conditions) == 0 {
-		info.Conditions = nil // as zoo generate's parseConditions leaves none
-	}
 	run, err := output.OpenStream(info, zw.put)
 	if err == nil {
-		wr := &pipeline.Writer{Run: run, Enc: req.enc, Origin: origin}
+		wr := &pipeline.Writer{Run: run, Enc: req.enc, Origin: e.origin()}
 		err = wr.Write(r.Context(), func(ctx context.Context) iter.Seq2[loader.Sample, error] {
-			return ex.samples(ctx, first)
+			return e.samples(ctx, first)
 		})
 	}
 	if err == nil {
@@ -177,18 +179,17 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			why = "the client left"
 		}
-		s.logf("model %s: export stopped after %d of %d samples: %s", m.ID, done, req.n, why)
+		e.s.logf("model %s: export stopped after %d of %d samples: %s", m.ID, done, req.n, why)
 		// Cut the connection: the client sees a failed download, not a
 		// zip that looks whole.
 		panic(http.ErrAbortHandler)
 	}
 }
 
-// exportName is the zip's file name: what it holds, like a zoo generate
-// output directory a user would name.
-func exportName(m *zoo.Model, req *exportRequest) string {
-	name := fmt.Sprintf("%s_seed%d_n%d_%s", m.ID, req.seed, req.n, req.format)
-	return name + ".zip"
+// origin is the provenance of the export's files: zoo generate's for the
+// same seed and conditions.
+func (e *exporter) origin() pipeline.Origin {
+	return pipeline.Origin{Model: e.m, Seed: e.req.seed, Conditions: e.req.conditions}
 }
 
 // exporter fetches an export's samples from its model's runner, one
