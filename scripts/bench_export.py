@@ -18,6 +18,10 @@ Each pair runs --rounds times, alternating; the medians are reported. Every
 round checks that the zip holds exactly the files of the directory, byte for
 byte (the Go tests check it too).
 
+  memory     peak RSS of the zoo serve process (sampled every 20 ms) during an
+             NPY export of n and of 8n samples: streamed, it should not grow
+             with n beyond the manifest (about 300 bytes a sample).
+
 Usage: /usr/bin/python3 scripts/bench_export.py [--zoo bin/zoo] [--n 512] [--rounds 3]
 """
 import argparse
@@ -57,6 +61,36 @@ def export(base, n, seed, fmt, path):
             f.write(chunk)
             size += len(chunk)
     return time.perf_counter() - t0, size
+
+
+def rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def peak_rss_during(pid, f):
+    """Runs f() and returns its result and pid's peak RSS in kB meanwhile."""
+    peak = [rss_kb(pid)]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_kb(pid))
+            time.sleep(0.02)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        return f(), peak[0]
+    finally:
+        done.set()
+        t.join()
 
 
 def generate(zoo, env, n, seed, fmt, out):
@@ -110,6 +144,11 @@ def main():
                              statistics.median(gen_own), size))
                 print(f"{fmt}: export {rows[-1][1]:.0f} samples/s, generate {rows[-1][2]:.0f} samples/s wall "
                       f"({rows[-1][3]:.0f} by its own count), zip {size / 1e6:.1f} MB", file=sys.stderr)
+            mem = []
+            for n in (args.n, 8 * args.n):
+                (secs, size), peak = peak_rss_during(p.pid, lambda: export(base, n, 7, "npy", os.path.join(tmp, "mem.zip")))
+                mem.append((n, peak, size))
+                print(f"npy n={n}: zoo serve peak RSS {peak / 1024:.0f} MiB, zip {size / 1e6:.1f} MB", file=sys.stderr)
         finally:
             p.terminate()
             p.wait()
@@ -129,7 +168,13 @@ def main():
               for fmt, ex, gen, own, size in rows]
     lines += ["", "The export fetches one compute block (16 samples) per runner call, giving the model back between "
               "blocks, and compresses each non-PNG file (deflate, fastest level) before it enters the zip; "
-              "`zoo generate` writes uncompressed files with one forward per batch."]
+              "`zoo generate` writes uncompressed files with one forward per batch.",
+              "",
+              "Memory: peak RSS of the `zoo serve` process (its model's runner apart) during an NPY export:",
+              "",
+              "| n | zip (MB) | peak RSS of zoo serve (MiB) |",
+              "| ---: | ---: | ---: |"]
+    lines += [f"| {n} | {size / 1e6:.1f} | {peak / 1024:.0f} |" for n, peak, size in mem]
     write_section(args.out, "export", "\n".join(lines))
 
 
