@@ -125,6 +125,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		ex.failed(w, err)
 		return
 	}
+	if r.Context().Err() != nil {
+		return // the client left during the first block: nobody to answer
+	}
 	if err := ex.origin().Encode(req.enc, first[0], func(string, []byte) error { return nil }); err != nil {
 		httpError(w, http.StatusUnprocessableEntity, "format %s cannot hold the outputs of model %s: %v; choose another format (%s)",
 			req.format, m.ID, err, strings.Join(output.FormatNames(), ", "))

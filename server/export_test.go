@@ -230,7 +230,8 @@ func TestExportEqualsGenerate(t *testing.T) {
 
 // A client that leaves mid-export stops it at the next block: the server
 // logs how far it got, the runner was not killed (same process), and the
-// next export of the model works.
+// next export of the model works. While it runs, the model serves a figure
+// too.
 func TestExportCancel(t *testing.T) {
 	ts, srv, log := exportServer(t, Options{}, mustEmbedded(t))
 	id := "00101_DCGAN_MRI_COLIN27_DEMO"
@@ -245,6 +246,14 @@ func TestExportCancel(t *testing.T) {
 	// Read into the stream (a few blocks), then hang up.
 	if _, err := io.CopyN(io.Discard, resp.Body, 200<<10); err != nil {
 		t.Fatal(err)
+	}
+	// The export gives its model back between blocks: the explorer's own
+	// figure of the model comes meanwhile, not after 10000 samples.
+	if code, ctype, body := get(t, ts.URL+"/api/models/"+id+"/image?n=1&seed=3"); code != 200 || ctype != "image/png" {
+		t.Errorf("a figure during the export: %d %s %s", code, ctype, body)
+	}
+	if _, err := io.CopyN(io.Discard, resp.Body, 64<<10); err != nil {
+		t.Fatalf("the export after the figure: %v", err)
 	}
 	pids := srv.Runners()
 	resp.Body.Close()
