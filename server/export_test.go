@@ -31,6 +31,13 @@ var zooTorch struct {
 	err  error
 }
 
+// removeZooTorch removes the build, if a test made one (TestMain).
+func removeZooTorch() {
+	if zooTorch.path != "" {
+		os.RemoveAll(filepath.Dir(zooTorch.path))
+	}
+}
+
 func zooTorchBin(t *testing.T) string {
 	t.Helper()
 	zooTorch.once.Do(func() {
@@ -39,6 +46,7 @@ func zooTorchBin(t *testing.T) string {
 			zooTorch.err = err
 			return
 		}
+		// Outlives each test, since they share it; TestMain removes it.
 		zooTorch.path = filepath.Join(dir, "zoo-torch")
 		out, err := exec.Command("go", "build", "-o", zooTorch.path, "medzoo/cmd/zoo").CombinedOutput()
 		if err != nil {
