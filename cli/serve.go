@@ -10,7 +10,7 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "web explorer of the catalog and its models, and an HTTP API (loopback by default)",
-		UsageText: "zoo serve [--addr 127.0.0.1:8080] [--device D] [--threads T] [--max-n 64] [--timeout 30s] [--max-concurrent 4] [--max-conns 128] [--idle-timeout 30s] [--grace 5s] [--json]",
+		UsageText: "zoo serve [--addr 127.0.0.1:8080] [--device D] [--threads T] [--max-n 64] [--max-export-n 10000] [--timeout 30s] [--max-concurrent 4] [--max-conns 128] [--idle-timeout 30s] [--grace 5s] [--json]",
 		Description: "Open http://127.0.0.1:8080/ for the catalog (search, filters, a page per model with its metrics\n" +
 			"and a live sample grid) and the explorer (latent sliders, seed, condition, image beside mask).\n\n" +
 			"API (GET only; errors are JSON {\"error\": ...}):\n" +
@@ -21,7 +21,9 @@ func serveCommand() *cli.Command {
 			"       &format=zip                                                      one PNG per output, zipped\n" +
 			"   GET /api/models/ID/thumbnail                                        sample 0 of seed 0, cached (ETag)\n" +
 			"   GET /api/models/ID/links                                            publication, DOI, Zenodo, BibTeX\n" +
-			"   GET /api/metrics                                                    the catalog's metrics, for rank_by\n\n" +
+			"   GET /api/metrics                                                    the catalog's metrics, for rank_by\n" +
+			"   GET /api/models/ID/export?n=N&seed=S&condition=NAME=VALUE&format=F  a data set: a zip streamed as it\n" +
+			"       is made, holding the files of zoo generate ID -n N --seed S -c NAME=VALUE --format F, byte for byte\n\n" +
 			"Status codes: 200; 400 a bad parameter; 404 no such model or endpoint; 405 not GET; 413 a request\n" +
 			"body; 422 the model cannot run or failed (raised, non-finite values, wrong shape or count); 431\n" +
 			"headers too large; 502 the model's runner process died, or its artifact could not be fetched;\n" +
@@ -38,6 +40,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
 			&cli.IntFlag{Name: "threads", Usage: "LibTorch intra-op threads of each model process, 1 to 1024 (default: one per CPU core)"},
 			&cli.IntFlag{Name: "max-n", Value: 64, Usage: "most samples one request may ask for, 1 to 4096"},
+			&cli.IntFlag{Name: "max-export-n", Value: 10000, Usage: "most samples one data-set export may ask for, 1 to 100000 (an export streams; only its manifest, sent last, is held)"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "longest a generate request may take, waiting included (1ms to 24h)"},
 			&cli.IntFlag{Name: "max-concurrent", Value: 4, Usage: "generate requests running at once, 1 to 256 (others wait)"},
 			&cli.IntFlag{Name: "max-conns", Value: 128, Usage: "open connections at once, 1 to 65536 (when full, the longest idle one is closed)"},
@@ -65,6 +68,7 @@ type serveReady struct {
 	Device         string  `json:"device"`
 	Threads        int     `json:"threads"` // LibTorch threads per model runner; 0: one per CPU core
 	MaxN           int     `json:"max_n"`
+	MaxExportN     int     `json:"max_export_n"`
 	MaxConcurrent  int     `json:"max_concurrent"`
 	MaxConns       int     `json:"max_conns"`
 	TimeoutSeconds float64 `json:"timeout_seconds"`
@@ -80,6 +84,7 @@ func checkServeFlags(c *cli.Context) error {
 		what   string
 	}{
 		{"max-n", 1, 4096, "samples per request"},
+		{"max-export-n", 1, 100000, "samples per export"},
 		{"max-concurrent", 1, 256, "generate requests at once"},
 		{"max-conns", 1, 65536, "open connections"},
 	}

@@ -32,7 +32,7 @@ func runServe(c *cli.Context) error {
 		return fmt.Errorf("serve: %w (is another zoo serve running? try --addr 127.0.0.1:0 for any free port)", err)
 	}
 	srv := server.New(server.Options{Catalog: e.catalog, Store: e.store, Device: dev, Threads: c.Int("threads"),
-		MaxN: c.Int("max-n"), Timeout: c.Duration("timeout"), MaxConcurrent: c.Int("max-concurrent"),
+		MaxN: c.Int("max-n"), MaxExportN: c.Int("max-export-n"), Timeout: c.Duration("timeout"), MaxConcurrent: c.Int("max-concurrent"),
 		Log: c.App.ErrWriter, MaxConns: c.Int("max-conns"), IdleTimeout: c.Duration("idle-timeout"),
 		// Zero grace means none; the server's zero value means its default.
 		Grace: max(c.Duration("grace"), 1)})
@@ -53,7 +53,7 @@ func runServe(c *cli.Context) error {
 		// One line, not printJSON's indented form: a script reads it with
 		// one line read while the server keeps running.
 		ready := serveReady{URL: fmt.Sprintf("http://%s/", ln.Addr()), Address: ln.Addr().String(), Models: len(e.catalog.Models),
-			Runnable: runnable, Device: dev, Threads: c.Int("threads"), MaxN: c.Int("max-n"), MaxConcurrent: c.Int("max-concurrent"),
+			Runnable: runnable, Device: dev, Threads: c.Int("threads"), MaxN: c.Int("max-n"), MaxExportN: c.Int("max-export-n"), MaxConcurrent: c.Int("max-concurrent"),
 			MaxConns: c.Int("max-conns"), TimeoutSeconds: c.Duration("timeout").Seconds(), GraceSeconds: c.Duration("grace").Seconds()}
 		if err := json.NewEncoder(c.App.Writer).Encode(ready); err != nil {
 			ln.Close()

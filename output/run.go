@@ -108,15 +108,17 @@ type Run struct {
 	manifest *os.File
 	next     int
 	pending  map[int]Record
+
+	// stream, when set, receives the run's files instead of Dir
+	// (OpenStream).
+	stream *stream
 }
 
 // Open prepares dir for info according to mode. A directory holding a
 // symbolic link or a special file is refused whatever the mode, naming the
 // entry: zoo writes only regular files it creates or replaces itself.
 func Open(dir string, info RunInfo, mode Mode) (*Run, error) {
-	if info.Width == 0 {
-		info.Width = max(5, len(fmt.Sprint(max(info.N-1, 0))))
-	}
+	info.Width = nameWidth(info)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
@@ -168,6 +170,15 @@ func Open(dir string, info RunInfo, mode Mode) (*Run, error) {
 
 // runFile and manifestFile are the names of this process's run and
 // manifest files: the run's, or its shard's.
+// nameWidth is info.Width, or for a new run the width of its largest
+// index (at least 5 digits).
+func nameWidth(info RunInfo) int {
+	if info.Width != 0 {
+		return info.Width
+	}
+	return max(5, len(fmt.Sprint(max(info.N-1, 0))))
+}
+
 func (r *Run) runFile() string {
 	if r.Part != nil {
 		return ShardRunFile(r.Part.K, r.Part.M)
@@ -386,11 +397,22 @@ func (r *Run) Commit(rec Record) error {
 		if err != nil {
 			return err
 		}
+		if r.stream != nil {
+			// A stream's files go out with their sample's turn, so
+			// they leave in index order, then its manifest line.
+			if err := r.stream.emit(next, r.Info.Outputs); err != nil {
+				return err
+			}
+		}
 		buf.Write(line)
 		buf.WriteByte('\n')
 		r.next++
 	}
 	if buf.Len() == 0 {
+		return nil
+	}
+	if r.stream != nil {
+		r.stream.manifest.Write(buf.Bytes())
 		return nil
 	}
 	if _, err := r.manifest.Write(buf.Bytes()); err != nil {
@@ -406,8 +428,12 @@ func (r *Run) Committed() int {
 	return r.next - r.Start
 }
 
-// Close flushes the manifest to disk.
+// Close flushes the manifest to disk, or puts a complete stream's
+// manifest (OpenStream).
 func (r *Run) Close() error {
+	if r.stream != nil {
+		return r.finishStream()
+	}
 	if r.manifest == nil {
 		return nil
 	}
@@ -465,6 +491,9 @@ func (r *Run) Abandon() {
 func (r *Run) WriteFile(name string, data []byte) error {
 	if filepath.Base(name) != name || name == "." || name == ".." {
 		return fmt.Errorf("output file name %q is not a plain file name", name)
+	}
+	if r.stream != nil {
+		return r.holdFile(name, data)
 	}
 	return files.WriteAtomicBytes(filepath.Join(r.Dir, name), data)
 }

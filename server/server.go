@@ -50,6 +50,9 @@ type Options struct {
 	Threads int
 	// MaxN caps the samples of one generate request (default 64).
 	MaxN int
+	// MaxExportN caps the samples of one data-set export, which streams
+	// (default DefaultMaxExportN; see export.go).
+	MaxExportN int
 	// Timeout bounds a generate request's wait for its model and a slot,
 	// and then, separately, its run (default 30 s).
 	Timeout time.Duration
@@ -137,6 +140,9 @@ func New(opt Options) *Server {
 	if opt.MaxN <= 0 {
 		opt.MaxN = 64
 	}
+	if opt.MaxExportN <= 0 {
+		opt.MaxExportN = DefaultMaxExportN
+	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = 30 * time.Second
 	}
@@ -215,6 +221,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/models/{id}/thumbnail", s.thumbnail)
 	mux.HandleFunc("GET /api/models/{id}/links", s.links)
 	mux.HandleFunc("GET /api/metrics", s.metrics)
+	mux.HandleFunc("GET /api/models/{id}/export", s.export)
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such API endpoint %s; see /api/models", r.URL.Path)
 	})
@@ -506,20 +513,18 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, m *zoo.Model, req *
 	// First the model's turn, then a generation slot: a request queued
 	// behind a busy model holds no slot that other models could use.
 	slot := s.slotFor(m.ID)
-	select {
-	case slot.turn <- struct{}{}:
-		defer func() { <-slot.turn }()
-	case <-wait.Done():
-		httpError(w, http.StatusServiceUnavailable, "busy: model %s was busy with other requests for %s; retry later", m.ID, s.opt.Timeout)
+	releaseTurn, err := s.takeTurn(wait, slot, m.ID)
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, "%v", err)
 		return nil, false
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-wait.Done():
-		httpError(w, http.StatusServiceUnavailable, "busy: no generation slot within %s; retry later", s.opt.Timeout)
+	defer releaseTurn()
+	releaseSlot, err := s.takeSlot(wait)
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, "%v", err)
 		return nil, false
 	}
+	defer releaseSlot()
 	run, cancelRun := context.WithTimeout(context.WithoutCancel(r.Context()), s.opt.Timeout)
 	defer cancelRun()
 	samples, err := s.generate(run, slot, m, req)

@@ -39,7 +39,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeZooTorch() // export_test.go's build
+	os.Exit(code)
 }
 
 // testRunner is this test binary as a runner.

@@ -198,23 +198,21 @@ func (s *Server) thumbBytes(ctx context.Context, m *zoo.Model, key string, onDis
 	wait, cancel := context.WithTimeout(ctx, s.opt.Timeout)
 	defer cancel()
 	slot := s.slotFor(m.ID)
-	select {
-	case slot.turn <- struct{}{}:
-		defer func() { <-slot.turn }()
-	case <-wait.Done():
-		return nil, "", errBusy{fmt.Sprintf("model %s was busy with other requests for %s", m.ID, s.opt.Timeout)}
+	releaseTurn, err := s.takeTurn(wait, slot, m.ID)
+	if err != nil {
+		return nil, "", err
 	}
+	defer releaseTurn()
 	// A request that waited for the turn may find the thumbnail made by the
 	// one before it.
 	if b, ok := s.thumbs.get(key); ok {
 		return b, "memory", nil
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-wait.Done():
-		return nil, "", errBusy{fmt.Sprintf("no generation slot within %s", s.opt.Timeout)}
+	releaseSlot, err := s.takeSlot(wait)
+	if err != nil {
+		return nil, "", err
 	}
+	defer releaseSlot()
 	run, cancelRun := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Timeout)
 	defer cancelRun()
 	// A runner started only for a thumbnail is stopped after it: the
@@ -309,8 +307,3 @@ func readNoFollow(path string, limit int64) ([]byte, error) {
 	}
 	return data, err
 }
-
-// errBusy is a thumbnail request that found no turn or slot in time.
-type errBusy struct{ what string }
-
-func (e errBusy) Error() string { return "busy: " + e.what + "; retry later" }

@@ -201,6 +201,8 @@ func TestHostileServeFlags(t *testing.T) {
 		{"max-n-negative", []string{"--max-n", "-1"}, []string{"--max-n -1", "from 1 to 4096"}},
 		{"max-n-zero", []string{"--max-n", "0"}, []string{"--max-n 0", "from 1 to 4096"}},
 		{"max-n-huge", []string{"--max-n", "1000000000000"}, []string{"--max-n", "from 1 to 4096"}},
+		{"max-export-n-zero", []string{"--max-export-n", "0"}, []string{"--max-export-n 0", "samples per export from 1 to 100000"}},
+		{"max-export-n-huge", []string{"--max-export-n", "100001"}, []string{"--max-export-n 100001", "from 1 to 100000"}},
 		{"timeout-negative", []string{"--timeout", "-5s"}, []string{"--timeout -5s", "from 1ms to 24h"}},
 		{"timeout-zero", []string{"--timeout", "0s"}, []string{"--timeout 0s", "from 1ms"}},
 		{"timeout-not-a-duration", []string{"--timeout", "soon"}, []string{"timeout"}},

@@ -321,6 +321,8 @@
     if (m.runnable && !imageToImage) {
       const grid = hooks.sampleGrid.map((f) => f(page, m)).find((e) => e);
       view.append(explorer(page, m), grid || sampleGrid(page, m));
+      // export.js: the data-set export form.
+      if (window.zooExport) view.append(window.zooExport.section(page, m, {h, failure, report, clearError, isAbort}));
       if (viewer) append(view, [viewer.pixels(page, m, tools)]);
     } else if (m.runnable && imageToImage) {
       view.append(h('p', {class: 'note', id: 'explorer-note'},
