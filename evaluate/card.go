@@ -14,15 +14,20 @@ import (
 
 // Card is the metric card: every result with how it was obtained.
 type Card struct {
-	Zoo           string        `json:"zoo"`
-	Date          string        `json:"date"`
-	Extractor     ExtractorInfo `json:"extractor"`
-	Normalize     string        `json:"normalize"`
-	Preprocessing string        `json:"preprocessing"`
-	Real          SetInfo       `json:"real"`
-	Fake          SetInfo       `json:"fake"`
-	Seed          uint64        `json:"seed"`
-	Results       []Result      `json:"results"`
+	Zoo       string        `json:"zoo"`
+	Date      string        `json:"date"`
+	Extractor ExtractorInfo `json:"extractor"`
+	Normalize string        `json:"normalize"`
+	// Protocol is whose preprocessing made the features: zoo, clean-fid,
+	// pytorch-fid or torch-fidelity (features.Protocols); ProtocolNotes
+	// say, for a reference's, what is that reference's and what is zoo's.
+	Protocol      string   `json:"protocol"`
+	ProtocolNotes []string `json:"protocol_notes,omitempty"`
+	Preprocessing string   `json:"preprocessing"`
+	Real          SetInfo  `json:"real"`
+	Fake          SetInfo  `json:"fake"`
+	Seed          uint64   `json:"seed"`
+	Results       []Result `json:"results"`
 	// Memorization lists the synthetic images closest to a real one.
 	Memorization *MemorizationInfo `json:"memorization,omitempty"`
 	Warnings     []string          `json:"warnings,omitempty"`
@@ -233,6 +238,7 @@ func (c *Card) WriteText(w io.Writer) {
 	if c.Extractor.Weights != "" {
 		fmt.Fprintf(w, "weights:       %s\n", c.Extractor.Weights)
 	}
+	fmt.Fprintf(w, "protocol:      %s\n", c.protocolLine())
 	fmt.Fprintf(w, "preprocessing: %s\n", c.Preprocessing)
 	for _, s := range []struct {
 		role string
@@ -262,6 +268,9 @@ func (c *Card) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "  %s ~ %s: distance %.4g (%.2f× median)%s\n", e.FakeName, e.RealName, e.Distance, e.Relative, flag)
 		}
 	}
+	for _, n := range c.ProtocolNotes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 	for _, warn := range c.allWarnings() {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
@@ -286,6 +295,14 @@ func (c *Card) allWarnings() []string {
 		}
 	}
 	return uniq
+}
+
+// protocolLine names the protocol for people: a reference's, or zoo's own.
+func (c *Card) protocolLine() string {
+	if c.Protocol == "" || c.Protocol == string(features.ProtocolZoo) {
+		return "zoo (zoo's own preprocessing; --protocol clean-fid, pytorch-fid or torch-fidelity reproduce a reference's)"
+	}
+	return c.Protocol + " (that reference's reading, resize and quantization, reproduced)"
 }
 
 func short(h string) string {
