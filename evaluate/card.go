@@ -130,7 +130,11 @@ func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 			Details: map[string]any{"route": res.Route, "mean_term": res.MeanTerm, "trace_real": res.TraceA, "trace_fake": res.TraceB, "trace_sqrt": res.TraceSqrt,
 				"clipped_eigenvalues": res.ClippedA + res.ClippedM, "most_negative_eigenvalue": math.Min(res.MinEigA, res.MinEigM)}})
 	case KID:
-		res, err := metrics.KID(real.matrix(dim), fake.matrix(dim), opt.KIDSubsets, opt.KIDSubsetSize, opt.Seed)
+		kid := metrics.KID
+		if opt.Prep.Protocol == features.ProtocolTorchFidelity {
+			kid = metrics.KIDNumpySubsets // torch-fidelity's own subsets
+		}
+		res, err := kid(real.matrix(dim), fake.matrix(dim), opt.KIDSubsets, opt.KIDSubsetSize, opt.Seed)
 		if err != nil {
 			return fmt.Errorf("KID: %w", err)
 		}

@@ -109,7 +109,7 @@ func Merge(paths []string) (*Card, error) {
 	}
 	opt := Options{Extractor: &features.Extractor{Spec: features.Spec{Name: h.Extractor.Name, Dim: dim}},
 		Metrics: h.Metrics, Seed: h.Seed, KIDSubsets: h.KIDSubsets, KIDSubsetSize: h.KIDSubsetSize,
-		PRDCK: h.PRDCK, NearCopyQuantile: h.NearCopyQuantile}.withDefaults()
+		PRDCK: h.PRDCK, NearCopyQuantile: h.NearCopyQuantile, Prep: features.Prep{Protocol: proto}}.withDefaults()
 	if err := card.computeAll(sets[0], sets[1], opt); err != nil {
 		return nil, err
 	}

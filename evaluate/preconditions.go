@@ -2,7 +2,10 @@ package evaluate
 
 import (
 	"fmt"
+	"math"
 	"strings"
+
+	"medzoo/features"
 )
 
 // CheckPreconditions refuses, before any feature is extracted, metrics that
@@ -33,6 +36,9 @@ func CheckPreconditions(opt Options) error {
 			need("FID", 2, "a covariance needs two images; add images")
 		case KID:
 			need("KID", 2, "add images")
+			if opt.Prep.Protocol == features.ProtocolTorchFidelity && opt.Seed > math.MaxUint32 {
+				problems = append(problems, fmt.Sprintf("--seed %d: torch-fidelity draws KID subsets with numpy's RandomState, which takes 0..%d; give a smaller --seed", opt.Seed, uint64(math.MaxUint32)))
+			}
 		case PRDC:
 			need(fmt.Sprintf("PRDC with k=%d", opt.PRDCK), opt.PRDCK+1, "add images, lower --prdc-k, or leave prdc out of --metrics")
 		case Ratio:

@@ -63,7 +63,7 @@ func protocolNotes(p features.Protocol, ex string, mets []string, prdcK int) []s
 		case features.ProtocolCleanFID:
 			notes = append(notes, "KID: clean-fid's estimator (cubic kernel, 100 subsets of up to 1000) drawn from numpy's global unseeded RNG, and it reports no std; zoo draws seeded subsets (--seed): same estimator, other subsets, so values agree within the std")
 		case features.ProtocolTorchFidelity:
-			notes = append(notes, "KID: torch-fidelity's estimator (100 subsets of 1000) drawn with numpy RandomState(seed), and it refuses a subset larger than a set where zoo takes the set's size; zoo's seeded subsets are other subsets, so values agree within the std")
+			notes = append(notes, "KID: torch-fidelity's estimator on torch-fidelity's own subsets: numpy RandomState(--seed) draws, fake set first (its input1), so KID equals torch-fidelity's with rng_seed = --seed (torch-fidelity's default is 2020); it refuses a subset larger than a set, zoo caps it with a warning")
 		default:
 			notes = append(notes, "KID: pytorch-fid has no KID; zoo's (the unbiased cubic-kernel MMD of Binkowski et al., torch-fidelity's estimator)")
 		}
