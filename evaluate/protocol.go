@@ -70,7 +70,7 @@ func protocolNotes(p features.Protocol, ex string, mets []string, prdcK int) []s
 	}
 	if has(PRDC) {
 		if p == features.ProtocolTorchFidelity {
-			notes = append(notes, fmt.Sprintf("PRDC: precision and recall are torch-fidelity's (Kynkäänniemi et al., the same definitions), k=%d (torch-fidelity's default 3); density and coverage are not in torch-fidelity: zoo's (Naeem et al., clovaai's code)", prdcK))
+			notes = append(notes, fmt.Sprintf("PRDC: precision and recall are torch-fidelity's (Kynkäänniemi et al.), k=%d (torch-fidelity's default 3), except that torch-fidelity counts a point on a ball's boundary (<=, float32 torch.cdist) where zoo and clovaai do not (<): they differ only on exact ties; density and coverage are not in torch-fidelity: zoo's (Naeem et al., clovaai's code)", prdcK))
 		} else {
 			notes = append(notes, fmt.Sprintf("PRDC: %s has none; zoo's (Naeem et al., clovaai's code), k=%d", p, prdcK))
 		}

@@ -250,6 +250,16 @@ func TestReferenceQuantizesOtherInputs(t *testing.T) {
 		if w := loss.Warnings(proto); len(w) != 1 || !strings.Contains(w[0], "quantized to 8 bits") {
 			t.Errorf("%s: warnings %q", proto, w)
 		}
+		jpeg := asPNG
+		jpeg.Kind = "8-bit gray JPEG"
+		jl := &Loss{}
+		p.Loss = jl
+		if err := p.Apply(jpeg, imagein.Units{Lo: 0, Hi: 255, Known: true}, b); err != nil {
+			t.Fatal(err)
+		}
+		if w := jl.Warnings(proto); len(w) != 1 || !strings.Contains(w[0], "libjpeg") {
+			t.Errorf("%s: JPEG warnings %q", proto, w)
+		}
 		if !strings.HasPrefix(p.Describe(), "protocol "+string(proto)+": ") {
 			t.Errorf("describe: %s", p.Describe())
 		}
