@@ -151,3 +151,44 @@ func TestEvaluateProtocol(t *testing.T) {
 	wantFail(t, zoo(t, env, "evaluate", "merge", filepath.Join(parts, "0.part"), filepath.Join(parts, "1.part")), 1,
 		"--protocol clean-fid and --protocol zoo", "one --protocol")
 }
+
+// TestEvaluateProtocolGeneratedAsPNG: with a reference protocol a model's
+// images generated in memory are quantized as zoo generate's PNG files
+// are, so evaluating the model equals evaluating the folder it writes,
+// and the card says so.
+func TestEvaluateProtocolGeneratedAsPNG(t *testing.T) {
+	ex := tinyExtractor(t)
+	work := t.TempDir()
+	env := []string{"ZOO_CACHE=" + filepath.Join(work, "cache"), "ZOO_CONFIG_DIR=" + filepath.Join(work, "config")}
+	real, fake := filepath.Join(work, "real"), filepath.Join(work, "fake")
+	mustOK(t, zoo(t, env, "generate", "101", "-n", "6", "--seed", "1", "-o", real, "-q"))
+	mustOK(t, zoo(t, env, "generate", "101", "-n", "6", "--seed", "3", "-o", fake, "-q"))
+	fid := func(args ...string) (float64, []string) {
+		t.Helper()
+		r := mustOK(t, zoo(t, env, append([]string{"evaluate", "--features", ex, "--metrics", "fid", "--json", "--no-cache"}, args...)...))
+		var c struct {
+			Fake    struct{ Warnings []string }
+			Results []struct{ Value float64 }
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &c); err != nil || len(c.Results) != 1 {
+			t.Fatalf("%v\n%s", err, r.stdout)
+		}
+		return c.Results[0].Value, c.Fake.Warnings
+	}
+	for _, proto := range []string{"clean-fid", "torch-fidelity"} {
+		folder, _ := fid(real, fake, "--protocol", proto)
+		model, warnings := fid(real, "101", "-n", "6", "--seed", "3", "--protocol", proto)
+		if folder != model || folder == 0 {
+			t.Errorf("%s: FID %v against the PNG folder, %v against the model's images in memory", proto, folder, model)
+		}
+		if !strings.Contains(strings.Join(warnings, "\n"), "quantized to 8 bits as zoo generate's PNG files are") {
+			t.Errorf("%s: fake set's warnings %q", proto, warnings)
+		}
+	}
+	// zoo's own protocol keeps the model's unquantized floats: not the same.
+	folder, _ := fid(real, fake)
+	model, _ := fid(real, "101", "-n", "6", "--seed", "3")
+	if folder == model {
+		t.Errorf("zoo's protocol gave the folder's FID %v for unquantized images too", folder)
+	}
+}
