@@ -116,13 +116,21 @@ np.save(sys.argv[2], np.stack([pil, tb]).astype(np.float32))
 
 // testPNGs writes, at w×h, each kind of PNG a reference reads differently
 // through PIL: 8-bit gray, RGB, RGBA (transparent pixels included), 16-bit
-// gray (values on both sides of 255) and 16-bit RGB.
+// gray (values on both sides of 255), 16-bit RGB and a palette with
+// transparent entries.
 func testPNGs(t *testing.T, dir string, w, h int, seed uint64) []string {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 11))
 	r := image.Rect(0, 0, w, h)
 	g8, rgb, rgba, g16, rgb16 := image.NewGray(r), image.NewRGBA(r), image.NewNRGBA(r), image.NewGray16(r), image.NewRGBA64(r)
 	u8 := func() uint8 { return uint8(rng.IntN(256)) }
+	// A palette with transparent entries (PNG tRNS): PIL's convert keeps
+	// each entry's colour.
+	palette := color.Palette{}
+	for i := 0; i < 16; i++ {
+		palette = append(palette, color.NRGBA{u8(), u8(), u8(), uint8(i * 17 % 256)})
+	}
+	pal := image.NewPaletted(r, palette)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			g8.SetGray(x, y, color.Gray{Y: u8()})
@@ -130,13 +138,14 @@ func testPNGs(t *testing.T, dir string, w, h int, seed uint64) []string {
 			rgba.SetNRGBA(x, y, color.NRGBA{u8(), u8(), u8(), uint8(rng.IntN(3) * 127)})
 			g16.SetGray16(x, y, color.Gray16{Y: uint16(rng.IntN(1024))})
 			rgb16.SetRGBA64(x, y, color.RGBA64{uint16(rng.IntN(65536)), uint16(rng.IntN(65536)), uint16(rng.IntN(65536)), 65535})
+			pal.SetColorIndex(x, y, uint8(rng.IntN(16)))
 		}
 	}
 	var paths []string
 	for _, f := range []struct {
 		name string
 		img  image.Image
-	}{{"a_gray8", g8}, {"b_rgb8", rgb}, {"c_rgba8", rgba}, {"d_gray16", g16}, {"e_rgb16", rgb16}} {
+	}{{"a_gray8", g8}, {"b_rgb8", rgb}, {"c_rgba8", rgba}, {"d_gray16", g16}, {"e_rgb16", rgb16}, {"f_palette", pal}} {
 		p := filepath.Join(dir, fmt.Sprintf("%s_%dx%d.png", f.name, w, h))
 		fh, err := os.Create(p)
 		if err != nil {
