@@ -110,6 +110,7 @@ bench: build
 	$(PYTHON) scripts/bench_search.py --zoo $(BIN) --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_fid.py --rank-deficient --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_evaluate.py --zoo $(BIN) --n 2000 --out docs/benchmarks.md
+	$(PYTHON) scripts/bench_protocols.py --zoo $(BIN) --n 2000 --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_serve.py --zoo $(BIN) --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_export.py --zoo $(BIN) --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_import.py --zoo $(BIN) --out docs/benchmarks.md

@@ -189,6 +189,9 @@ func flagValues(flag string) []string {
 		return names
 	case "device":
 		return []string{"auto", "cpu", "cuda"}
+	case "protocol":
+		// features.Protocols (features needs LibTorch; a test holds them equal).
+		return evaluateProtocols
 	}
 	return nil
 }

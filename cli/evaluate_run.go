@@ -45,6 +45,25 @@ func runEvaluate(c *cli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
+	proto, err := features.ParseProtocol(c.String("protocol"))
+	if err != nil {
+		return usageError{err}
+	}
+	if proto.Reference() && c.IsSet("resize") {
+		return usagef("--resize is zoo's own protocol's; --protocol %s resizes as %s does: leave --resize out, or use --protocol zoo", proto, proto)
+	}
+	// A reference's metric defaults, unless the user set them.
+	defaults := evaluate.DefaultsFor(proto)
+	kidSubsets, kidSize, prdcK := defaults.KIDSubsets, defaults.KIDSubsetSize, defaults.PRDCK
+	if c.IsSet("kid-subsets") {
+		kidSubsets = c.Int("kid-subsets")
+	}
+	if c.IsSet("kid-subset-size") {
+		kidSize = c.Int("kid-subset-size")
+	}
+	if c.IsSet("prdc-k") {
+		prdcK = c.Int("prdc-k")
+	}
 	if r := c.String("resize"); r != "" && r != "bilinear" && r != "nearest" && r != "none" {
 		return usagef("--resize %q: want bilinear, nearest or none", r)
 	}
@@ -109,7 +128,7 @@ func runEvaluate(c *cli.Context) error {
 		return err
 	}
 	closers = append(closers, ex.Close)
-	prep := features.Prep{Spec: ex.Spec, Normalize: norm}
+	prep := features.Prep{Spec: ex.Spec, Normalize: norm, Protocol: proto}
 	if r := c.String("resize"); r != "" {
 		prep.Spec.Resize = r
 	}
@@ -125,7 +144,7 @@ func runEvaluate(c *cli.Context) error {
 	opt := evaluate.Options{
 		Real: real, Fake: fake, Extractor: ex, Prep: prep, Metrics: mets,
 		Batch: c.Int("batch-size"), Skip: c.Bool("skip-unreadable"), CacheDir: cacheDir, Seed: c.Uint64("seed"),
-		KIDSubsets: c.Int("kid-subsets"), KIDSubsetSize: c.Int("kid-subset-size"), PRDCK: c.Int("prdc-k"),
+		KIDSubsets: kidSubsets, KIDSubsetSize: kidSize, PRDCK: prdcK,
 		Progress: func(set string, done, total int) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -22,7 +22,8 @@ func k8sCommand() *cli.Command {
 		UsageText: "zoo k8s generate ID -n N --completions M --image IMAGE --pvc CLAIM [--output-path /data/out] [--input PATH-IN-VOLUME]\n" +
 			"      [--seed S] [--format " + strings.Join(output.FormatNames(), "|") + "] [--condition NAME=VALUE]... [COMMON] [--json]\n" +
 			"   zoo k8s evaluate REAL FAKE --completions M --image IMAGE --pvc CLAIM [--output-path /data/eval] [-n N] [--seed S]\n" +
-			"      [--condition NAME=VALUE]... [--metrics LIST] [--features NAME|FILE.pt] [--normalize MODE] [--resize MODE] [COMMON] [--json]\n" +
+			"      [--condition NAME=VALUE]... [--metrics LIST] [--features NAME|FILE.pt] [--protocol P]\n" +
+			"      [--normalize MODE] [--resize MODE] [COMMON] [--json]\n" +
 			"   COMMON: [--parallelism P] [--gpus 0|1] [--cpus C] [--memory SIZE] [--name NAME] [--namespace NS] [--backoff-limit-per-index B]",
 		Description: "Prints, on stdout, a batch/v1 Job with completionMode Indexed: pod k of M runs the image's zoo with\n" +
 			"--shard $(JOB_COMPLETION_INDEX)/M (Kubernetes expands the index), so the M pods make the run's\n" +
@@ -57,6 +58,7 @@ func k8sCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "condition", Aliases: []string{"c"}, Usage: "fix a condition, `NAME=VALUE` (repeatable)"},
 			&cli.StringFlag{Name: "metrics", Usage: "evaluate: comma-separated metrics (zoo evaluate --metrics; default fid,kid,prdc)"},
 			&cli.StringFlag{Name: "features", Usage: "evaluate: the feature extractor (zoo evaluate --features), a built-in name or FILE.pt in the volume"},
+			&cli.StringFlag{Name: "protocol", Usage: "evaluate: zoo evaluate --protocol (" + strings.Join(evaluateProtocols, ", ") + ")"},
 			&cli.StringFlag{Name: "normalize", Usage: "evaluate: zoo evaluate --normalize (none, minmax, window:C,W)"},
 			&cli.StringFlag{Name: "resize", Usage: "evaluate: zoo evaluate --resize (bilinear, nearest, none)"},
 			&cli.StringFlag{Name: "name", Usage: "the Job's `NAME` (default zoo-MODEL-seed-S, or zoo-eval-...)"},
@@ -71,7 +73,7 @@ func k8sCommand() *cli.Command {
 					return usagef("--%s is for zoo k8s generate", f)
 				}
 			}
-			for _, f := range []string{"metrics", "features", "normalize", "resize"} {
+			for _, f := range []string{"metrics", "features", "protocol", "normalize", "resize"} {
 				if c.IsSet(f) && sub != "evaluate" {
 					return usagef("--%s is for zoo k8s evaluate", f)
 				}
@@ -194,7 +196,11 @@ func k8sEvaluate(c *cli.Context, args []string) error {
 	for _, cond := range c.StringSlice("condition") {
 		ev.Flags = append(ev.Flags, "--condition", cond)
 	}
-	for _, f := range []string{"metrics", "features", "normalize", "resize"} {
+	// A pod would only fail at start on a protocol zoo has not: refused here.
+	if p := c.String("protocol"); c.IsSet("protocol") && !slices.Contains(evaluateProtocols, p) {
+		return usagef("--protocol %q: want one of %s", p, strings.Join(evaluateProtocols, ", "))
+	}
+	for _, f := range []string{"metrics", "features", "protocol", "normalize", "resize"} {
 		if c.IsSet(f) {
 			ev.Flags = append(ev.Flags, "--"+f, c.String(f))
 		}

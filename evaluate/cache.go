@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -62,11 +63,42 @@ func (c featureCache) load(key string, n, dim int) ([]float32, bool) {
 	return rows, true
 }
 
+// notesPath holds the warnings that extracting the features gave (what a
+// reference protocol's reading lost), which a cached set must show too.
+func (c featureCache) notesPath(key string) string {
+	return filepath.Join(c.dir, "features", key+".notes.json")
+}
+
+// loadNotes returns the warnings stored with the features, if any.
+func (c featureCache) loadNotes(key string) []string {
+	f, err := files.OpenNoFollow(c.notesPath(key))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var notes []string
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil || json.Unmarshal(data, &notes) != nil {
+		return nil
+	}
+	return notes
+}
+
 // store writes rows atomically (temporary file, then rename), so a killed
-// run never leaves a truncated entry that a later run would trust.
-func (c featureCache) store(key string, rows []float32, n, dim int) error {
+// run never leaves a truncated entry that a later run would trust; the
+// notes first, so that features are never found without them.
+func (c featureCache) store(key string, rows []float32, n, dim int, notes []string) error {
 	if c.dir == "" {
 		return nil
+	}
+	if len(notes) > 0 {
+		data, err := json.Marshal(notes)
+		if err != nil {
+			return err
+		}
+		if err := files.WriteAtomicBytes(c.notesPath(key), data); err != nil {
+			return fmt.Errorf("feature cache: %w", err)
+		}
 	}
 	err := files.WriteAtomic(c.path(key), func(out io.Writer) error {
 		w := bufio.NewWriterSize(out, 1<<20)

@@ -24,11 +24,23 @@ func TestCacheAndRecordRefuseLinks(t *testing.T) {
 	// A link under an entry's name is refused, its target untouched.
 	os.Symlink(victim, c.path("linked"))
 	var nr *files.NotRegularError
-	if err := c.store("linked", []float32{1, 2}, 1, 2); !errors.As(err, &nr) {
+	if err := c.store("linked", []float32{1, 2}, 1, 2, nil); !errors.As(err, &nr) {
 		t.Errorf("storing over a link: %v", err)
 	}
 	if _, ok := c.load("linked", 1, 2); ok {
 		t.Error("loaded features through a link")
+	}
+	// The warnings of an extraction come back with its cached features,
+	// and a link under the notes' name is refused like one under the rows'.
+	if err := c.store("noted", []float32{1, 2}, 1, 2, []string{"16-bit gray PNGs clipped"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.loadNotes("noted"); len(got) != 1 || got[0] != "16-bit gray PNGs clipped" {
+		t.Errorf("notes %q", got)
+	}
+	os.Symlink(victim, c.notesPath("linkednotes"))
+	if err := c.store("linkednotes", []float32{1, 2}, 1, 2, []string{"x"}); !errors.As(err, &nr) {
+		t.Errorf("storing notes over a link: %v", err)
 	}
 	// A FIFO under an entry's name neither blocks the load nor is trusted.
 	if err := syscall.Mkfifo(c.path("fifo"), 0o644); err != nil {
@@ -38,7 +50,7 @@ func TestCacheAndRecordRefuseLinks(t *testing.T) {
 		t.Error("loaded features from a FIFO")
 	}
 	// An ordinary entry round-trips.
-	if err := c.store("ok", []float32{1, 2}, 1, 2); err != nil {
+	if err := c.store("ok", []float32{1, 2}, 1, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	if rows, ok := c.load("ok", 1, 2); !ok || rows[1] != 2 {

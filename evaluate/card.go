@@ -14,14 +14,19 @@ import (
 
 // Card is the metric card: every result with how it was obtained.
 type Card struct {
-	Zoo           string        `json:"zoo"`
-	Date          string        `json:"date"`
-	Extractor     ExtractorInfo `json:"extractor"`
-	Normalize     string        `json:"normalize"`
-	Preprocessing string        `json:"preprocessing"`
-	Real          SetInfo       `json:"real"`
-	Fake          SetInfo       `json:"fake"`
-	Seed          uint64        `json:"seed"`
+	Zoo       string        `json:"zoo"`
+	Date      string        `json:"date"`
+	Extractor ExtractorInfo `json:"extractor"`
+	Normalize string        `json:"normalize"`
+	// Protocol is whose preprocessing made the features: zoo, clean-fid,
+	// pytorch-fid or torch-fidelity (features.Protocols); ProtocolNotes
+	// say, for a reference's, what is that reference's and what is zoo's.
+	Protocol      string   `json:"protocol"`
+	ProtocolNotes []string `json:"protocol_notes,omitempty"`
+	Preprocessing string   `json:"preprocessing"`
+	Real          SetInfo  `json:"real"`
+	Fake          SetInfo  `json:"fake"`
+	Seed          uint64   `json:"seed"`
 	// Metrics are the metrics asked; each has results or is on Failed.
 	Metrics []string `json:"metrics"`
 	Results []Result `json:"results"`
@@ -129,7 +134,11 @@ func (c *Card) compute(m string, real, fake *featureSet, opt Options) error {
 			Details: map[string]any{"route": res.Route, "mean_term": res.MeanTerm, "trace_real": res.TraceA, "trace_fake": res.TraceB, "trace_sqrt": res.TraceSqrt,
 				"clipped_eigenvalues": res.ClippedA + res.ClippedM, "most_negative_eigenvalue": math.Min(res.MinEigA, res.MinEigM)}})
 	case KID:
-		res, err := metrics.KID(real.matrix(dim), fake.matrix(dim), opt.KIDSubsets, opt.KIDSubsetSize, opt.Seed)
+		kid := metrics.KID
+		if opt.Prep.Protocol == features.ProtocolTorchFidelity {
+			kid = metrics.KIDNumpySubsets // torch-fidelity's own subsets
+		}
+		res, err := kid(real.matrix(dim), fake.matrix(dim), opt.KIDSubsets, opt.KIDSubsetSize, opt.Seed)
 		if err != nil {
 			return fmt.Errorf("KID: %w", err)
 		}
@@ -240,6 +249,7 @@ func (c *Card) WriteText(w io.Writer) {
 	if c.Extractor.Weights != "" {
 		fmt.Fprintf(w, "weights:       %s\n", c.Extractor.Weights)
 	}
+	fmt.Fprintf(w, "protocol:      %s\n", c.protocolLine())
 	fmt.Fprintf(w, "preprocessing: %s\n", c.Preprocessing)
 	for _, s := range []struct {
 		role string
@@ -269,6 +279,9 @@ func (c *Card) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "  %s ~ %s: distance %.4g (%.2f× median)%s\n", e.FakeName, e.RealName, e.Distance, e.Relative, flag)
 		}
 	}
+	for _, n := range c.ProtocolNotes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 	for _, warn := range c.allWarnings() {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
@@ -293,6 +306,14 @@ func (c *Card) allWarnings() []string {
 		}
 	}
 	return uniq
+}
+
+// protocolLine names the protocol for people: a reference's, or zoo's own.
+func (c *Card) protocolLine() string {
+	if c.Protocol == "" || c.Protocol == string(features.ProtocolZoo) {
+		return "zoo (zoo's own preprocessing; --protocol clean-fid, pytorch-fid or torch-fidelity reproduce a reference's)"
+	}
+	return c.Protocol + " (that reference's reading, resize and quantization, reproduced)"
 }
 
 func short(h string) string {

@@ -127,6 +127,8 @@ func newCard(opt Options, t0 time.Time) *Card {
 		Extractor: ExtractorInfo{Name: ex.Spec.Name, Title: ex.Spec.Title, SHA256: ex.SHA256, Path: ex.Path,
 			Weights: ex.Spec.Weights, Output: ex.Spec.Output, Dim: ex.Spec.Dim, Optimized: ex.Optimized},
 		Normalize:     opt.Prep.Normalize.String(),
+		Protocol:      protocolName(opt.Prep.Protocol),
+		ProtocolNotes: protocolNotes(opt.Prep.Protocol, ex.Spec.Name, opt.Metrics, opt.PRDCK),
 		Preprocessing: opt.Prep.Describe(),
 		Seed:          opt.Seed,
 		Metrics:       slices.Clone(opt.Metrics),
@@ -219,6 +221,7 @@ func setFeatures(ctx context.Context, opt Options, cache featureCache, set Set, 
 	if rows, ok := cache.load(key, part.Len(), dim); ok {
 		fs.rows, fs.n = rows, part.Len()
 		info.Cached = true
+		info.Warnings = append(info.Warnings, cache.loadNotes(key)...)
 		for i := 0; i < part.Len(); i++ {
 			fs.names = append(fs.names, part.Name(i))
 		}
@@ -228,7 +231,10 @@ func setFeatures(ctx context.Context, opt Options, cache featureCache, set Set, 
 		if opt.Progress != nil {
 			progress = func(done int) { opt.Progress(role, done, part.Len()) }
 		}
-		skipped, err := ex.Extract(ctx, part, opt.Prep, features.Options{Batch: opt.Batch, Skip: opt.Skip, Progress: progress},
+		// What a reference protocol's reading loses is counted per set.
+		prep := opt.Prep
+		prep.Loss = &features.Loss{}
+		skipped, err := ex.Extract(ctx, part, prep, features.Options{Batch: opt.Batch, Skip: opt.Skip, Progress: progress},
 			func(idx []int, r []float32) error {
 				rows = append(rows, r...)
 				for _, i := range idx {
@@ -244,10 +250,12 @@ func setFeatures(ctx context.Context, opt Options, cache featureCache, set Set, 
 		}
 		fs.rows, fs.n = rows, len(rows)/dim
 		info.Skipped = skipped
+		notes := prep.Loss.Warnings(opt.Prep.Protocol)
+		info.Warnings = append(info.Warnings, notes...)
 		// Sets with skipped images are not cached: their key would not say
 		// which images made it in once the files are fixed.
 		if len(skipped) == 0 {
-			if err := cache.store(key, rows, fs.n, dim); err != nil {
+			if err := cache.store(key, rows, fs.n, dim, notes); err != nil {
 				info.Warnings = append(info.Warnings, "features not cached: "+err.Error())
 			}
 		}

@@ -13,7 +13,7 @@ import (
 func TestFeatureCacheRoundTrip(t *testing.T) {
 	c := featureCache{dir: t.TempDir()}
 	rows := []float32{1, 2, 3, 4, 5, 6}
-	if err := c.store("k", rows, 2, 3); err != nil {
+	if err := c.store("k", rows, 2, 3, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, ok := c.load("k", 2, 3)

@@ -55,6 +55,7 @@ type partHeader struct {
 	// Extractor notes (the card's warnings).
 	Warnings         []string `json:"warnings,omitempty"`
 	Normalize        string   `json:"normalize"`
+	Protocol         string   `json:"protocol,omitempty"` // "" in parts older than protocols: zoo
 	Preprocessing    string   `json:"preprocessing"`
 	Metrics          []string `json:"metrics"`
 	Seed             uint64   `json:"seed"`
@@ -115,7 +116,7 @@ func RunPartial(ctx context.Context, opt Options, sh shard.Shard, out, command s
 	cache := featureCache{dir: opt.CacheDir}
 	dim := opt.Extractor.Spec.Dim
 	h := partHeader{Format: PartialFormat, Zoo: card.Zoo, Date: card.Date, Command: command,
-		Extractor: card.Extractor, Warnings: card.Warnings, Normalize: card.Normalize, Preprocessing: card.Preprocessing,
+		Extractor: card.Extractor, Warnings: card.Warnings, Normalize: card.Normalize, Protocol: card.Protocol, Preprocessing: card.Preprocessing,
 		Metrics: opt.Metrics, Seed: opt.Seed, KIDSubsets: opt.KIDSubsets, KIDSubsetSize: opt.KIDSubsetSize,
 		PRDCK: opt.PRDCK, NearCopyQuantile: opt.NearCopyQuantile, Skip: opt.Skip, K: sh.K, M: sh.M}
 	var sets [2]*featureSet

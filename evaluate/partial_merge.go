@@ -58,7 +58,9 @@ func Merge(paths []string) (*Card, error) {
 
 	h := first.h
 	dim := h.Extractor.Dim
+	proto := features.Protocol(protocolName(features.Protocol(h.Protocol)))
 	card := &Card{Zoo: h.Zoo, Date: t0.UTC().Format(time.RFC3339), Extractor: h.Extractor, Normalize: h.Normalize,
+		Protocol: string(proto), ProtocolNotes: protocolNotes(proto, h.Extractor.Name, h.Metrics, h.PRDCK),
 		Preprocessing: h.Preprocessing, Seed: h.Seed, Warnings: slices.Clone(h.Warnings), Shards: &ShardsInfo{Count: m}}
 	var sets [2]*featureSet
 	infos := [2]*SetInfo{&card.Real, &card.Fake}
@@ -107,7 +109,7 @@ func Merge(paths []string) (*Card, error) {
 	}
 	opt := Options{Extractor: &features.Extractor{Spec: features.Spec{Name: h.Extractor.Name, Dim: dim}},
 		Metrics: h.Metrics, Seed: h.Seed, KIDSubsets: h.KIDSubsets, KIDSubsetSize: h.KIDSubsetSize,
-		PRDCK: h.PRDCK, NearCopyQuantile: h.NearCopyQuantile}.withDefaults()
+		PRDCK: h.PRDCK, NearCopyQuantile: h.NearCopyQuantile, Prep: features.Prep{Protocol: proto}}.withDefaults()
 	card.Metrics = slices.Clone(opt.Metrics)
 	card.computeAll(sets[0], sets[1], opt)
 	card.Seconds = time.Since(t0).Seconds()
@@ -129,6 +131,9 @@ func sameEvaluation(first, p *part) error {
 		return differ("zoo version", a.Zoo, b.Zoo)
 	case a.Extractor.Name != b.Extractor.Name || a.Extractor.SHA256 != b.Extractor.SHA256 || a.Extractor.Dim != b.Extractor.Dim:
 		return differ("extractor", a.Extractor.Name+" "+short(a.Extractor.SHA256), b.Extractor.Name+" "+short(b.Extractor.SHA256))
+	case protocolName(features.Protocol(a.Protocol)) != protocolName(features.Protocol(b.Protocol)):
+		return fmt.Errorf("%s and %s were evaluated with --protocol %s and --protocol %s: features of two protocols are not comparable; make every shard with one --protocol and merge those",
+			first.path, p.path, protocolName(features.Protocol(a.Protocol)), protocolName(features.Protocol(b.Protocol)))
 	case a.Preprocessing != b.Preprocessing || a.Normalize != b.Normalize:
 		return differ("preprocessing", a.Preprocessing, b.Preprocessing)
 	case !slices.Equal(a.Metrics, b.Metrics):

@@ -2,8 +2,11 @@ package evaluate
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
+
+	"medzoo/features"
 )
 
 // Failure is an asked metric that has no value, and why: its precondition
@@ -55,6 +58,9 @@ func CheckPreconditions(opt Options) ([]Failure, error) {
 			need(m, "FID", 2, "a covariance needs two images; add images")
 		case KID:
 			need(m, "KID", 2, "add images")
+			if opt.Prep.Protocol == features.ProtocolTorchFidelity && opt.Seed > math.MaxUint32 {
+				failed = append(failed, Failure{m, fmt.Sprintf("--seed %d: torch-fidelity draws KID subsets with numpy's RandomState, which takes 0..%d; give a smaller --seed", opt.Seed, uint64(math.MaxUint32))})
+			}
 		case PRDC:
 			need(m, fmt.Sprintf("PRDC with k=%d", opt.PRDCK), opt.PRDCK+1, "add images, lower --prdc-k, or leave prdc out of --metrics")
 		case Ratio:
@@ -67,7 +73,7 @@ func CheckPreconditions(opt Options) ([]Failure, error) {
 			}
 		}
 	}
-	if len(failed) == len(opt.Metrics) && len(failed) > 0 {
+	if len(failed) > 0 && len(without(opt.Metrics, failed)) == 0 {
 		for i := range failed {
 			failed[i].Reason += " (nothing was extracted)"
 		}

@@ -55,11 +55,22 @@ func (n Normalization) String() string {
 type Prep struct {
 	Spec      Spec
 	Normalize Normalization
+	// Protocol is whose preprocessing is reproduced ("" is zoo's).
+	Protocol Protocol
+	// Loss, when set, counts what a reference protocol's reading lost.
+	Loss *Loss
 }
 
 // Describe is the full preprocessing in one line (cards, cache keys).
+// zoo's own protocol keeps the line it always had, so that features cached
+// before protocols existed stay valid.
 func (p Prep) Describe() string {
-	return "normalize " + p.Normalize.String() + "; " + p.Spec.Preprocessing()
+	if !p.Protocol.Reference() {
+		return "normalize " + p.Normalize.String() + "; " + p.Spec.Preprocessing()
+	}
+	return fmt.Sprintf("protocol %s: %s to %dx%d; NPY, DICOM and generated images: normalize %s, quantized to uint8; 0..255 -> [0,1] -> [%g,%g], mean %v, std %v, %s",
+		p.Protocol, p.Protocol.Steps(), p.Spec.InputSize[1], p.Spec.InputSize[0], p.Normalize,
+		p.Spec.Range[0], p.Spec.Range[1], p.Spec.Mean, p.Spec.Std, p.Spec.Channels)
 }
 
 // InputLen is the number of values one prepared image has (3×H×W).
@@ -77,6 +88,9 @@ func (p Prep) Apply(img imagein.Image, u imagein.Units, dst []float32) error {
 	plane := img.Height * img.Width
 	if plane == 0 || len(img.Data) != img.Channels*plane {
 		return errors.New("empty image")
+	}
+	if p.Protocol.Reference() {
+		return p.applyReference(img, u, dst)
 	}
 	lo, hi, clip, err := p.unitRange(img, u)
 	if err != nil {
@@ -107,14 +121,22 @@ func (p Prep) Apply(img imagein.Image, u imagein.Units, dst []float32) error {
 	for ch := range resized {
 		resized[ch] = resize(unit[ch*plane:(ch+1)*plane], img.Height, img.Width, oh, ow, p.Spec.Resize)
 	}
+	p.toNetwork(resized, 1, dst)
+	return nil
+}
+
+// toNetwork writes the resized planes (one for gray, three for RGB, on a
+// scale where top is white: 1 or 255) into dst as the spec's channels,
+// range, mean and std ask.
+func (p Prep) toNetwork(resized [][]float32, top float64, dst []float32) {
 	out := dst[:0]
-	a, b := p.Spec.Range[0], p.Spec.Range[1]-p.Spec.Range[0]
+	a, b := p.Spec.Range[0], (p.Spec.Range[1]-p.Spec.Range[0])/top
 	for c := 0; c < 3; c++ {
 		src := c // network channel c takes image channel src
 		if p.Spec.Channels == "BGR" {
 			src = 2 - c
 		}
-		if img.Channels == 1 {
+		if len(resized) == 1 {
 			src = 0
 		}
 		// (a + b·v − mean)/std as one multiply-add per value.
@@ -123,7 +145,6 @@ func (p Prep) Apply(img imagein.Image, u imagein.Units, dst []float32) error {
 			out = append(out, scale*v+shift)
 		}
 	}
-	return nil
 }
 
 // unitRange returns the values that map onto 0 and 1, and whether values

@@ -6,7 +6,8 @@
 // Value mapping, per format:
 //   - PNG: stored values 0..255 (8-bit) or 0..65535 (16-bit) map linearly onto
 //     the declared range, 0 to its low end and the maximum to its high end.
-//     Gray PNGs have 1 channel; colour PNGs 3 (RGB; alpha is dropped).
+//     Gray PNGs have 1 channel; colour PNGs 3 (RGB; alpha is dropped, the
+//     stored colour kept as it is, also where a pixel is transparent).
 //     JPEG: like an 8-bit PNG (gray or RGB).
 //   - NPY: values are taken as they are, already in the model's units. Arrays
 //     are (H, W) for one channel or (C, H, W); dtypes float32, float64, uint8,
@@ -41,6 +42,11 @@ type Image struct {
 	Data                    []float32
 	// Kind describes the stored form for messages, e.g. "8-bit PNG".
 	Kind string
+	// Bits is the sample depth of a PNG or JPEG file (8 or 16), whose
+	// values are the stored integers; 0 for every other source (NPY,
+	// DICOM, generated images). zoo evaluate's reference protocols read
+	// such files as PIL does, which depends on it.
+	Bits int
 }
 
 // Extensions are the file name endings List accepts (case-insensitive).

@@ -91,6 +91,22 @@ func TestPNG(t *testing.T) {
 			t.Fatalf("RGB: %v, want %v", img.Data, want)
 		}
 	}
+	// Alpha is dropped and the stored colour kept, also where a pixel is
+	// semi-transparent or transparent (PIL's convert("RGB") keeps it too;
+	// premultiplying would round the first and blacken the second).
+	rgba := image.NewNRGBA(image.Rect(0, 0, 2, 1))
+	rgba.SetNRGBA(0, 0, color.NRGBA{201, 7, 99, 3})
+	rgba.SetNRGBA(1, 0, color.NRGBA{17, 250, 128, 0})
+	writePNG(t, filepath.Join(dir, "rgba.png"), rgba)
+	if img, _, err := ReadUnits(filepath.Join(dir, "rgba.png")); err != nil || img.Bits != 8 || fmt.Sprint(img.Data) != "[201 17 7 250 99 128]" {
+		t.Fatalf("RGBA: %v %+v", err, img)
+	}
+	rgba16 := image.NewNRGBA64(image.Rect(0, 0, 1, 1))
+	rgba16.SetNRGBA64(0, 0, color.NRGBA64{60001, 2, 513, 1})
+	writePNG(t, filepath.Join(dir, "rgba16.png"), rgba16)
+	if img, _, err := ReadUnits(filepath.Join(dir, "rgba16.png")); err != nil || img.Bits != 16 || fmt.Sprint(img.Data) != "[60001 2 513]" {
+		t.Fatalf("16-bit RGBA: %v %+v", err, img)
+	}
 	err = Check(img, "rgb.png", zoo.TensorSpec{Channels: 1, Height: 4, Width: 4}, "00104_X")
 	for _, frag := range []string{"rgb.png", "2x1 with 3 channels", "model 00104_X expects 4x4 with 1 channel", "does not resize", "grayscale"} {
 		if err == nil || !strings.Contains(err.Error(), frag) {

@@ -14,7 +14,7 @@ func readJPEG(path string) (Image, Units, error) {
 	b := src.Bounds()
 	h, w := b.Dy(), b.Dx()
 	if g, ok := src.(*image.Gray); ok {
-		out := Image{Channels: 1, Height: h, Width: w, Data: make([]float32, h*w), Kind: "8-bit gray JPEG"}
+		out := Image{Channels: 1, Height: h, Width: w, Data: make([]float32, h*w), Kind: "8-bit gray JPEG", Bits: 8}
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
 				out.Data[y*w+x] = float32(g.Pix[y*g.Stride+x])
@@ -23,7 +23,7 @@ func readJPEG(path string) (Image, Units, error) {
 		return out, Units{Lo: 0, Hi: 255, Known: true}, nil
 	}
 	plane := h * w
-	out := Image{Channels: 3, Height: h, Width: w, Data: make([]float32, 3*plane), Kind: "8-bit RGB JPEG"}
+	out := Image{Channels: 3, Height: h, Width: w, Data: make([]float32, 3*plane), Kind: "8-bit RGB JPEG", Bits: 8}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			r, g, bl, _ := src.At(b.Min.X+x, b.Min.Y+y).RGBA()

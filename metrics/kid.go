@@ -45,6 +45,64 @@ func KID(real, fake [][]float32, subsets, subsetSize int, seed uint64) (KIDResul
 		return res, fmt.Errorf("metrics: KID subset size %d; need at least 2", m)
 	}
 	res.SubsetSize = m
+	kidSubsets(&res, subsets, d, func(s int) (x, y [][]float32) {
+		rng := rand.New(rand.NewPCG(seed, uint64(s)))
+		return pick(real, m, rng), pick(fake, m, rng)
+	})
+	return res, nil
+}
+
+// KIDNumpySubsets is KID with the subsets torch-fidelity draws: one
+// np.random.RandomState(seed) and, for each subset in turn,
+// features_1[rng.choice(n1, m, replace=False)] then features_2[...] with
+// features_1 the fake set (torch-fidelity's input1, the generated images)
+// and features_2 the real one. With the same features, seed and sizes its
+// subsets, and so its value, are torch-fidelity's. torch-fidelity refuses
+// a subset larger than a set; here it is capped like KID's, with a warning.
+func KIDNumpySubsets(real, fake [][]float32, subsets, subsetSize int, seed uint64) (KIDResult, error) {
+	var res KIDResult
+	d, err := checkSets(real, fake)
+	if err != nil {
+		return res, err
+	}
+	if subsets < 1 {
+		return res, errors.New("metrics: KID needs at least 1 subset")
+	}
+	if seed > math.MaxUint32 {
+		return res, fmt.Errorf("metrics: seed %d: numpy's RandomState, which torch-fidelity draws KID subsets with, takes 0..%d", seed, uint64(math.MaxUint32))
+	}
+	m := subsetSize
+	if n := min(len(real), len(fake)); m > n {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("KID subset size %d capped at %d (the smaller set; torch-fidelity would refuse it)", subsetSize, n))
+		m = n
+	}
+	if m < 2 {
+		return res, fmt.Errorf("metrics: KID subset size %d; need at least 2", m)
+	}
+	res.SubsetSize = m
+	// The draws are one sequence: made in order before the rounds run.
+	rng := newNumpyRandomState(uint32(seed))
+	draws := make([][2][]int, subsets)
+	for s := range draws {
+		draws[s][0] = rng.choice(len(fake), m)
+		draws[s][1] = rng.choice(len(real), m)
+	}
+	rows := func(set [][]float32, idx []int) [][]float32 {
+		out := make([][]float32, len(idx))
+		for i, k := range idx {
+			out[i] = set[k]
+		}
+		return out
+	}
+	kidSubsets(&res, subsets, d, func(s int) (x, y [][]float32) {
+		return rows(real, draws[s][1]), rows(fake, draws[s][0])
+	})
+	return res, nil
+}
+
+// kidSubsets computes the unbiased MMD² of each subset (rounds in
+// parallel) and their mean and population std into res.
+func kidSubsets(res *KIDResult, subsets, d int, draw func(s int) (x, y [][]float32)) {
 	res.Subsets = make([]float64, subsets)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -54,9 +112,7 @@ func KID(real, fake [][]float32, subsets, subsetSize int, seed uint64) (KIDResul
 		go func(s int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			rng := rand.New(rand.NewPCG(seed, uint64(s)))
-			x := pick(real, m, rng)
-			y := pick(fake, m, rng)
+			x, y := draw(s)
 			res.Subsets[s] = mmd2Unbiased(x, y, d)
 		}(s)
 	}
@@ -69,7 +125,6 @@ func KID(real, fake [][]float32, subsets, subsetSize int, seed uint64) (KIDResul
 		res.Std += (v - res.Mean) * (v - res.Mean)
 	}
 	res.Std = math.Sqrt(res.Std / float64(subsets))
-	return res, nil
 }
 
 // pick returns m distinct rows chosen by a partial Fisher–Yates shuffle.

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"medzoo/torch"
@@ -334,10 +335,18 @@ func TestKIDMatchesNaive(t *testing.T) {
 	}
 }
 
+// PRDC equals the naive definitions at k = 3 (torch-fidelity's
+// precision/recall default, --protocol torch-fidelity) and k = 5
+// (clovaai's and zoo's).
 func TestPRDCMatchesNaive(t *testing.T) {
+	for _, k := range []int{3, 5} {
+		t.Run(fmt.Sprintf("k=%d", k), func(t *testing.T) { prdcMatchesNaive(t, k) })
+	}
+}
+
+func prdcMatchesNaive(t *testing.T, k int) {
 	real := features(70, 8, 8, 8, 0)
 	fake := features(55, 8, 8, 9, 0.4)
-	const k = 5
 	got, err := PRDC(real, fake, k)
 	if err != nil {
 		t.Fatal(err)
@@ -392,7 +401,7 @@ func TestPRDCMatchesNaive(t *testing.T) {
 			cov++
 		}
 	}
-	want := PRDCResult{prec / 55, rec / 70, dens / k / 55, cov / 70, k}
+	want := PRDCResult{prec / 55, rec / 70, dens / float64(k) / 55, cov / 70, k}
 	t.Logf("PRDC %+v", got)
 	for _, p := range [][2]float64{{got.Precision, want.Precision}, {got.Recall, want.Recall}, {got.Density, want.Density}, {got.Coverage, want.Coverage}} {
 		if math.Abs(p[0]-p[1]) > 1e-12 {

@@ -117,14 +117,14 @@ func TestK8sGenerateManifest(t *testing.T) {
 }
 
 func TestK8sEvaluateManifest(t *testing.T) {
-	r := zoo(t, nil, "k8s", "evaluate", "/data/real", "101", "-n", "2000", "--completions", "4", "--image", "medzoo:cuda", "--pvc", "zoo-data", "--metrics", "fid")
+	r := zoo(t, nil, "k8s", "evaluate", "/data/real", "101", "-n", "2000", "--completions", "4", "--image", "medzoo:cuda", "--pvc", "zoo-data", "--metrics", "fid", "--protocol", "clean-fid")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	args := strictJob(t, r.stdout, false).Spec.Template.Spec.Containers[0].Args
 	if args[0] != "evaluate" || args[1] != "/data/real" || args[2] != "00101_DCGAN_MRI_COLIN27_DEMO" ||
 		argAfter(args, "--partial") != "/data/eval/part-$(JOB_COMPLETION_INDEX).zev" || argAfter(args, "--shard") != "$(JOB_COMPLETION_INDEX)/4" ||
-		argAfter(args, "--metrics") != "fid" || argAfter(args, "-n") != "2000" {
+		argAfter(args, "--metrics") != "fid" || argAfter(args, "-n") != "2000" || argAfter(args, "--protocol") != "clean-fid" {
 		t.Errorf("args %v", args)
 	}
 }
@@ -149,6 +149,8 @@ func TestK8sBadFlags(t *testing.T) {
 		{[]string{"generate", "101", "-n", "100", "--completions", "2", "--gpu", "1"}, "gpu"},
 		{[]string{"evaluate", "real", "101", "--completions", "2"}, "neither a model id"},
 		{[]string{"evaluate", "/data/real", "101", "--completions", "2", "--input", "/data/x"}, "for zoo k8s generate"},
+		{[]string{"evaluate", "/data/real", "101", "--completions", "2", "--protocol", "clean"}, "torch-fidelity"},
+		{[]string{"generate", "101", "-n", "100", "--completions", "2", "--protocol", "zoo"}, "for zoo k8s evaluate"},
 		{[]string{"scale", "101"}, "no subcommand"},
 	} {
 		args := append(append([]string{"k8s"}, tc.args...), base...)
