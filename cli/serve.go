@@ -13,7 +13,7 @@ func serveCommand() *cli.Command {
 		UsageText: "zoo serve [--addr 127.0.0.1:8080] [--device D] [--threads T] [--max-n 64] [--max-export-n 10000] [--timeout 30s] [--max-concurrent 4] [--max-conns 128] [--idle-timeout 30s] [--grace 5s] [--json]",
 		Description: "Open http://127.0.0.1:8080/ for the catalog (search, filters, a page per model with its metrics\n" +
 			"and a live sample grid) and the explorer (latent sliders, seed, condition, image beside mask).\n\n" +
-			"API (GET only; errors are JSON {\"error\": ...}):\n" +
+			"API (GET, and one POST for uploads; errors are JSON {\"error\": ...}):\n" +
 			"   GET /api/models?q=TERMS&modality=M&runnable=1&rank_by=FID&limit=K   search, as zoo search --json\n" +
 			"   GET /api/models/ID                                                  the catalog entry\n" +
 			"   GET /api/models/ID/image?n=16&seed=S&cols=C&condition=NAME=VALUE     a PNG figure of n samples\n" +
@@ -23,9 +23,13 @@ func serveCommand() *cli.Command {
 			"   GET /api/models/ID/links                                            publication, DOI, Zenodo, BibTeX\n" +
 			"   GET /api/metrics                                                    the catalog's metrics, for rank_by\n" +
 			"   GET /api/models/ID/export?n=N&seed=S&condition=NAME=VALUE&format=F  a data set: a zip streamed as it\n" +
-			"       is made, holding the files of zoo generate ID -n N --seed S -c NAME=VALUE --format F, byte for byte\n\n" +
-			"Status codes: 200; 400 a bad parameter; 404 no such model or endpoint; 405 not GET; 413 a request\n" +
-			"body; 422 the model cannot run or failed (raised, non-finite values, wrong shape or count); 431\n" +
+			"       is made, holding the files of zoo generate ID -n N --seed S -c NAME=VALUE --format F, byte for byte\n" +
+			"   GET /api/models/ID/values?seed=S&index=I                            one gray sample's raw float32 values\n" +
+			"   GET /api/models/ID/examples[/NAME]                                  an image-to-image model's example inputs\n" +
+			"   POST /api/models/ID/generate?name=FILE&seed=S  (body: the image; header X-Zoo-Upload: 1)\n" +
+			"                                                                       an image-to-image model on an upload\n\n" +
+			"Status codes: 200; 400 a bad parameter; 403 an upload from another site; 404 no such model or\n" +
+			"endpoint; 405 not GET; 413 a request body (an upload's over 16 MiB); 422 the model cannot run or failed (raised, non-finite values, wrong shape or count); 431\n" +
 			"headers too large; 502 the model's runner process died, or its artifact could not be fetched;\n" +
 			"503 busy, out of time (the model's runner is stopped) or shutting down; 500 a fault of zoo itself.\n\n" +
 			"Each model runs in its own child process, started on first use: a forward that never returns or\n" +
