@@ -23,44 +23,12 @@ const chromiumPath = "/usr/bin/chromium"
 // not the API, which the API tests cover. Set ZOO_UPDATE_SCREENSHOT=1 to
 // write the explorer's screenshot to docs/explorer.png.
 func TestBrowserExplorer(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the web explorer test needs Debian's chromium at %s (%v); `make test` installs it (or: apt-get install chromium)", chromiumPath, err)
-	}
 	start := time.Now()
 
 	ts := testServer(t, Options{})
 	all := len(mustEmbedded(t).Models)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-
-	b := &browser{t: t, ctx: bctx}
-	// Record Content-Security-Policy violations and uncaught errors from
-	// the first line of every document on, so that the test fails on an
-	// inline style or script the policy blocks.
-	_, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
-		window.__problems = [];
-		document.addEventListener('securitypolicyviolation', (e) =>
-			window.__problems.push('CSP blocked ' + e.violatedDirective + ': ' + (e.blockedURI || e.sample)));
-		window.addEventListener('error', (e) => window.__problems.push('error: ' + e.message));
-		window.addEventListener('unhandledrejection', (e) => window.__problems.push('unhandled rejection: ' + e.reason));
-	`})
-	if err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	b.do("open the catalog", chromedp.Navigate(ts.URL+"/"))
+	b := openBrowser(t, ts.URL+"/", 90*time.Second)
 	t.Logf("browser up and catalog open after %v", time.Since(start).Round(time.Millisecond))
 
 	// 1. Catalog: search as you type.
@@ -183,9 +151,7 @@ func TestBrowserExplorer(t *testing.T) {
 		t.Errorf("#error says %q for #/model/nope; want the server's message about nope", msg)
 	}
 
-	if problems := evalJS[[]string](b, "the page's problems", `window.__problems`); len(problems) > 0 {
-		t.Errorf("the page reported problems:\n%s", strings.Join(problems, "\n"))
-	}
+	b.noProblems("the catalog, model pages and the no-such-model page")
 	t.Logf("browser test done in %v", time.Since(start).Round(time.Millisecond))
 }
 

@@ -91,13 +91,8 @@ func (s *Server) parseExport(r *http.Request) (*exportRequest, error) {
 // only cut the connection, which leaves a zip without its end: never a
 // complete-looking one.
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
-	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "%v", err)
-		return
-	}
-	if !m.Runnable() {
-		httpError(w, http.StatusUnprocessableEntity, "%v", loader.NotRunnableError(m))
+	m, ok := s.runnableModel(w, r)
+	if !ok {
 		return
 	}
 	if len(m.Signature.ImageInputs()) > 0 {

@@ -44,9 +44,8 @@ type citeLink struct {
 
 // links: GET /api/models/{id}/links
 func (s *Server) links(w http.ResponseWriter, r *http.Request) {
-	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "%v", err)
+	m, ok := s.pathModel(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, citeModel(m))

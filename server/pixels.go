@@ -49,13 +49,8 @@ type ValuesMeta struct {
 // — one sample's values of one gray output (the first one when output is
 // not given), raw float32.
 func (s *Server) values(w http.ResponseWriter, r *http.Request) {
-	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "%v", err)
-		return
-	}
-	if !m.Runnable() {
-		httpError(w, http.StatusUnprocessableEntity, "%v", loader.NotRunnableError(m))
+	m, ok := s.runnableModel(w, r)
+	if !ok {
 		return
 	}
 	if len(m.Signature.ImageInputs()) > 0 {

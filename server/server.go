@@ -350,9 +350,8 @@ func (s *Server) searchIndex() (*search.Index, error) {
 
 // details: the catalog entry, with the catalog's key names.
 func (s *Server) details(w http.ResponseWriter, r *http.Request) {
-	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "%v", err)
+	m, ok := s.pathModel(w, r)
+	if !ok {
 		return
 	}
 	out, err := modelJSON(m)
@@ -462,13 +461,8 @@ func (s *Server) parseRequest(r *http.Request) (*request, error) {
 // image: /api/models/{id}/image — n samples as one PNG figure (masks beside
 // their images) or, with format=zip, one PNG per output in a zip.
 func (s *Server) image(w http.ResponseWriter, r *http.Request) {
-	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "%v", err)
-		return
-	}
-	if !m.Runnable() {
-		httpError(w, http.StatusUnprocessableEntity, "%v", loader.NotRunnableError(m))
+	m, ok := s.runnableModel(w, r)
+	if !ok {
 		return
 	}
 	req, err := s.parseRequest(r)

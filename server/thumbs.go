@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
-	"io"
 	"io/fs"
 	"net/http"
 	"path/filepath"
@@ -132,9 +131,8 @@ func noThumbnail(m *zoo.Model) error {
 // sample 0 with seed 0 as a PNG with provenance, at the model's own size.
 // X-Zoo-Thumbnail says where it came from: memory, disk or generated.
 func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request) {
-	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "%v", err)
+	m, ok := s.pathModel(w, r)
+	if !ok {
 		return
 	}
 	if err := noThumbnail(m); err != nil {
@@ -270,7 +268,7 @@ func (s *Server) stopRunner(slot *modelSlot) {
 // regular file (never through a link), within maxThumbBytes, and a PNG of
 // the model's first output's size: anything else is made again.
 func (s *Server) readThumb(path string, m *zoo.Model) ([]byte, bool) {
-	data, err := readNoFollow(path, maxThumbBytes)
+	data, err := files.ReadNoFollow(path, maxThumbBytes)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			s.logf("model %s: ignoring its cached thumbnail %s: %v", m.ID, path, err)
@@ -284,26 +282,4 @@ func (s *Server) readThumb(path string, m *zoo.Model) ([]byte, bool) {
 		return nil, false
 	}
 	return data, true
-}
-
-// readNoFollow reads a file zoo wrote into its cache: a regular file, not
-// through a link, of at most limit bytes.
-func readNoFollow(path string, limit int64) ([]byte, error) {
-	f, err := files.OpenNoFollow(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > limit {
-		return nil, &files.TooLargeError{Path: path, Size: st.Size(), Limit: limit}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err == nil && int64(len(data)) > limit {
-		err = &files.TooLargeError{Path: path, Size: int64(len(data)), Limit: limit}
-	}
-	return data, err
 }

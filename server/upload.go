@@ -16,7 +16,6 @@ import (
 
 	"medzoo/imagein"
 	"medzoo/internal/files"
-	"medzoo/loader"
 	"medzoo/zoo"
 )
 
@@ -101,13 +100,8 @@ func (s *Server) exampleRun(w http.ResponseWriter, r *http.Request, m *zoo.Model
 // imageToImageModel resolves the path's model and answers the error when
 // it is not a runnable model with exactly one image input.
 func (s *Server) imageToImageModel(w http.ResponseWriter, r *http.Request) (*zoo.Model, bool) {
-	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "%v", err)
-		return nil, false
-	}
-	if !m.Runnable() {
-		httpError(w, http.StatusUnprocessableEntity, "%v", loader.NotRunnableError(m))
+	m, ok := s.runnableModel(w, r)
+	if !ok {
 		return nil, false
 	}
 	switch n := len(m.Signature.ImageInputs()); {
@@ -258,9 +252,8 @@ type example struct {
 // examples: GET /api/models/{id}/examples — the model's example inputs
 // (an empty list for a model that has none).
 func (s *Server) examples(w http.ResponseWriter, r *http.Request) {
-	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "%v", err)
+	m, ok := s.pathModel(w, r)
+	if !ok {
 		return
 	}
 	list := []example{}
@@ -273,9 +266,8 @@ func (s *Server) examples(w http.ResponseWriter, r *http.Request) {
 
 // exampleFile: GET /api/models/{id}/examples/{name} — the input file.
 func (s *Server) exampleFile(w http.ResponseWriter, r *http.Request) {
-	m, err := s.opt.Catalog.Resolve(r.PathValue("id"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "%v", err)
+	m, ok := s.pathModel(w, r)
+	if !ok {
 		return
 	}
 	name := r.PathValue("name")

@@ -50,6 +50,23 @@ func ReadRegular(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return readLimited(f, path, limit)
+}
+
+// ReadNoFollow is ReadRegular through OpenNoFollow: for files zoo itself
+// wrote into its cache, which a link there must not redirect.
+func ReadNoFollow(path string, limit int64) ([]byte, error) {
+	f, err := OpenNoFollow(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readLimited(f, path, limit)
+}
+
+// readLimited reads all of f, refusing it (TooLargeError) when its size is
+// over limit, and never reading more than one byte past the limit.
+func readLimited(f *os.File, path string, limit int64) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
