@@ -748,3 +748,79 @@ func TestKeysMatchLikeMedigan(t *testing.T) {
 		t.Errorf(`"dataset": %d hits as a key, %d as a value; want both (the test needs them)`, keyOnly, valueHits)
 	}
 }
+
+// TestMediganSelectorSuite translates medigan's own selector tests
+// (tests/test_model_selector.py: its twelve parametrized cases) one for one,
+// with medigan's assertions: at least one model found, the first ranked
+// value beyond the second in the asked order, at least 21 models with an
+// FID, and key-value lookups that find at least as many models as medigan
+// expects and do not fail on a metric path. Until zoo matched key names,
+// the first case found nothing.
+func TestMediganSelectorSuite(t *testing.T) {
+	// test_search_for_models_method: AND, keys matched, case-insensitive.
+	for _, terms := range [][]string{{"dcgan", "mMg", "ClF", "modality"}, {"DCGAN", "Mammography"}} {
+		if r := search(t, Query{Terms: terms}); len(r.Hits) == 0 {
+			t.Errorf("search %v: no model; medigan finds some", terms)
+		}
+	}
+	// inOrder is medigan's check on a ranking: the first hit's value
+	// beyond the second's (below it for an ascending FID, where medigan
+	// asserts nothing).
+	inOrder := func(what string, r *Results, desc bool) {
+		t.Helper()
+		if len(r.Hits) == 0 || r.Hits[0].ID == "" {
+			t.Errorf("%s: no ranked model", what)
+			return
+		}
+		if len(r.Hits) < 2 {
+			return
+		}
+		a, b := r.Hits[0].Metric, r.Hits[1].Metric
+		if a == nil || b == nil {
+			t.Errorf("%s: the first two hits lack the metric: %v, %v", what, a, b)
+			return
+		}
+		if desc && !(a.Value > b.Value) {
+			t.Errorf("%s: %s %g then %s %g, want descending", what, r.Hits[0].ID, a.Value, r.Hits[1].ID, b.Value)
+		}
+		if !desc && a.Value > b.Value {
+			t.Errorf("%s: %s %g then %s %g, want ascending", what, r.Hits[0].ID, a.Value, r.Hits[1].ID, b.Value)
+		}
+	}
+	// test_find_and_rank_models_by_performance: dcgan AND MMG, ranked
+	// descending.
+	for _, metric := range []string{"CLF.trained_on_real_and_fake.f1", "turing_test.AUC"} {
+		r := search(t, Query{Terms: []string{"dcgan", "MMG"}, RankBy: metric, Order: "desc", SkipMissing: true})
+		inOrder("dcgan MMG by "+metric, r, true)
+	}
+	// test_rank_models_by_performance: every model, by each metric.
+	for _, tc := range []struct {
+		metric string
+		order  string
+	}{{"FID", "asc"}, {"FID_RADIMAGENET_ratio", "desc"}, {"CLF.trained_on_real_and_fake.f1", "desc"}, {"turing_test.AUC", "desc"}} {
+		r := search(t, Query{RankBy: tc.metric, Order: tc.order, SkipMissing: true})
+		inOrder("rank by "+tc.metric, r, tc.order == "desc")
+		if tc.metric == "FID" && len(r.Hits) < 21 {
+			t.Errorf("rank by FID: %d models, medigan expects at least 21", len(r.Hits))
+		}
+	}
+	// test_get_models_by_key_value_pair, case-insensitive.
+	for _, tc := range []struct {
+		where string
+		least int
+	}{
+		{"modality=Full-Field Mammography", 2},
+		{"license=BSD", 2},
+		{"performance.CLF.trained_on_real_and_fake.f1=0.96", 0},
+		{"performance.turing_test.AUC=0.56", 0},
+	} {
+		r, err := search0(t).Search(Query{Where: []string{tc.where}})
+		if err != nil {
+			t.Errorf("--where %q: %v", tc.where, err)
+			continue
+		}
+		if len(r.Hits) < tc.least {
+			t.Errorf("--where %q: %d models, medigan expects at least %d", tc.where, len(r.Hits), tc.least)
+		}
+	}
+}
