@@ -847,22 +847,44 @@ func (g *Generator) BatchSize(requested int) int {
 // Stopping the loop early stops the producer.
 func (g *Generator) Samples(ctx context.Context, start, n, batchSize int, opt Options) iter.Seq2[Sample, error] {
 	batchSize = g.BatchSize(batchSize)
+	// Batches are aligned to multiples of batchSize, so a run that resumes
+	// mid-way computes no block twice after its first batch.
+	batches := func(yield func(int, int) bool) {
+		for s := start; s < start+n; s = (s/batchSize + 1) * batchSize {
+			if !yield(s, min((s/batchSize+1)*batchSize, start+n)-s) {
+				return
+			}
+		}
+	}
+	return Prefetch(ctx, nil, batches, func(ctx context.Context, s, count int) ([]Sample, error) {
+		return g.Generate(ctx, s, count, opt)
+	})
+}
+
+// Prefetch yields first's samples, then those fetch makes for each block
+// (start, count) of blocks, in order, fetching the next block while the
+// caller handles the current one: one fetched block waits ready, bounding
+// memory to about three blocks whatever their number. A fetch error, or
+// ctx ending before a block is fetched, is yielded and ends the sequence.
+// Stopping the loop early stops the producer and waits for the fetch in
+// flight, so none outlives the loop (the caller may close or reuse what
+// fetch runs on next).
+func Prefetch(ctx context.Context, first []Sample, blocks iter.Seq2[int, int], fetch func(ctx context.Context, start, count int) ([]Sample, error)) iter.Seq2[Sample, error] {
 	return func(yield func(Sample, error) bool) {
 		type batch struct {
 			samples []Sample
 			err     error
 		}
 		ctx, cancel := context.WithCancel(ctx)
-		// Capacity 1: one batch waits ready while the next is computed,
-		// bounding memory to about three batches whatever n is.
 		ch := make(chan batch, 1)
 		go func() {
 			defer close(ch)
-			// Batches are aligned to multiples of batchSize, so a run that
-			// resumes mid-way computes no block twice after its first batch.
-			for s := start; s < start+n; s = (s/batchSize + 1) * batchSize {
-				count := min((s/batchSize+1)*batchSize, start+n) - s
-				samples, err := g.Generate(ctx, s, count, opt)
+			for start, count := range blocks {
+				err := ctx.Err()
+				var samples []Sample
+				if err == nil {
+					samples, err = fetch(ctx, start, count)
+				}
 				select {
 				case ch <- batch{samples, err}:
 				case <-ctx.Done():
@@ -873,13 +895,16 @@ func (g *Generator) Samples(ctx context.Context, start, n, batchSize int, opt Op
 				}
 			}
 		}()
-		// On early exit, stop the producer and wait for it, so no forward
-		// call outlives the loop (the caller may close the generator next).
 		defer func() {
 			cancel()
 			for range ch {
 			}
 		}()
+		for _, s := range first {
+			if !yield(s, nil) {
+				return
+			}
+		}
 		for b := range ch {
 			if b.err != nil {
 				yield(Sample{}, b.err)

@@ -115,7 +115,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex := &exporter{s: s, m: m, req: req, block: block}
-	first, err := ex.next(r.Context(), 0)
+	first, err := ex.next(r.Context(), 0, min(ex.block, req.n))
 	if err != nil {
 		ex.failed(w, err)
 		return
@@ -204,11 +204,11 @@ type exporter struct {
 	block int
 }
 
-// next generates the block that starts at start. Waiting for the turn
+// next generates the count samples from start. Waiting for the turn
 // and a slot ends when ctx does (the client left); the forward itself
 // never ends with the client, since ending it means killing a healthy
 // runner (see Server.image).
-func (e *exporter) next(ctx context.Context, start int) ([]loader.Sample, error) {
+func (e *exporter) next(ctx context.Context, start, count int) ([]loader.Sample, error) {
 	s := e.s
 	wait, cancel := context.WithTimeout(ctx, s.opt.Timeout)
 	defer cancel()
@@ -225,7 +225,6 @@ func (e *exporter) next(ctx context.Context, start int) ([]loader.Sample, error)
 	defer releaseSlot()
 	run, cancelRun := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Timeout)
 	defer cancelRun()
-	count := min(e.block, e.req.n-start)
 	return s.generate(run, slot, e.m, &request{n: count, index: start, seed: e.req.seed, conditions: e.req.conditions})
 }
 
@@ -233,56 +232,17 @@ func (e *exporter) next(ctx context.Context, start int) ([]loader.Sample, error)
 // before the answer began) and then the others, computing the next block
 // while the writer encodes the current one. It stops at the next block
 // once ctx ends (the client left or a write failed), after the forward in
-// flight, so the runner is left healthy and idle.
+// flight, so the runner is left healthy and idle: the handler does not
+// return (and the runner is not reused) before it.
 func (e *exporter) samples(ctx context.Context, first []loader.Sample) iter.Seq2[loader.Sample, error] {
-	return func(yield func(loader.Sample, error) bool) {
-		type batch struct {
-			samples []loader.Sample
-			err     error
-		}
-		ctx, cancel := context.WithCancel(ctx)
-		ch := make(chan batch, 1)
-		go func() {
-			defer close(ch)
-			for start := len(first); start < e.req.n; start += e.block {
-				if ctx.Err() != nil {
-					return
-				}
-				smp, err := e.next(ctx, start)
-				select {
-				case ch <- batch{smp, err}:
-				case <-ctx.Done():
-					return
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-		// However the loop ends, wait for the block in flight: the
-		// handler must not return (and the runner be reused) before it.
-		defer func() {
-			cancel()
-			for range ch {
-			}
-		}()
-		for _, smp := range first {
-			if !yield(smp, nil) {
+	blocks := func(yield func(int, int) bool) {
+		for start := len(first); start < e.req.n; start += e.block {
+			if !yield(start, min(e.block, e.req.n-start)) {
 				return
-			}
-		}
-		for b := range ch {
-			if b.err != nil {
-				yield(loader.Sample{}, b.err)
-				return
-			}
-			for _, smp := range b.samples {
-				if !yield(smp, nil) {
-					return
-				}
 			}
 		}
 	}
+	return loader.Prefetch(ctx, first, blocks, e.next)
 }
 
 // failed answers an export that failed before its answer began.
