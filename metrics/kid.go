@@ -29,22 +29,10 @@ type KIDResult struct {
 // set's size (with a warning). Rounds run in parallel.
 func KID(real, fake [][]float32, subsets, subsetSize int, seed uint64) (KIDResult, error) {
 	var res KIDResult
-	d, err := checkSets(real, fake)
+	d, m, err := kidSetup(&res, real, fake, subsets, subsetSize, "the smaller set")
 	if err != nil {
 		return res, err
 	}
-	if subsets < 1 {
-		return res, errors.New("metrics: KID needs at least 1 subset")
-	}
-	m := subsetSize
-	if n := min(len(real), len(fake)); m > n {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("KID subset size %d capped at %d (the smaller set)", subsetSize, n))
-		m = n
-	}
-	if m < 2 {
-		return res, fmt.Errorf("metrics: KID subset size %d; need at least 2", m)
-	}
-	res.SubsetSize = m
 	kidSubsets(&res, subsets, d, func(s int) (x, y [][]float32) {
 		rng := rand.New(rand.NewPCG(seed, uint64(s)))
 		return pick(real, m, rng), pick(fake, m, rng)
@@ -61,25 +49,13 @@ func KID(real, fake [][]float32, subsets, subsetSize int, seed uint64) (KIDResul
 // a subset larger than a set; here it is capped like KID's, with a warning.
 func KIDNumpySubsets(real, fake [][]float32, subsets, subsetSize int, seed uint64) (KIDResult, error) {
 	var res KIDResult
-	d, err := checkSets(real, fake)
+	d, m, err := kidSetup(&res, real, fake, subsets, subsetSize, "the smaller set; torch-fidelity would refuse it")
 	if err != nil {
 		return res, err
-	}
-	if subsets < 1 {
-		return res, errors.New("metrics: KID needs at least 1 subset")
 	}
 	if seed > math.MaxUint32 {
 		return res, fmt.Errorf("metrics: seed %d: numpy's RandomState, which torch-fidelity draws KID subsets with, takes 0..%d", seed, uint64(math.MaxUint32))
 	}
-	m := subsetSize
-	if n := min(len(real), len(fake)); m > n {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("KID subset size %d capped at %d (the smaller set; torch-fidelity would refuse it)", subsetSize, n))
-		m = n
-	}
-	if m < 2 {
-		return res, fmt.Errorf("metrics: KID subset size %d; need at least 2", m)
-	}
-	res.SubsetSize = m
 	// The draws are one sequence: made in order before the rounds run.
 	rng := newNumpyRandomState(uint32(seed))
 	draws := make([][2][]int, subsets)
@@ -98,6 +74,29 @@ func KIDNumpySubsets(real, fake [][]float32, subsets, subsetSize int, seed uint6
 		return rows(real, draws[s][1]), rows(fake, draws[s][0])
 	})
 	return res, nil
+}
+
+// kidSetup checks KID's sets and subset count, and caps the subset size
+// at the smaller set with a warning (why, in parentheses). It returns the
+// feature dimension and the subset size used, which it records in res.
+func kidSetup(res *KIDResult, real, fake [][]float32, subsets, subsetSize int, why string) (d, m int, err error) {
+	d, err = checkSets(real, fake)
+	if err != nil {
+		return 0, 0, err
+	}
+	if subsets < 1 {
+		return 0, 0, errors.New("metrics: KID needs at least 1 subset")
+	}
+	m = subsetSize
+	if n := min(len(real), len(fake)); m > n {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("KID subset size %d capped at %d (%s)", subsetSize, n, why))
+		m = n
+	}
+	if m < 2 {
+		return 0, 0, fmt.Errorf("metrics: KID subset size %d; need at least 2", m)
+	}
+	res.SubsetSize = m
+	return d, m, nil
 }
 
 // kidSubsets computes the unbiased MMD² of each subset (rounds in
