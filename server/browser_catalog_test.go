@@ -88,22 +88,6 @@ func (b *browser) shownIDs(what string, want []string) {
 		.map((a) => decodeURIComponent(a.getAttribute('href').replace('#/model/', '')))) === %q`, js))
 }
 
-// pixelsJS is an expression that hashes an <img>'s decoded pixels (given
-// as img), or is null while it has not loaded.
-const pixelsJS = `(() => {
-	if (!img || !img.complete || img.naturalWidth === 0 || !img.dataset.request) return null;
-	const c = document.createElement('canvas');
-	c.width = img.naturalWidth;
-	c.height = img.naturalHeight;
-	const g = c.getContext('2d');
-	g.drawImage(img, 0, 0);
-	const d = g.getImageData(0, 0, c.width, c.height).data;
-	let h = 2166136261;
-	for (let i = 0; i < d.length; i++) { h ^= d[i]; h = Math.imul(h, 16777619); }
-	return {Request: img.dataset.request, Width: c.width, Height: c.height,
-		Pixels: c.width + 'x' + c.height + ':' + (h >>> 0).toString(16)};
-})()`
-
 // loadedImages waits for n loaded images matching css and returns them.
 func (b *browser) loadedImages(what, css string, n int) []shown {
 	b.t.Helper()

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"medzoo/internal/testfiles"
+
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 )
@@ -95,7 +97,7 @@ func TestBrowserExport(t *testing.T) {
 			t.Fatalf("Chromium saved no %s (the download directory holds %v)", zipPath, entries)
 		}
 	}
-	_, got := readZip(t, data)
+	_, got := testfiles.ReadZip(t, data)
 	sameFiles(t, "the zip the page saved", got, want)
 
 	// 3. Cancel: a long export stops on the button, and says so.

@@ -235,6 +235,22 @@ type shown struct {
 	Pixels        string // size and FNV-1a hash of the decoded RGBA pixels
 }
 
+// pixelsJS is an expression that hashes an <img>'s decoded pixels (given
+// as img), or is null while it has not loaded.
+const pixelsJS = `(() => {
+	if (!img || !img.complete || img.naturalWidth === 0 || !img.dataset.request) return null;
+	const c = document.createElement('canvas');
+	c.width = img.naturalWidth;
+	c.height = img.naturalHeight;
+	const g = c.getContext('2d');
+	g.drawImage(img, 0, 0);
+	const d = g.getImageData(0, 0, c.width, c.height).data;
+	let h = 2166136261;
+	for (let i = 0; i < d.length; i++) { h ^= d[i]; h = Math.imul(h, 16777619); }
+	return {Request: img.dataset.request, Src: img.src, Width: c.width, Height: c.height,
+		Pixels: c.width + 'x' + c.height + ':' + (h >>> 0).toString(16)};
+})()`
+
 // explorerImage waits until #explorer-image shows a loaded image of the
 // model whose data-request differs from prev, and returns it.
 func (b *browser) explorerImage(model, prev string) shown {
@@ -242,18 +258,9 @@ func (b *browser) explorerImage(model, prev string) shown {
 	return waitFor[shown](b, fmt.Sprintf("#explorer-image of %s (other than %q)", model, prev), fmt.Sprintf(`(() => {
 		const img = document.getElementById('explorer-image');
 		const req = img && img.dataset.request;
-		if (!req || req === %q || !req.includes(%q) || !img.complete || img.naturalWidth === 0) return null;
-		const c = document.createElement('canvas');
-		c.width = img.naturalWidth;
-		c.height = img.naturalHeight;
-		const g = c.getContext('2d');
-		g.drawImage(img, 0, 0);
-		const d = g.getImageData(0, 0, c.width, c.height).data;
-		let h = 2166136261;
-		for (let i = 0; i < d.length; i++) { h ^= d[i]; h = Math.imul(h, 16777619); }
-		return {Request: req, Src: img.src, Width: c.width, Height: c.height,
-			Pixels: c.width + 'x' + c.height + ':' + (h >>> 0).toString(16)};
-	})()`, prev, "/api/models/"+model+"/"))
+		if (!req || req === %q || !req.includes(%q)) return null;
+		return %s;
+	})()`, prev, "/api/models/"+model+"/", pixelsJS))
 }
 
 // screenshot captures the model page from the top to the end of the

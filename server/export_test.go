@@ -1,7 +1,6 @@
 package server
 
 import (
-	"archive/zip"
 	"bytes"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"medzoo/bundled"
+	"medzoo/internal/testfiles"
 	"medzoo/output"
 	"medzoo/zoo"
 	"medzoo/zoo/store"
@@ -83,31 +83,6 @@ func zooGenerate(t *testing.T, id string, args ...string) map[string][]byte {
 		files[e.Name()] = data
 	}
 	return files
-}
-
-// readZip reads a zip's entries in order and their contents.
-func readZip(t *testing.T, data []byte) ([]string, map[string][]byte) {
-	t.Helper()
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatalf("the export is not a whole zip: %v", err)
-	}
-	var names []string
-	files := map[string][]byte{}
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc) // checks the CRC too
-		rc.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", f.Name, err)
-		}
-		names = append(names, f.Name)
-		files[f.Name] = b
-	}
-	return names, files
 }
 
 // sameFiles fails unless got holds exactly want's files, byte for byte.
@@ -220,7 +195,7 @@ func TestExportEqualsGenerate(t *testing.T) {
 		if got := resp.Header.Get(headerExportSamples); got != fmt.Sprint(c.n) {
 			t.Errorf("%s: %s %q", what, headerExportSamples, got)
 		}
-		names, got := readZip(t, body)
+		names, got := testfiles.ReadZip(t, body)
 		if h := resp.Header.Get(headerExportFiles); h != fmt.Sprint(len(want)) {
 			t.Errorf("%s: %s %q, zoo generate wrote %d files", what, headerExportFiles, h, len(want))
 		}
@@ -287,7 +262,7 @@ func TestExportCancel(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("the export after a cancelled one: %d %s", code, body)
 	}
-	if names, _ := readZip(t, body); len(names) != 5 {
+	if names, _ := testfiles.ReadZip(t, body); len(names) != 5 {
 		t.Errorf("the export after a cancelled one holds %v", names)
 	}
 }
@@ -371,7 +346,7 @@ func TestExportOutlivesTimeout(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("export of %d samples: %d %s", n, code, body)
 	}
-	if names, _ := readZip(t, body); len(names) != n+2 {
+	if names, _ := testfiles.ReadZip(t, body); len(names) != n+2 {
 		t.Errorf("the export holds %d files, want %d", len(names), n+2)
 	}
 	if after := srv.Runners(); len(after) != 1 || after[0] != pids[0] || strings.Contains(log.String(), "ran past") {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"archive/zip"
 	"bytes"
 	"image"
 	"image/png"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"medzoo/bundled"
+	"medzoo/internal/testfiles"
 	"medzoo/zoo/store"
 )
 
@@ -93,15 +93,9 @@ func TestThumbnailAPI(t *testing.T) {
 
 	// It is sample 0 of seed 0, as the image API's zip gives it.
 	_, _, zipped := get(t, ts.URL+"/api/models/00101_DCGAN_MRI_COLIN27_DEMO/image?n=1&seed=0&format=zip")
-	zr, err := zip.NewReader(bytes.NewReader(zipped), int64(len(zipped)))
-	if err != nil || len(zr.File) != 1 {
-		t.Fatalf("the image API's zip: %v", err)
-	}
-	f, _ := zr.File[0].Open()
-	want, _ := io.ReadAll(f)
-	f.Close()
+	name, want := testfiles.OnlyFile(t, zipped)
 	if !samePixels(decodePNG(t, "the zip's sample", want), img) {
-		t.Errorf("the thumbnail's pixels differ from sample 0 of seed 0 (%s in the image API's zip)", zr.File[0].Name)
+		t.Errorf("the thumbnail's pixels differ from sample 0 of seed 0 (%s in the image API's zip)", name)
 	}
 
 	second := getThumb(t, ts.URL+url101, "")

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -100,25 +99,6 @@ func rgbPNG(t *testing.T, w, h int) []byte {
 	return buf.Bytes()
 }
 
-// zipFile is the one file of a one-file zip.
-func zipFile(t *testing.T, body []byte) (string, []byte) {
-	t.Helper()
-	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
-	if err != nil || len(zr.File) != 1 {
-		t.Fatalf("zip: %v (%d bytes)", err, len(body))
-	}
-	r, err := zr.File[0].Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return zr.File[0].Name, data
-}
-
 // TestUpload runs 00104 on an uploaded mask and on its example input: the
 // same file gives the same bytes either way, with the input named in its
 // provenance; the bad uploads get the status and reason that say why.
@@ -132,7 +112,7 @@ func TestUpload(t *testing.T) {
 	if code != 200 || h.Get("Content-Type") != "application/zip" {
 		t.Fatalf("upload: %d %s %s", code, h.Get("Content-Type"), up)
 	}
-	name, file := zipFile(t, up)
+	name, file := testfiles.OnlyFile(t, up)
 	p := testfiles.PNGProvenance(t, file)
 	if name != "00000_image.png" || p.Model != id104 || p.Input != "brainmask_axial_00.png" || p.Seed != 7 || !p.Synthetic {
 		t.Errorf("upload's %s: provenance %+v", name, p)
@@ -141,7 +121,7 @@ func TestUpload(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("example: %d %s", code, ex)
 	}
-	if _, exFile := zipFile(t, ex); !bytes.Equal(exFile, file) {
+	if _, exFile := testfiles.OnlyFile(t, ex); !bytes.Equal(exFile, file) {
 		t.Error("the example input and the same file uploaded give different PNGs")
 	}
 	// A figure by default, like /image.
@@ -154,7 +134,7 @@ func TestUpload(t *testing.T) {
 	}
 	// A name with no extension zoo reads is given the one of the bytes.
 	code, _, up2 := post(t, ts, "/api/models/104/generate?name=../../etc/mask&format=zip", mask, nil)
-	if _, f := zipFile(t, up2); code != 200 || testfiles.PNGProvenance(t, f).Input != "mask.png" {
+	if _, f := testfiles.OnlyFile(t, up2); code != 200 || testfiles.PNGProvenance(t, f).Input != "mask.png" {
 		t.Errorf("a name without extension: %d, provenance %+v", code, testfiles.PNGProvenance(t, f))
 	}
 
@@ -284,7 +264,7 @@ func TestValues(t *testing.T) {
 	}
 	// The same sample as the figure's: its 8-bit PNG in the zip.
 	_, _, z := get(t, ts.URL+"/api/models/105/image?seed=3&index=2&format=zip")
-	_, file := zipFile(t, z)
+	_, file := testfiles.OnlyFile(t, z)
 	im, err := png.Decode(bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ package main_test
 // with its own zoo-torch runner.
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"testing"
 
 	"medzoo/imagein"
+	"medzoo/internal/testfiles"
 )
 
 // serveDo sends a request to zoo serve, as the explorer's page does, and
@@ -46,25 +46,6 @@ func serveDo(t *testing.T, method, url string, body []byte) (int, http.Header, [
 	return resp.StatusCode, resp.Header, data
 }
 
-// onlyFile is the one file of a zip.
-func onlyFile(t *testing.T, data []byte) []byte {
-	t.Helper()
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil || len(zr.File) != 1 {
-		t.Fatalf("zip: %v", err)
-	}
-	r, err := zr.File[0].Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // An input uploaded to the explorer, and the same file as a bundled example,
 // give byte for byte the PNG zoo generate --input writes for it: the same
 // decoder, model run, and provenance (input name, run identity).
@@ -84,11 +65,11 @@ func TestServeUploadMatchesGenerate(t *testing.T) {
 
 	s := startServe(t, nil)
 	_, _, up := serveDo(t, http.MethodPost, s.base+"/api/models/104/generate?name="+name+"&seed=5&format=zip", mask)
-	if got := onlyFile(t, up); !bytes.Equal(got, want) {
+	if _, got := testfiles.OnlyFile(t, up); !bytes.Equal(got, want) {
 		t.Errorf("the uploaded input gives a PNG of %d bytes that differs from zoo generate's (%d bytes)", len(got), len(want))
 	}
 	_, _, ex := serveDo(t, http.MethodGet, s.base+"/api/models/104/image?example="+name+"&seed=5&format=zip", nil)
-	if got := onlyFile(t, ex); !bytes.Equal(got, want) {
+	if _, got := testfiles.OnlyFile(t, ex); !bytes.Equal(got, want) {
 		t.Errorf("the example input gives a PNG of %d bytes that differs from zoo generate's (%d bytes)", len(got), len(want))
 	}
 }
