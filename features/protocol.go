@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"medzoo/imagein"
+	"medzoo/output"
 )
 
 // Protocol is whose preprocessing turns files into network input: zoo's
@@ -111,7 +112,8 @@ func (p Prep) referenceRGB(img imagein.Image, u imagein.Units, l *Loss) ([]float
 		}
 		l.count(img, 0)
 	default:
-		lo, hi, clip, err := p.unitRange(img, u)
+		// Quantize clips to 0..255, so a clipping range needs no clip first.
+		lo, hi, _, err := p.unitRange(img, u)
 		if err != nil {
 			return nil, err
 		}
@@ -119,25 +121,21 @@ func (p Prep) referenceRGB(img imagein.Image, u imagein.Units, l *Loss) ([]float
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				return nil, fmt.Errorf("%s holds a non-finite value at %d", img.Kind, i)
 			}
-			x := float64(v)
-			if clip {
-				x = min(max(x, lo), hi)
-			}
-			set(i, float32(quantize8(x, lo, hi)))
+			set(i, float32(quantize8(v, lo, hi)))
 		}
 		l.count(img, 0)
 	}
 	return out, nil
 }
 
-// quantize8 is output.quantize for 8 bits: how zoo's PNG encoder turns a
-// value of the range lo..hi into a sample (rounded, clipped).
-func quantize8(v, lo, hi float64) float64 {
+// quantize8 is how zoo's PNG encoder turns a value of the range lo..hi
+// into an 8-bit sample (output.Quantize: rounded, clipped); a constant
+// image (lo == hi, from --normalize minmax) is all 0.
+func quantize8(v float32, lo, hi float64) float64 {
 	if hi == lo {
 		return 0
 	}
-	x := math.Round((v - lo) / (hi - lo) * 255)
-	return min(max(x, 0), 255)
+	return output.Quantize(v, lo, hi, 255)
 }
 
 // Loss counts, over one set, what a reference protocol's reading lost, for

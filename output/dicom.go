@@ -340,7 +340,7 @@ func grayStorage(img Image) graySpec {
 	top := float64(uint32(1)<<bits - 1)
 	lo, hi := img.Range[0], img.Range[1]
 	return graySpec{bits: bits, lo: 0, hi: top, rescaleType: "US",
-		store: func(v float32) uint16 { return uint16(quantize(v, lo, hi, top)) }}
+		store: func(v float32) uint16 { return uint16(Quantize(v, lo, hi, top)) }}
 }
 
 // rgbPixels is a 3-channel image as interleaved 8-bit RGB.
@@ -350,7 +350,7 @@ func rgbPixels(img Image) []byte {
 	lo, hi := img.Range[0], img.Range[1]
 	for i := 0; i < plane; i++ {
 		for ch := 0; ch < 3; ch++ {
-			pixels[3*i+ch] = uint8(quantize(img.Data[ch*plane+i], lo, hi, 255))
+			pixels[3*i+ch] = uint8(Quantize(img.Data[ch*plane+i], lo, hi, 255))
 		}
 	}
 	return pixels

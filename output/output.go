@@ -183,9 +183,9 @@ func Lookup(name string) (Encoder, error) {
 	return nil, fmt.Errorf("unknown format %q; choose one of: %s", name, strings.Join(FormatNames(), ", "))
 }
 
-// quantize maps v from [lo, hi] to the integers 0..max, clipping outside
+// Quantize maps v from [lo, hi] to the integers 0..max, clipping outside
 // values and rounding to nearest.
-func quantize(v float32, lo, hi float64, max float64) float64 {
+func Quantize(v float32, lo, hi float64, max float64) float64 {
 	x := (float64(v) - lo) / (hi - lo) * max
 	x = math.Round(x)
 	if x < 0 {

@@ -47,7 +47,7 @@ func toImage(img Image, sixteen bool) (image.Image, error) {
 	}
 	lo, hi := img.Range[0], img.Range[1]
 	if img.Label {
-		// quantize(v, 0, max, max) is round(v), clipped to the format.
+		// Quantize(v, 0, max, max) is round(v), clipped to the format.
 		lo, hi = 0, 255
 		if sixteen {
 			hi = 65535
@@ -59,20 +59,20 @@ func toImage(img Image, sixteen bool) (image.Image, error) {
 	case img.Channels == 1 && !sixteen:
 		g := image.NewGray(rect)
 		for i, v := range img.Data {
-			g.Pix[i] = uint8(quantize(v, lo, hi, 255))
+			g.Pix[i] = uint8(Quantize(v, lo, hi, 255))
 		}
 		return g, nil
 	case img.Channels == 1 && sixteen:
 		g := image.NewGray16(rect)
 		for i, v := range img.Data {
-			binary.BigEndian.PutUint16(g.Pix[2*i:], uint16(quantize(v, lo, hi, 65535)))
+			binary.BigEndian.PutUint16(g.Pix[2*i:], uint16(Quantize(v, lo, hi, 65535)))
 		}
 		return g, nil
 	case img.Channels == 3 && !sixteen:
 		c := image.NewNRGBA(rect)
 		for i := 0; i < plane; i++ {
 			for ch := 0; ch < 3; ch++ {
-				c.Pix[4*i+ch] = uint8(quantize(img.Data[ch*plane+i], lo, hi, 255))
+				c.Pix[4*i+ch] = uint8(Quantize(img.Data[ch*plane+i], lo, hi, 255))
 			}
 			c.Pix[4*i+3] = 255
 		}
@@ -81,7 +81,7 @@ func toImage(img Image, sixteen bool) (image.Image, error) {
 		c := image.NewNRGBA64(rect)
 		for i := 0; i < plane; i++ {
 			for ch := 0; ch < 3; ch++ {
-				binary.BigEndian.PutUint16(c.Pix[8*i+2*ch:], uint16(quantize(img.Data[ch*plane+i], lo, hi, 65535)))
+				binary.BigEndian.PutUint16(c.Pix[8*i+2*ch:], uint16(Quantize(img.Data[ch*plane+i], lo, hi, 65535)))
 			}
 			binary.BigEndian.PutUint16(c.Pix[8*i+6:], 0xffff)
 		}
