@@ -1,7 +1,6 @@
 package server
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -157,42 +156,24 @@ func TestAPI(t *testing.T) {
 	}
 	// A zip of the image+mask model: one PNG per output.
 	code, ctype, body = get(t, ts.URL+"/api/models/103/image?n=2&format=zip")
-	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
-	if code != 200 || ctype != "application/zip" || err != nil {
-		t.Fatalf("zip: %d %s %v", code, ctype, err)
+	if code != 200 || ctype != "application/zip" {
+		t.Fatalf("zip: %d %s %s", code, ctype, body)
 	}
-	var names []string
-	for _, f := range zr.File {
-		names = append(names, f.Name)
-	}
+	names, files := testfiles.ReadZip(t, body)
 	if strings.Join(names, " ") != "00000_image.png 00000_mask.png 00001_image.png 00001_mask.png" {
 		t.Errorf("zip holds %v", names)
 	}
-	for _, f := range zr.File {
-		r, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := testfiles.PNGProvenance(t, data)
+	for _, name := range names {
+		p := testfiles.PNGProvenance(t, files[name])
 		if p.Modality != "MRI" || p.Organ != "brain" || p.Reproducible == "" || p.Model != "00103_DCGAN_MRI_COLIN27_IMAGE_MASK_DEMO" ||
-			f.Name != fmt.Sprintf("%05d_%s.png", p.Index, p.Output) {
-			t.Errorf("%s: provenance %+v", f.Name, p)
+			name != fmt.Sprintf("%05d_%s.png", p.Index, p.Output) {
+			t.Errorf("%s: provenance %+v", name, p)
 		}
 	}
 	// Latents moved by the explorer are not the seed's, and say so.
 	_, _, body = get(t, ts.URL+"/api/models/101/image?seed=1&groups=2&offsets=1.5,0&format=zip")
-	if zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err != nil || len(zr.File) != 1 {
-		t.Errorf("moved zip: %v", err)
-	} else if r, err := zr.File[0].Open(); err == nil {
-		data, _ := io.ReadAll(r)
-		if p := testfiles.PNGProvenance(t, data); !strings.Contains(p.Latents, "moved by groups [1.5 0]") {
-			t.Errorf("moved latents' provenance %+v", p)
-		}
+	if _, data := testfiles.OnlyFile(t, body); !strings.Contains(testfiles.PNGProvenance(t, data).Latents, "moved by groups [1.5 0]") {
+		t.Errorf("moved latents' provenance %+v", testfiles.PNGProvenance(t, data))
 	}
 
 	// Bad requests say why.
